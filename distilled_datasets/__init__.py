@@ -1,0 +1,23 @@
+"""distilled-datasets: distilled MNIST, Fashion-MNIST and CIFAR-10 as torchvision datasets."""
+
+from ._version import __version__
+from .architectures import list_architectures, register_architecture
+from .config import GeneratorConfig, SamplingConfig
+from .datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST
+from .errors import GeneratorNotFoundError, InvalidGeneratorError
+from .generator import Generator
+
+__all__ = [
+    "__version__",
+    "DistilledDataset",
+    "DistilledMNIST",
+    "DistilledFashionMNIST",
+    "DistilledCIFAR10",
+    "Generator",
+    "GeneratorConfig",
+    "SamplingConfig",
+    "GeneratorNotFoundError",
+    "InvalidGeneratorError",
+    "list_architectures",
+    "register_architecture",
+]

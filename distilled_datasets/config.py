@@ -1,0 +1,111 @@
+"""The generator's architecture config and the metadata that travels with it in config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from .architectures import ARCHITECTURE_DEFAULTS, list_architectures
+from .errors import InvalidGeneratorError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+SAMPLES_NAME = "samples.png"
+FORMAT_NAME = "distilled-datasets/generator"
+FORMAT_VERSION = 1
+
+# Fixed synthesis batch: every image is produced in a batch of exactly this shape, so its bytes
+# never depend on how many images were asked for. Stored in each config.json so that a
+# published repository keeps its images even if the library's default changes.
+DEFAULT_CHUNK_SIZE = 16
+
+
+@dataclass
+class GeneratorConfig:
+    """What is needed to rebuild the network: architecture name and its arguments.
+
+    ``arch_kwargs`` holds the architecture's own arguments (e.g. ``width``); missing ones take the
+    registered defaults, so configs stay valid when an architecture gains an option.
+    """
+
+    architecture: str = "small"
+    noise_dim: int = 100
+    num_classes: int = 10
+    channels: int = 1
+    image_size: int = 28
+    arch_kwargs: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.architecture not in list_architectures():
+            raise InvalidGeneratorError(
+                f"unknown generator architecture {self.architecture!r}; valid values: {list_architectures()}"
+            )
+        for name in ("noise_dim", "num_classes", "channels", "image_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidGeneratorError(f"generator config {name} must be a positive int, got {value!r}")
+        self.arch_kwargs = {**ARCHITECTURE_DEFAULTS[self.architecture], **dict(self.arch_kwargs)}
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidGeneratorError(f"generator config has unknown keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass
+class SamplingConfig:
+    """How noise is drawn at deployment. Part of the published format: changing it changes images."""
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    # Multiplies the standard normal noise; < 1 trades diversity for typical images.
+    noise_scale: float = 1.0
+
+    def __post_init__(self):
+        if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise InvalidGeneratorError(f"sampling chunk_size must be a positive int, got {self.chunk_size!r}")
+        if not isinstance(self.noise_scale, (int, float)) or not self.noise_scale > 0:
+            raise InvalidGeneratorError(f"sampling noise_scale must be a positive number, got {self.noise_scale!r}")
+
+
+def read_config_file(path: str) -> Dict[str, Any]:
+    """Read and check the top level of a config.json (JSON only: never pickle)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InvalidGeneratorError(f"{path} is not valid JSON ({exc}); re-download or re-save the generator") from exc
+    if not isinstance(data, dict) or "generator" not in data:
+        raise InvalidGeneratorError(f"{path} has no 'generator' section: it is not a distilled-datasets config")
+    fmt = data.get("format", FORMAT_NAME)
+    if fmt != FORMAT_NAME:
+        raise InvalidGeneratorError(f"{path} has format {fmt!r}; this loader reads {FORMAT_NAME!r}")
+    version = data.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InvalidGeneratorError(
+            f"{path} has format_version {version!r}, newer than this library reads ({FORMAT_VERSION}); "
+            "upgrade distilled-datasets"
+        )
+    return data
+
+
+def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
+    """Write JSON next to its final name, then rename: a reader never sees half a file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def optional_dict(value: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return dict(value) if value else {}

@@ -1,0 +1,61 @@
+"""Deterministic, chunked synthesis: the image of (class c, sample k) depends only on
+(weights, seed, c, k).
+
+Sample k of class c belongs to chunk j = k // chunk_size. A chunk's noise comes from its own
+torch.Generator seeded by (seed, c, j), and a chunk is always synthesized as one batch of exactly
+``chunk_size`` images, so the kernels (and their rounding) never depend on how many images were
+asked for, in which order, or in which process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+
+import numpy as np
+import torch
+
+from .generator import Generator
+
+
+def chunk_seed(seed: int, label: int, chunk: int) -> int:
+    """A 63-bit seed for one chunk; a hash, so that nearby (seed, label, chunk) are unrelated."""
+    digest = hashlib.sha256(f"distilled-datasets:{seed}:{label}:{chunk}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
+    """Noise of one chunk: [chunk_size, noise_dim] float32."""
+    rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
+    size = (generator.sampling.chunk_size, generator.config.noise_dim)
+    return torch.randn(size, generator=rng, dtype=torch.float32) * generator.sampling.noise_scale
+
+
+@contextlib.contextmanager
+def _single_thread():
+    # One intra-op thread in every process (DataLoader workers already run with one), so that a
+    # chunk is computed by the same kernel schedule in the main process and in workers.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] float [B, C, H, W] -> uint8 numpy [B, H, W] (one channel) or [B, H, W, C]."""
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if pixels.shape[1] == 1:
+        return pixels[:, 0].numpy()
+    return pixels.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+@torch.inference_mode()
+def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
+    """uint8 images of one chunk: [chunk_size, H, W] or [chunk_size, H, W, C]."""
+    noise = chunk_noise(generator, seed, label, chunk)
+    labels = torch.full((noise.shape[0],), label, dtype=torch.long)
+    with _single_thread():
+        images = generator.to("cpu").eval()(noise, labels)
+    return to_uint8(images)

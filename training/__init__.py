@@ -1,0 +1,1 @@
+"""Training: global-local generative distillation, Wang et al. 2018, evaluation harness, publishing."""
