@@ -1,0 +1,366 @@
+"""The ``distilled-datasets`` command line: preview, export and info (plus training commands).
+
+Training subcommands (train, evaluate, publish, ...) live in
+``distilled_datasets.training.commands``, which exposes ``register(subparsers)``; they are
+imported lazily through importlib, only when a non-runtime command (or ``--help``) is asked for,
+so the runtime commands never import training code and work without it. Every subparser sets
+``func``: a callable ``func(args) -> int | None`` that runs the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Type
+
+from ._version import __version__
+from .errors import GeneratorNotFoundError, InvalidGeneratorError
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_COMMANDS = ("preview", "export", "info")
+TRAINING_COMMANDS_MODULE = "distilled_datasets.training.commands"
+EXPORT_FORMAT = "distilled-datasets/export"
+EXPORT_METADATA_NAME = "export.json"
+
+
+class CommandError(Exception):
+    """A failure the user can fix (existing output, ...): printed as one line, exit code 1."""
+
+
+# ---- dataset selection ---------------------------------------------------------------------
+
+def dataset_classes() -> Dict[str, Type]:
+    """{dataset name: dataset class}, e.g. "mnist" -> DistilledMNIST."""
+    from .datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
+
+    return {cls.dataset_name: cls for cls in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}
+
+
+def dataset_name(value: str) -> str:
+    """argparse type: "fashion-mnist" and "Fashion_MNIST" both mean "fashion_mnist"."""
+    name = value.strip().lower().replace("-", "_")
+    valid = list(dataset_classes())
+    if name not in valid:
+        raise argparse.ArgumentTypeError(f"unknown dataset {value!r}; valid values: {', '.join(valid)}")
+    return name
+
+
+def open_dataset(args: argparse.Namespace, ipc: int = 1, seed: int = 0):
+    """The dataset class of ``args.dataset`` on the weights that the common options select."""
+    cls = dataset_classes()[args.dataset]
+    logger.info("opening %s (ipc=%s, seed=%s, repo_id=%s, revision=%s)", cls.__name__, ipc, seed,
+                args.repo_id, args.revision)
+    return cls(args.cache_dir, ipc=ipc, seed=seed, repo_id=args.repo_id, revision=args.revision,
+               local_files_only=args.local_files_only)
+
+
+def class_folder_names(classes: Sequence[str]) -> List[str]:
+    """File-system-safe class folders that sort in class order, as torchvision's ImageFolder needs.
+
+    Each name starts with the class index ("0_T_shirt_top", "1_Trouser"; MNIST's "0 - zero"
+    becomes "0_zero"), so ImageFolder gives every image the same label as the dataset.
+    """
+    width = len(str(len(classes) - 1))
+    names = []
+    for i, name in enumerate(classes):
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+        prefix = f"{i:0{width}d}_"
+        names.append(slug if slug.startswith(prefix) else prefix + slug)
+    assert len(set(names)) == len(names), names
+    return names
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .preview import save_sample_grid
+
+    dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The grid holds the dataset's own images: row c, column k = sample k of class c.
+    save_sample_grid(dataset.generator, out, per_class=args.ipc, seed=args.seed)
+    print(f"wrote {out} ({len(dataset.classes)} classes x {args.ipc} images, seed {args.seed}, "
+          f"generator {dataset.files.describe()})")
+    return 0
+
+
+def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
+    return {
+        "format": EXPORT_FORMAT, "library_version": __version__, "dataset": args.dataset, "ipc": args.ipc,
+        "seed": args.seed, "source": dataset.files.describe(), "revision": dataset.files.revision,
+        "classes": list(dataset.classes), "num_images": len(dataset),
+    }
+
+
+def _check_out(out: Path, want_dir: bool, overwrite: bool) -> None:
+    if want_dir and out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory")
+    if not want_dir and out.is_dir():
+        raise CommandError(f"--out {out} is a directory; the safetensors format writes one file (e.g. data.safetensors)")
+    non_empty = out.is_dir() and any(out.iterdir()) if want_dir else out.exists()
+    if non_empty and not overwrite:
+        raise CommandError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace it")
+
+
+def _temp_sibling(out: Path, kind: str) -> Path:
+    # A hidden unique name in the same folder, so that the final os.replace is a rename within one
+    # file system (atomic); created with the user's umask, unlike tempfile's private 0600/0700.
+    return out.parent / f".{out.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _images(dataset):
+    """Yields (index, uint8 array [H, W] or [H, W, C], label), with a tqdm bar over synthesis."""
+    import numpy as np
+    from tqdm import tqdm
+
+    for index in tqdm(range(len(dataset)), desc=f"export {dataset.dataset_name}", unit="img",
+                      disable=None, file=sys.stderr):
+        image, label = dataset[index]
+        yield index, np.asarray(image), label
+
+
+def _export_imagefolder(dataset, args: argparse.Namespace, out: Path) -> None:
+    from PIL import Image
+
+    from .config import write_json_atomic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folders = class_folder_names(dataset.classes)
+    width = len(str(len(dataset) - 1))
+    # Everything is written into a hidden sibling folder and renamed into place at the end, so a
+    # failed or interrupted export never leaves a half-written DIR.
+    tmp = _temp_sibling(out, "tmp")
+    tmp.mkdir()
+    try:
+        for folder in folders:
+            (tmp / folder).mkdir()
+        for index, array, label in _images(dataset):
+            Image.fromarray(array).save(tmp / folders[label] / f"{index:0{width}d}.png")
+        write_json_atomic(str(tmp / EXPORT_METADATA_NAME), {**_export_metadata(dataset, args), "folders": folders})
+        _check_out(out, want_dir=True, overwrite=args.overwrite)  # again: it may have changed meanwhile
+        if out.is_dir() and any(out.iterdir()):
+            trash = _temp_sibling(out, "old")
+            os.replace(out, trash)
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            if out.is_dir():
+                out.rmdir()
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _export_safetensors(dataset, args: argparse.Namespace, out: Path) -> None:
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images, labels = [], []
+    for _, array, label in _images(dataset):
+        images.append(array)
+        labels.append(label)
+    tensors = {
+        "images": torch.from_numpy(np.stack(images)),  # uint8 [N, H, W] or [N, H, W, C], like torchvision's data
+        "labels": torch.tensor(labels, dtype=torch.int64),  # [N]
+    }
+    # safetensors metadata is str -> str: lists go as JSON.
+    metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in _export_metadata(dataset, args).items()}
+    tmp = str(_temp_sibling(out, "tmp"))
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    want_dir = args.format == "imagefolder"
+    _check_out(out, want_dir=want_dir, overwrite=args.overwrite)  # fail before synthesizing anything
+    dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
+    (_export_imagefolder if want_dir else _export_safetensors)(dataset, args, out)
+    print(f"wrote {len(dataset)} images of {args.dataset} (ipc {args.ipc}, seed {args.seed}, "
+          f"generator {dataset.files.describe()}) to {out} [{args.format}]")
+    return 0
+
+
+def generator_info(dataset) -> Dict[str, object]:
+    """Everything ``info`` reports, as a JSON-ready dict."""
+    gen, files = dataset.generator, dataset.files
+    saved = gen.metadata
+    return {
+        "dataset": dataset.dataset_name,
+        "dataset_class": type(dataset).__name__,
+        "source": {"kind": files.source, "location": files.location, "revision": files.revision,
+                   "config_path": files.config_path, "weights_path": files.weights_path},
+        "generator": gen.config.to_dict(),
+        "num_parameters": gen.num_parameters,
+        "sampling": {"chunk_size": gen.sampling.chunk_size, "noise_scale": gen.sampling.noise_scale},
+        "training": saved.get("training") or None,
+        "metrics": saved.get("metrics") or None,
+        "metadata": {k: v for k, v in saved.items() if k not in ("training", "metrics")},
+    }
+
+
+def format_info(info: Dict[str, object]) -> str:
+    src, cfg = info["source"], info["generator"]
+    where = {"default": "package default", "local": "local folder", "hub": "Hugging Face Hub"}.get(src["kind"], src["kind"])
+    lines = [
+        f"dataset:       {info['dataset']} ({info['dataset_class']})",
+        f"source:        {where}: {src['location']}" + (f" @ {src['revision']}" if src["revision"] else ""),
+        f"config file:   {src['config_path']}",
+        f"weights file:  {src['weights_path']}",
+        f"architecture:  {cfg['architecture']} {json.dumps(cfg['arch_kwargs'], sort_keys=True)}",
+        f"config:        noise_dim={cfg['noise_dim']} num_classes={cfg['num_classes']} "
+        f"channels={cfg['channels']} image_size={cfg['image_size']}",
+        f"parameters:    {info['num_parameters']:,}",
+        f"sampling:      " + " ".join(f"{k}={v}" for k, v in info["sampling"].items()),
+    ]
+    for key, value in info["metadata"].items():
+        if key == "dataset":
+            continue  # already on the first line
+        lines.append(f"{key + ':':<14} {value if isinstance(value, str) else json.dumps(value)}")
+    training = info["training"]
+    lines.append("training:      " + ("not recorded" if not training else ""))
+    for key, value in (training or {}).items():
+        lines.append(f"  {key}: {json.dumps(value, sort_keys=True)}")
+    metrics = info["metrics"]
+    lines.append("metrics:       " + ("not measured" if not metrics else ""))
+    for row in metrics or []:
+        lines.append("  " + json.dumps(row, sort_keys=True))
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = generator_info(open_dataset(args))
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("generator weights")
+    group.add_argument("--repo-id", default=None,
+                       help="Hub id 'org/name' or a local generator folder (default: the generator shipped with the package)")
+    group.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
+    group.add_argument("--cache-dir", default=None, help="Hub cache directory (default: huggingface_hub's)")
+    group.add_argument("--local-files-only", action="store_true", help="never touch the network; use the Hub cache")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="log to stderr (-v info, -vv debug)")
+    return common
+
+
+def _sample_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", type=dataset_name,
+                        help=f"one of: {', '.join(dataset_classes())}")
+    parser.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="which distilled set (default 0)")
+
+
+def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distilled-datasets",
+        description="Distilled MNIST, Fashion-MNIST and CIFAR-10: preview, export and inspect generators.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_options()
+
+    p = sub.add_parser("preview", parents=[common], help="write a PNG grid: one row per class")
+    _sample_options(p)
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("export", parents=[common], help="write a distilled set as ImageFolder PNGs or safetensors")
+    _sample_options(p)
+    p.add_argument("--out", required=True,
+                   help="folder (imagefolder: OUT/<class>/<index>.png) or file (safetensors)")
+    p.add_argument("--format", choices=("imagefolder", "safetensors"), default="imagefolder")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("info", parents=[common], help="show where a generator comes from, its config and metrics")
+    p.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(dataset_classes())}")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_info)
+
+    if with_training:
+        _register_training(sub)
+    return parser
+
+
+def _register_training(subparsers) -> None:
+    try:
+        module = importlib.import_module(TRAINING_COMMANDS_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name in (TRAINING_COMMANDS_MODULE, "distilled_datasets.training"):
+            return  # not written yet, or not installed: the runtime commands still work
+        logger.warning("training commands unavailable: %s", exc)
+        return
+    module.register(subparsers)
+
+
+def _wants_training(argv: Sequence[str]) -> bool:
+    """False when the command is a runtime one: then training code is not even imported."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first not in RUNTIME_COMMANDS
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_training=_wants_training(argv))
+    args = parser.parse_args(argv)
+    # The package's own logger gets a stderr handler for this command only (main() may run
+    # several times in one process, e.g. in tests, and the root logger belongs to the caller).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    package_logger = logging.getLogger("distilled_datasets")
+    level_before = package_logger.level
+    package_logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
+    package_logger.addHandler(handler)
+    try:
+        try:
+            return int(args.func(args) or 0)
+        except Exception:
+            logger.debug("command failed", exc_info=True)  # -vv: the traceback, for bug reports
+            raise
+        finally:
+            package_logger.removeHandler(handler)
+            package_logger.setLevel(level_before)
+    except (GeneratorNotFoundError, InvalidGeneratorError, CommandError) as exc:
+        hint = ""
+        if isinstance(exc, GeneratorNotFoundError) and getattr(args, "repo_id", None) is None:
+            hint = " (on the command line: --repo-id ORG/NAME or --repo-id PATH)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
