@@ -91,6 +91,6 @@ def _dim(**kwargs) -> nn.Module:
 
 
 # Small: a few hundred thousand parameters, trains on a laptop CPU.
-@register_architecture("small", defaults={"width": 32, "embed_dim": 32})
+@register_architecture("small", defaults={"width": 24, "embed_dim": 32})
 def _small(**kwargs) -> nn.Module:
     return UpsamplingGenerator(**kwargs)

@@ -1,0 +1,290 @@
+"""Global-local generative distillation: stage 1 (conditional GAN), stage 2 (the cGAN loss plus
+lambda_global * logit matching + lambda_local * feature matching through a random model pool).
+
+A run directory holds the generator in the runtime's format (config.json, model.safetensors,
+README.md, samples.png: loadable with ``DistilledMNIST(repo_id=run_dir)``), train_config.json,
+checkpoints/last.{safetensors,json}, samples/ (grids during training) and log.jsonl.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+from distilled_datasets import Generator, GeneratorConfig
+from distilled_datasets.preview import save_sample_grid
+
+from . import checkpoint as ckpt
+from .augment import DSA
+from .data import generator_to_normalized, get_spec, load_tensors
+from .gan import Discriminator, discriminator_loss, generator_loss
+from .matching import ModelPool, matching_losses
+from .recipe import RunConfig, load_config, save_config
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoints/last"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def dataset_classes(name: str):
+    from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
+
+    return {c.dataset_name: c for c in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}[name].classes
+
+
+class GenerativeDistillation:
+    """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
+
+    def __init__(self, config: RunConfig, resume: bool = False):
+        config.validate()
+        self.config = config
+        self.out = Path(config.out)
+        self.device = pick_device(config.device)
+        self.cuda = self.device.type == "cuda"
+        self.spec = get_spec(config.dataset)
+        torch.manual_seed(config.seed)
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
+        # Real training set as one normalised tensor on the device: [N, C, H, W], labels [N].
+        self.images, self.labels = load_tensors(config.dataset, config.data_root, train=True,
+                                                download=config.download, device=self.device)
+        self.generator = self._build_generator().to(self.device)
+        self.discriminator = Discriminator(self.spec.channels, self.spec.num_classes, self.spec.image_size,
+                                           width=config.stage1.d_width,
+                                           spectral=config.stage1.gan_loss == "hinge").to(self.device)
+        if self.cuda:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        self.dsa = DSA.for_dataset(config.dataset)
+        s2 = config.stage2
+        self.pool = ModelPool(s2.pool, s2.feature_layers, self.spec.channels, self.spec.num_classes,
+                              self.spec.image_size, self.device, online_steps=s2.online_steps,
+                              online_lr=s2.online_lr, reinit_every=s2.reinit_every, channels_last=self.cuda)
+        # Two random streams: one on the data device (batches, noise), one on the CPU (choices
+        # that steer Python control flow: pool draws, DSA seeds), so no host sync is needed.
+        self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.cpu_rng = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.stage = "1" if config.stage in ("1", "both") else "2"
+        self._make_optimizers()
+        if resume:
+            self._resume()
+        elif config.init_from:
+            self._init_from(config.init_from)
+
+    # ---- setup ------------------------------------------------------------------------------
+
+    def _build_generator(self) -> Generator:
+        c = self.config
+        kwargs = {"width": c.width} if c.width else {}
+        gen_config = GeneratorConfig(architecture=c.architecture, noise_dim=c.noise_dim,
+                                     num_classes=self.spec.num_classes, channels=self.spec.channels,
+                                     image_size=self.spec.image_size, arch_kwargs=kwargs)
+        meta = {"dataset": self.spec.name, "classes": dataset_classes(self.spec.name),
+                "normalization": {"mean": list(self.spec.mean), "std": list(self.spec.std)}}
+        return Generator(gen_config, metadata=meta)
+
+    def _make_optimizers(self) -> None:
+        s = self.config.stage1 if self.stage == "1" else self.config.stage2
+        betas = (self.config.stage1.beta1, self.config.stage1.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=s.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr_d, betas=betas)
+
+    def _init_from(self, run_dir: str) -> None:
+        """Start stage 2 from another run's last checkpoint (generator and critic weights)."""
+        state = ckpt.load_checkpoint(Path(run_dir) / CHECKPOINT)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        logger.info("stage 2 starts from %s (its step %d)", run_dir, state["step"])
+
+    # ---- batches ------------------------------------------------------------------------------
+
+    def _real_batch(self, size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(self.labels.shape[0], (size,), device=self.device, generator=self.rng)
+        return self.images[index], self.labels[index]
+
+    def _fake(self, labels: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(labels.shape[0], self.config.noise_dim, device=self.device, generator=self.rng)
+        return generator_to_normalized(self.generator(noise, labels), self.spec.name)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
+
+    def _seed(self) -> int:
+        return int(torch.randint(2**31 - 1, (1,), generator=self.cpu_rng))
+
+    # ---- one step ---------------------------------------------------------------------------
+
+    def train_step(self) -> Dict[str, torch.Tensor]:
+        s1, s2 = self.config.stage1, self.config.stage2
+        stage2 = self.stage == "2"
+        batch = s2.batch_size if stage2 else s1.batch_size
+        for _ in range(s1.n_critic):
+            real, labels = self._real_batch(batch)
+            with self._autocast():
+                with torch.no_grad():
+                    fake = self._fake(labels)
+                d_loss = discriminator_loss(s1.gan_loss, self.discriminator, real, fake, labels, s1.aux_weight)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+
+        real, labels = self._real_batch(batch)
+        logs = {"d_loss": d_loss.detach()}
+        if stage2:
+            # Prepare the pool model first: its online training must not see generator graphs.
+            name, model = self.pool.prepare(self.cpu_rng, lambda: self._real_batch(batch), augment=None)
+        with self._autocast():
+            fake = self._fake(labels)
+            g_loss = generator_loss(s1.gan_loss, self.discriminator, fake, labels, s1.aux_weight)
+            total = g_loss
+            if stage2:
+                with ModelPool.frozen(model):
+                    glob, loc = matching_losses(model, self.pool.layers[name], fake, real,
+                                                augment=self.dsa if s2.dsa else None, seed=self._seed())
+                total = g_loss + s2.lambda_global * glob + s2.lambda_local * loc
+                logs.update(global_loss=glob.detach(), local_loss=loc.detach())
+        self.opt_g.zero_grad(set_to_none=True)
+        # The critic's parameters get gradients from the generator loss too; zeroed before its step.
+        total.backward()
+        self.opt_g.step()
+        logs["g_loss"] = g_loss.detach()
+        return logs
+
+    # ---- loop -------------------------------------------------------------------------------
+
+    def _stage_steps(self) -> Tuple[int, int]:
+        """(first step, end step) of the current stage on the run's global step counter."""
+        c = self.config
+        s1 = c.stage1.steps if c.stage in ("1", "both") else 0
+        return (0, s1) if self.stage == "1" else (s1, s1 + c.stage2.steps)
+
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.out / "train_config.json")
+        stages = ["1", "2"] if self.config.stage == "both" else [self.config.stage]
+        for stage in stages[stages.index(self.stage):]:
+            if stage != self.stage:
+                self.stage = stage
+                self._make_optimizers()
+            self._run_stage()
+        self.save_generator()
+        return self.out
+
+    def _run_stage(self) -> None:
+        c = self.config
+        first, end = self._stage_steps()
+        self.generator.train()
+        self.discriminator.train()
+        log_file = open(self.out / "log.jsonl", "a", encoding="utf-8")
+        bar = tqdm(total=end - first, initial=self.step - first, desc=f"stage {self.stage}", unit="step")
+        start, done_at_start = time.time(), self.step
+        try:
+            while self.step < end:
+                logs = self.train_step()
+                self.step += 1
+                bar.update(1)
+                if self.step % c.log_every == 0 or self.step == end:
+                    # The only host sync: reading the losses every log_every steps.
+                    record = {k: round(float(v), 5) for k, v in logs.items()}
+                    rate = (self.step - done_at_start) / max(time.time() - start, 1e-9)
+                    record.update(step=self.step, stage=self.stage, steps_per_s=round(rate, 3))
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                    bar.set_postfix({k: record[k] for k in logs})
+                    logger.info("%s", record)
+                if self.step % c.sample_every == 0 or self.step == end:
+                    self.save_samples()
+                if self.step % c.checkpoint_every == 0 or self.step == end:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            log_file.close()
+
+    # ---- outputs ------------------------------------------------------------------------------
+
+    def _cpu_generator(self) -> Generator:
+        gen = copy.deepcopy(self.generator).to("cpu", memory_format=torch.contiguous_format).eval()
+        gen.metadata["training"] = self.recipe()
+        return gen
+
+    def recipe(self) -> Dict[str, Any]:
+        c = self.config
+        recipe = {"method": "global-local generative distillation", "stage": c.stage, "seed": c.seed,
+                  "steps_done": self.step, "stage1": {k: v for k, v in c.to_dict()["stage1"].items()}}
+        if c.stage in ("2", "both"):
+            recipe["stage2"] = c.to_dict()["stage2"]
+            recipe["stage2"]["feature_layers"] = dict(self.pool.layers)
+        if c.init_from:
+            recipe["init_from"] = c.init_from
+        return recipe
+
+    def save_samples(self) -> None:
+        folder = self.out / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_sample_grid(self._cpu_generator(), folder / f"stage{self.stage}_step{self.step:07d}.png")
+
+    def save_generator(self) -> None:
+        self._cpu_generator().save_pretrained(self.out)
+        logger.info("generator saved to %s", self.out)
+
+    def state(self) -> Dict[str, Any]:
+        state = {
+            "step": self.step, "stage": self.stage,
+            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(), "cpu_rng": self.cpu_rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "pool": {name: {"model": m.state_dict(), "opt": self.pool.optimizers[name].state_dict()}
+                     for name, m in self.pool.models.items()},
+            "pool_uses": dict(self.pool.uses),
+        }
+        if self.cuda:
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        return state
+
+    def save_checkpoint(self) -> None:
+        ckpt.save_checkpoint(self.state(), self.out / CHECKPOINT)
+
+    def _resume(self) -> None:
+        state = ckpt.load_checkpoint(self.out / CHECKPOINT)
+        self.step, self.stage = state["step"], state["stage"]
+        self._make_optimizers()
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"])
+        self.cpu_rng.set_state(state["cpu_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.cuda and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        for name, saved in state["pool"].items():
+            self.pool._fresh(name)
+            self.pool.models[name].load_state_dict(saved["model"])
+            self.pool.optimizers[name].load_state_dict(saved["opt"])
+        self.pool.uses.update(state["pool_uses"])
+        logger.info("resumed %s at step %d (stage %s)", self.out, self.step, self.stage)
+
+
+def train(config: RunConfig, resume: bool = False) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    if resume:
+        saved = Path(config.out) / "train_config.json"
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: {saved} does not exist; start the run without --resume")
+        config = load_config(saved)
+    return GenerativeDistillation(config, resume=resume).run()

@@ -1,0 +1,111 @@
+"""Stage 2 pieces: the global (logit) and local (intermediate-feature) matching losses, and the
+random model pool they are measured through.
+
+Real and synthetic batches carry the same labels, pair by pair; both go through the same model
+drawn from the pool (with the same DSA parameters), and the generator is pulled towards
+producing images whose logits (global) and mid-level features (local) look like real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import StagedNet, build_model
+
+logger = logging.getLogger(__name__)
+
+
+def global_loss(logits_syn: torch.Tensor, logits_real: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of log-softmax outputs over (batch, classes); [B, K] -> scalar."""
+    return (F.log_softmax(logits_syn.float(), 1) - F.log_softmax(logits_real.float(), 1)).pow(2).mean()
+
+
+def local_loss(features_syn: torch.Tensor, features_real: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of intermediate features; [B, ...] -> scalar."""
+    return (features_syn.float() - features_real.float()).pow(2).mean()
+
+
+def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch.Tensor,
+                    augment: Optional[Callable] = None, seed: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(global, local) between a synthetic and a real batch of the same labels.
+
+    The model's parameters must not receive gradients: the caller freezes them (see
+    ModelPool.frozen); the real branch needs no graph at all.
+    """
+    if augment is not None:
+        syn, real = augment(syn, seed=seed), augment(real, seed=seed)  # Siamese: same parameters
+    with torch.no_grad():
+        logits_real, feat_real = model.forward_features(real, layer)
+    logits_syn, feat_syn = model.forward_features(syn, layer)
+    return global_loss(logits_syn, logits_real), local_loss(feat_syn, feat_real)
+
+
+class ModelPool:
+    """Models to match through. ``prepare`` returns one drawn at random, freshly initialised
+    every ``reinit_every`` draws of that model and trained ``online_steps`` SGD steps on real
+    batches before each use, so matching happens through networks at many stages of training.
+    """
+
+    def __init__(self, names: Sequence[str], layers: Dict[str, str], channels: int, num_classes: int,
+                 image_size: int, device: torch.device, online_steps: int = 1, online_lr: float = 0.01,
+                 reinit_every: int = 1, channels_last: bool = False):
+        if not names:
+            raise ValueError("the model pool must name at least one model")
+        self.names = list(names)
+        self.shape = (channels, num_classes, image_size)
+        self.device, self.channels_last = device, channels_last
+        self.online_steps, self.online_lr, self.reinit_every = online_steps, online_lr, reinit_every
+        self.layers = {name: layers.get(name) or build_model(name, *self.shape).default_feature_layer
+                       for name in self.names}
+        self.models: Dict[str, StagedNet] = {}
+        self.optimizers: Dict[str, torch.optim.Optimizer] = {}
+        self.uses: Dict[str, int] = {name: 0 for name in self.names}
+
+    def _fresh(self, name: str) -> None:
+        model = build_model(name, *self.shape).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.models[name] = model
+        self.optimizers[name] = torch.optim.SGD(model.parameters(), lr=self.online_lr, momentum=0.9)
+
+    def prepare(self, rng: torch.Generator, real_batches: Callable[[], Tuple[torch.Tensor, torch.Tensor]],
+                augment: Optional[Callable] = None) -> Tuple[str, StagedNet]:
+        """Draw a model (with the CPU generator ``rng``), re-init if due, train it online."""
+        name = self.names[int(torch.randint(len(self.names), (1,), generator=rng))]
+        if name not in self.models or self.uses[name] % self.reinit_every == 0:
+            self._fresh(name)
+        self.uses[name] += 1
+        model, opt = self.models[name], self.optimizers[name]
+        model.train()
+        for _ in range(self.online_steps):
+            images, labels = real_batches()
+            if augment is not None:
+                images = augment(images)
+            loss = F.cross_entropy(model(images), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return name, model
+
+    @staticmethod
+    def frozen(model: nn.Module):
+        """Context: the model's parameters take no gradient while the generator is matched."""
+        return _Frozen(model)
+
+
+class _Frozen:
+    def __init__(self, model: nn.Module):
+        self.params: List[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p in self.params:
+            p.requires_grad_(True)
