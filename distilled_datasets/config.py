@@ -48,7 +48,25 @@ class GeneratorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidGeneratorError(f"generator config {name} must be a positive int, got {value!r}")
-        self.arch_kwargs = {**ARCHITECTURE_DEFAULTS[self.architecture], **dict(self.arch_kwargs)}
+        if not isinstance(self.arch_kwargs, dict):
+            raise InvalidGeneratorError(
+                f"generator config arch_kwargs must be an object of architecture arguments, got {self.arch_kwargs!r}"
+            )
+        defaults = ARCHITECTURE_DEFAULTS[self.architecture]
+        unknown = sorted(set(self.arch_kwargs) - set(defaults))
+        if unknown:
+            raise InvalidGeneratorError(
+                f"generator config arch_kwargs has unknown keys {unknown} for architecture {self.architecture!r}; "
+                f"valid keys: {sorted(defaults)}"
+            )
+        for name, value in self.arch_kwargs.items():
+            # Every registered argument is a size; its default tells the expected type.
+            bad_int = isinstance(value, bool) or not isinstance(value, int) or value < 1
+            if isinstance(defaults[name], int) and bad_int:
+                raise InvalidGeneratorError(
+                    f"generator config arch_kwargs[{name!r}] must be a positive int, got {value!r}"
+                )
+        self.arch_kwargs = {**defaults, **self.arch_kwargs}
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +91,8 @@ class SamplingConfig:
     def __post_init__(self):
         if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             raise InvalidGeneratorError(f"sampling chunk_size must be a positive int, got {self.chunk_size!r}")
-        if not isinstance(self.noise_scale, (int, float)) or not self.noise_scale > 0:
+        if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)) \
+                or not self.noise_scale > 0 or self.noise_scale == float("inf"):
             raise InvalidGeneratorError(f"sampling noise_scale must be a positive number, got {self.noise_scale!r}")
 
 

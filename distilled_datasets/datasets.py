@@ -98,6 +98,8 @@ class DistilledDataset(VisionDataset):
         )
         self._generator: Optional[Generator] = None
         self._check_fits(self.generator)
+        # Kept apart from the module so that a worker holding materialized chunks never loads it.
+        self._chunk_size = self.generator.sampling.chunk_size
         self._chunks: Dict[Tuple[int, int], np.ndarray] = {}
 
     # ---- weights ---------------------------------------------------------------------------
@@ -131,8 +133,7 @@ class DistilledDataset(VisionDataset):
         """index -> (label, chunk, position in chunk)."""
         num_classes = len(self.classes)
         label, k = index % num_classes, index // num_classes
-        size = self.generator.sampling.chunk_size
-        return label, k // size, k % size
+        return label, k // self._chunk_size, k % self._chunk_size
 
     def _chunk(self, label: int, chunk: int) -> np.ndarray:
         key = (label, chunk)
@@ -146,8 +147,7 @@ class DistilledDataset(VisionDataset):
         Useful before a DataLoader with workers: forked workers inherit the images and spawned
         workers receive them with the dataset (a few hundred kB), instead of synthesizing.
         """
-        size = self.generator.sampling.chunk_size
-        chunks_per_class = -(-self.ipc // size)
+        chunks_per_class = -(-self.ipc // self._chunk_size)
         missing = [(c, j) for j in range(chunks_per_class) for c in range(len(self.classes))
                    if (c, j) not in self._chunks]
         if not missing:
@@ -173,10 +173,11 @@ class DistilledDataset(VisionDataset):
         except TypeError:
             raise TypeError(f"{type(self).__name__} indices must be integers, got {type(index).__name__}") from None
         n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {n} "
+                             f"(valid: {-n} to {n - 1}, negative counting from the end)")
         if index < 0:
             index += n
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {n}")
         img = Image.fromarray(self._image_array(index))
         target = index % len(self.classes)
         if self.transform is not None:

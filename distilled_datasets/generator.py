@@ -43,10 +43,14 @@ class Generator(nn.Module):
         self.sampling = sampling or SamplingConfig()
         self.metadata: Dict[str, Any] = dict(metadata or {})
         self.source: Optional[ResolvedFiles] = None  # set when loaded from files
-        self.net = build_architecture(
-            config.architecture, noise_dim=config.noise_dim, num_classes=config.num_classes,
-            channels=config.channels, image_size=config.image_size, **config.arch_kwargs,
-        )
+        try:
+            self.net = build_architecture(
+                config.architecture, noise_dim=config.noise_dim, num_classes=config.num_classes,
+                channels=config.channels, image_size=config.image_size, **config.arch_kwargs,
+            )
+        except (TypeError, ValueError) as exc:  # e.g. an image size the architecture cannot make
+            raise InvalidGeneratorError(f"cannot build generator architecture {config.architecture!r} "
+                                        f"from config {config.to_dict()}: {exc}") from exc
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(noise, labels)
@@ -85,13 +89,26 @@ class Generator(nn.Module):
     @classmethod
     def from_files(cls, files: ResolvedFiles) -> "Generator":
         """Build from a resolved config.json + model.safetensors; keys and shapes load strictly."""
-        model = cls.from_config_dict(read_config_file(files.config_path))
+        try:
+            model = cls.from_config_dict(read_config_file(files.config_path))
+        except InvalidGeneratorError as exc:
+            if files.config_path in str(exc):
+                raise
+            raise InvalidGeneratorError(f"{files.config_path} (from {files.describe()}): {exc}") from exc
         try:
             state = load_file(files.weights_path)
         except (SafetensorError, OSError) as exc:
+            if files.source == "hub":
+                # The snapshot entry is a link to a blob: deleting only the link would bring the same
+                # bad blob back on the next load.
+                fix = (f"delete the cached file {os.path.realpath(files.weights_path)} and load again; if it "
+                       f"fails again, the file in {files.describe()} itself is damaged: re-upload it "
+                       "(Generator.push_to_hub)")
+            else:
+                fix = "save the generator again (Generator.save_pretrained) or copy the file again"
             raise InvalidGeneratorError(
-                f"{files.weights_path} is not a readable safetensors file ({exc}); it may be truncated: "
-                "delete it (or pass force_download through huggingface_hub) and load again"
+                f"{files.weights_path} (from {files.describe()}) is not a readable safetensors file ({exc}); "
+                f"it may be truncated or damaged: {fix}"
             ) from exc
         # Weights may be stored in float16 to keep repositories small; compute is float32.
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
@@ -112,12 +129,14 @@ class Generator(nn.Module):
         logger.info("loading generator from %s", files.describe())
         return cls.from_files(files)
 
-    def save_pretrained(self, save_directory: PathLike, *, half: bool = False, samples: bool = True) -> Path:
+    def save_pretrained(self, save_directory: PathLike, *, half: bool = False, samples: bool = True,
+                        repo_id: Optional[str] = None) -> Path:
         """Write config.json, model.safetensors, README.md (model card) and samples.png.
 
         Each file is written under a temporary name and renamed into place, weights first and
         config last, so an interrupted save never leaves a config that points at half a file.
-        ``half`` stores float16 weights (half the size; loading gives float32 again).
+        ``half`` stores float16 weights (half the size; loading gives float32 again). ``repo_id``
+        is the Hub id the model card's usage example names.
         """
         from .model_card import render_card
         from .preview import save_sample_grid
@@ -131,7 +150,7 @@ class Generator(nn.Module):
         os.replace(tmp, folder / WEIGHTS_NAME)
         if samples:
             save_sample_grid(self, folder / "samples.png")
-        card = render_card(self, has_samples=samples)
+        card = render_card(self, has_samples=samples, repo_id=repo_id)
         tmp = folder / f".{CARD_NAME}.tmp-{os.getpid()}"
         tmp.write_text(card, encoding="utf-8")
         os.replace(tmp, folder / CARD_NAME)
@@ -149,7 +168,7 @@ class Generator(nn.Module):
         if branch is not None and not create_pr:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, half=half)
+            self.save_pretrained(tmp, half=half, repo_id=repo_id)
             return api.upload_folder(
                 repo_id=repo_id, folder_path=tmp, revision=branch, create_pr=create_pr,
                 commit_message=commit_message or f"Upload distilled-datasets generator ({__version__})",

@@ -65,8 +65,8 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
                 local_files_only: bool = False) -> ResolvedFiles:
     # Imported here so that loading the package default never pays for huggingface_hub.
     from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
 
     from ._version import __version__
 
@@ -76,12 +76,22 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
         )
     where = f"{repo_id!r} at revision {revision or 'main'!r} on {constants.ENDPOINT}"
     paths = {}
+    commit: Optional[str] = None
     for filename in (CONFIG_NAME, WEIGHTS_NAME):
         try:
             paths[filename] = hf_hub_download(
-                repo_id, filename, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                library_name="distilled-datasets", library_version=__version__,
+                # The weights are fetched at the exact commit the config came from, so that a push
+                # between the two downloads can never pair one commit's config with another's weights.
+                repo_id, filename, revision=commit or revision, cache_dir=cache_dir,
+                local_files_only=local_files_only, library_name="distilled-datasets", library_version=__version__,
             )
+        # LocalEntryNotFoundError is also an EntryNotFoundError: it must be caught first.
+        except LocalEntryNotFoundError as exc:
+            raise GeneratorNotFoundError(
+                f"could not fetch {filename} of {where}, and it is not in the cache "
+                f"({cache_dir or constants.HF_HUB_CACHE}); connect once (and unset HF_HUB_OFFLINE / "
+                "local_files_only) so that it is cached, check HF_ENDPOINT, or pass a local folder"
+            ) from exc
         except RepositoryNotFoundError as exc:
             raise GeneratorNotFoundError(
                 f"Hub repository {repo_id!r} was not found on {constants.ENDPOINT} (or it is private: log in "
@@ -89,24 +99,29 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
             ) from exc
         except RevisionNotFoundError as exc:
             raise GeneratorNotFoundError(
-                f"revision {revision!r} does not exist in Hub repository {repo_id!r}; pass a branch, tag or "
-                "commit hash that exists, or revision=None for 'main'"
+                f"revision {revision!r} does not exist in Hub repository {repo_id!r} on {constants.ENDPOINT}; "
+                "pass a branch, tag or commit hash that exists, or revision=None for 'main'"
             ) from exc
         except EntryNotFoundError as exc:
             raise GeneratorNotFoundError(
                 f"{filename} is missing from {where}: it is not a distilled-datasets generator repository "
-                "(one holds config.json and model.safetensors)"
+                f"(one holds {CONFIG_NAME} and {WEIGHTS_NAME}, as Generator.push_to_hub uploads them)"
             ) from exc
-        except LocalEntryNotFoundError as exc:
+        except HfHubHTTPError as exc:
             raise GeneratorNotFoundError(
-                f"could not fetch {filename} of {where}, and it is not in the cache "
-                f"({cache_dir or constants.HF_HUB_CACHE}); connect once (and unset HF_HUB_OFFLINE) so that "
-                "it is cached, or pass a local folder"
+                f"the Hub refused {filename} of {where} ({exc}); check the id and your access rights "
+                "(`hf auth login` or HF_TOKEN), or pass a local folder"
             ) from exc
-    config_path = paths[CONFIG_NAME]
-    # Cached files live in .../snapshots/<commit>/<file>: the folder name is the exact revision.
-    commit = Path(config_path).parent.name
-    return ResolvedFiles(config_path, paths[WEIGHTS_NAME], "hub", repo_id, commit)
+        except (OSError, RuntimeError, ConnectionError) as exc:
+            # Network failures surface differently across huggingface_hub versions (some raise the
+            # HTTP client's own errors); whatever the form, the weights could not be fetched.
+            raise GeneratorNotFoundError(
+                f"could not fetch {filename} of {where} ({type(exc).__name__}: {exc}); check the connection "
+                "and HF_ENDPOINT, set HF_HUB_OFFLINE=1 to use files cached earlier, or pass a local folder"
+            ) from exc
+        # Cached files live in .../snapshots/<commit>/<file>: the folder name is the exact revision.
+        commit = commit or Path(paths[filename]).parent.name
+    return ResolvedFiles(paths[CONFIG_NAME], paths[WEIGHTS_NAME], "hub", repo_id, commit)
 
 
 def resolve(repo_id: Optional[Union[str, os.PathLike]], *, default_name: Optional[str] = None,

@@ -9,13 +9,14 @@ import numpy as np
 from PIL import Image
 
 from .generator import Generator
-from .synthesis import synthesize_chunk
+from .synthesis import inference_copy, synthesize_chunk
 
 
 def sample_grid(generator: Generator, per_class: int = 10, seed: int = 0, padding: int = 2) -> Image.Image:
     """A PIL image: row c holds samples 0..per_class-1 of class c (the dataset's own images)."""
     if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+    generator = inference_copy(generator)  # once, not per chunk (a no-op for a loaded generator)
     size = generator.sampling.chunk_size
     chunks = -(-per_class // size)
     rows = []

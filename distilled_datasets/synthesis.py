@@ -10,7 +10,10 @@ asked for, in which order, or in which process.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
+import itertools
+import threading
 
 import numpy as np
 import torch
@@ -31,16 +34,43 @@ def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torc
     return torch.randn(size, generator=rng, dtype=torch.float32) * generator.sampling.noise_scale
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 1
+
+
 @contextlib.contextmanager
 def _single_thread():
     # One intra-op thread in every process (DataLoader workers already run with one), so that a
-    # chunk is computed by the same kernel schedule in the main process and in workers.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # chunk is computed by the same kernel schedule in the main process and in workers. The
+    # setting is process-wide: Python threads synthesizing at once (``materialize``) share one
+    # count of users, and the last one out restores the caller's setting.
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
+
+
+def inference_copy(generator: Generator) -> Generator:
+    """``generator`` itself if it is on the CPU in eval mode, else an eval-mode CPU copy.
+
+    Synthesis never moves or switches the caller's module (e.g. a generator in training on a GPU
+    whose samples are previewed), and always uses BatchNorm's running statistics.
+    """
+    tensors = itertools.chain(generator.parameters(), generator.buffers())
+    on_cpu = all(t.device.type == "cpu" for t in tensors)
+    if on_cpu and not any(m.training for m in generator.modules()):
+        return generator
+    return copy.deepcopy(generator).to("cpu").eval()
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -56,6 +86,8 @@ def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) ->
     """uint8 images of one chunk: [chunk_size, H, W] or [chunk_size, H, W, C]."""
     noise = chunk_noise(generator, seed, label, chunk)
     labels = torch.full((noise.shape[0],), label, dtype=torch.long)
+    generator = inference_copy(generator)
+    # The conversion runs on one thread too: tiny element-wise ops on several threads mostly
+    # wait on each other (tens of ms per chunk on a busy machine instead of microseconds).
     with _single_thread():
-        images = generator.to("cpu").eval()(noise, labels)
-    return to_uint8(images)
+        return to_uint8(generator(noise, labels))
