@@ -1,0 +1,301 @@
+"""The evaluation harness (training/evaluate.py, trainer.py, cli_evaluate.py) on tiny data.
+
+Tiny problems: 10 classes of 28x28 images where class c lights a 7x7 patch at its own place, so a
+few epochs suffice; the test split is 40 such images passed in (or written in MNIST's raw
+format), never the 10,000 real ones, except in the real-data test, which tests on 200 of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from distilled_datasets import DistilledMNIST
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training import evaluate as ev
+from distilled_datasets.training.data import uint8_to_normalized
+from distilled_datasets.training.eval_sources import default_data_root, resolve_source
+from distilled_datasets.training.evaluate import EvalConfig, evaluate
+from distilled_datasets.training.hardware import describe_hardware
+from distilled_datasets.training.models import build_model
+from distilled_datasets.training.trainer import TrainConfig, _swap_instance_norm
+
+
+def patch_images(labels: np.ndarray, seed: int) -> np.ndarray:
+    """uint8 [N, 28, 28]: class c lights the 7x7 patch c of a 4x4 grid (plus noise)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(len(labels), 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        r, k = divmod(int(c), 4)
+        images[i, 7 * r:7 * r + 7, 7 * k:7 * k + 7] = 230
+    return images
+
+
+def tiny_split(per_class: int, seed: int):
+    labels = np.tile(np.arange(10), per_class)
+    return torch.from_numpy(patch_images(labels, seed)), torch.from_numpy(labels).long()
+
+
+TRAIN, TEST = tiny_split(3, seed=1), tiny_split(4, seed=2)
+
+
+def fast(**kw) -> EvalConfig:
+    """A reduced config: few epochs, one thread-friendly CPU run, no progress bars."""
+    base = dict(epochs=2, runs=1, device="cpu", progress=False)
+    return EvalConfig(**{**base, **kw})
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist_root(tmp_path) -> Path:
+    """torchvision's MNIST raw files: the tiny train split (3 per class) and test split (4 per class)."""
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, (images, labels) in (("train", TRAIN), ("t10k", TEST)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", images.numpy())
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.numpy())
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def trained_sets(monkeypatch):
+    """Records the (images, labels) of every fixed training set the harness builds."""
+    seen = []
+    original = ev.FixedSet
+
+    def recording(images, labels):
+        seen.append((images.clone(), labels.clone()))
+        return original(images, labels)
+
+    monkeypatch.setattr(ev, "FixedSet", recording)
+    return seen
+
+
+# ---- trainer -------------------------------------------------------------------------------
+
+
+def test_trainer_learns_a_separable_problem():
+    result = evaluate("random-real", dataset="mnist", ipc=1, config=fast(epochs=5, augment=False),
+                      train_data=TRAIN, test_data=TEST)
+    assert result["accuracy"]["mean"] > 50.0, result["runs"]  # chance is 10%
+    assert result["runs"][0]["steps"] == 5  # 10 images, batch 256: one step per epoch
+
+
+def test_instance_norm_swap_matches_groupnorm():
+    torch.manual_seed(0)
+    model = build_model("convnet3", 1, 10, 28)
+    with torch.no_grad():  # non-trivial affine parameters
+        for m in model.modules():
+            if isinstance(m, nn.GroupNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    swapped = build_model("convnet3", 1, 10, 28)
+    swapped.load_state_dict(model.state_dict())
+    assert _swap_instance_norm(swapped) == 3
+    assert not any(isinstance(m, nn.GroupNorm) for m in swapped.modules())
+    assert set(model.state_dict()) == set(swapped.state_dict())  # checkpoints stay interchangeable
+    x = torch.randn(6, 1, 28, 28)
+    out_a, out_b = model(x), swapped(x)
+    torch.testing.assert_close(out_a, out_b, rtol=1e-4, atol=1e-5)
+    out_a.square().sum().backward()
+    out_b.square().sum().backward()
+    for (name, p), q in zip(model.named_parameters(), swapped.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="norm"):
+        TrainConfig(norm="batchnorm")
+
+
+# ---- protocol, seeds, JSON ---------------------------------------------------------------------
+
+
+def test_same_seeds_give_identical_runs_and_seeds_differ():
+    cfg = fast(runs=2, epochs=2)
+    a = evaluate("random-real", dataset="mnist", ipc=1, config=cfg, train_data=TRAIN, test_data=TEST)
+    b = evaluate("random-real", dataset="mnist", ipc=1, config=cfg, train_data=TRAIN, test_data=TEST)
+    key = lambda rec: [(r["seed"], r["accuracy"], r["final_train_loss"]) for r in rec["runs"]]  # noqa: E731
+    assert key(a) == key(b)
+    assert a["runs"][0]["final_train_loss"] != a["runs"][1]["final_train_loss"]
+
+
+def test_random_real_subsets_are_balanced_and_seeded(trained_sets):
+    evaluate("random-real", dataset="mnist", ipc=2, config=fast(runs=2, epochs=1), train_data=TRAIN, test_data=TEST)
+    (x0, y0), (x1, y1) = trained_sets
+    assert torch.bincount(y0, minlength=10).tolist() == [2] * 10
+    assert torch.bincount(y1, minlength=10).tolist() == [2] * 10
+    assert not torch.equal(x0, x1)  # run r draws the subset of seed r
+
+
+def test_json_has_every_field_and_marks_reduced(tmp_path):
+    out = tmp_path / "res" / "eval.json"
+    record = evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=2, label="my method"), out=out,
+                      train_data=TRAIN, test_data=TEST, command="distilled-datasets evaluate --test")
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(record))
+    for key in ("command", "hardware", "protocol", "seeds", "runs", "accuracy", "time", "source", "package_version",
+                "method", "dataset", "ipc", "model", "test_split", "created"):
+        assert key in saved, key
+    assert saved["complete"] is True and saved["method"] == "my method"
+    assert saved["command"] == "distilled-datasets evaluate --test"
+    assert saved["seeds"] == [0, 1] and [r["seed"] for r in saved["runs"]] == [0, 1]
+    for run in saved["runs"]:
+        for key in ("accuracy", "correct", "test_images", "train_seconds", "test_seconds", "run_seconds"):
+            assert key in run, key
+    accs = [r["accuracy"] for r in saved["runs"]]
+    assert saved["accuracy"]["mean"] == pytest.approx(np.mean(accs), abs=1e-3)
+    assert saved["accuracy"]["std"] == pytest.approx(np.std(accs), abs=1e-3)
+    proto = saved["protocol"]
+    for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_epoch", "lr_decay_factor",
+                "augmentation", "runs", "model", "name"):
+        assert key in proto, key
+    assert proto["reduced"] is True
+    reasons = " | ".join(proto["reduced_reasons"])
+    assert "epochs = 2 instead of 1000" in reasons and "runs = 2 instead of 5" in reasons
+    assert "test split passed in" in reasons
+    assert saved["hardware"]["cpu_cores"] >= 1 and saved["hardware"]["versions"]["torch"] == torch.__version__
+
+
+def test_headline_protocol_is_not_reduced():
+    cfg = EvalConfig()
+    src, _ = resolve_source("random-real", "mnist", None, None)
+    proto = ev._protocol(cfg, cfg.train_config(False), src, object(), 10000, False, 10000)
+    assert proto["reduced"] is False and proto["reduced_reasons"] == []
+    assert (proto["epochs"], proto["lr_decay_epoch"], proto["runs"]) == (1000, 500, 5)
+    whole, _ = resolve_source("whole", "mnist", None, None)
+    proto = ev._protocol(cfg, cfg.train_config(True), whole, object(), 10000, False, 10000)
+    assert proto["epochs"] == ev.DEFAULT_WHOLE_EPOCHS and proto["reduced"] is True
+    assert "whole training set" in proto["reduced_reasons"][0]
+
+
+def test_resume_reuses_finished_runs(tmp_path):
+    out = tmp_path / "eval.json"
+    first = evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=1), out=out, train_data=TRAIN,
+                     test_data=TEST)
+    both = evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=2), out=out, resume=True,
+                    train_data=TRAIN, test_data=TEST)
+    assert both["runs"][0] == first["runs"][0] and len(both["runs"]) == 2
+    with pytest.raises(ValueError, match="different evaluation"):
+        evaluate("random-real", dataset="mnist", ipc=2, config=fast(runs=2), out=out, resume=True,
+                 train_data=TRAIN, test_data=TEST)
+
+
+# ---- generator sources ---------------------------------------------------------------------------
+
+
+def test_dataset_class_items_are_read_as_a_user_gets_them(mnist_generator_dir, trained_sets):
+    record = evaluate(DistilledMNIST, ipc=2, config=fast(epochs=1), dataset_kwargs={"repo_id": mnist_generator_dir},
+                      test_data=TEST)
+    ds = DistilledMNIST(ipc=2, seed=0, repo_id=mnist_generator_dir)
+    (images, labels), = trained_sets
+    torch.testing.assert_close(images, uint8_to_normalized(ds.data, "mnist"), rtol=0, atol=0)
+    assert torch.equal(labels, ds.targets)
+    src = record["source"]
+    assert src["kind"] == "dataset" and src["class"].endswith("DistilledMNIST")
+    assert src["origin"] == "local" and len(src["weights_sha256"]) == 64
+    assert record["complete"] and 0 <= record["runs"][0]["accuracy"] <= 100
+
+
+def test_run_directory_source_and_resample_protocol(mnist_generator_dir):
+    fixed = evaluate(str(mnist_generator_dir), dataset="mnist", ipc=1, config=fast(epochs=1), test_data=TEST)
+    assert fixed["source"]["location"] == str(mnist_generator_dir)
+    resampled = evaluate(str(mnist_generator_dir), dataset="mnist", ipc=3, config=fast(epochs=2, protocol="resample"),
+                         test_data=TEST)
+    assert resampled["protocol"]["name"] == "resample"
+    assert "not quantised" in resampled["protocol"]["training_images"]
+    assert resampled["runs"][0]["steps"] == 2 and resampled["runs"][0]["training_images"] == 30
+
+
+def test_bad_arguments_give_clear_errors(mnist_generator_dir):
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        EvalConfig(protocol="sometimes")
+    with pytest.raises(ValueError, match="unknown model"):
+        EvalConfig(model="transformer")
+    with pytest.raises(ValueError, match="ipc must be a positive int"):
+        evaluate("random-real", dataset="mnist", ipc=0, config=fast(), train_data=TRAIN, test_data=TEST)
+    with pytest.raises(ValueError, match="needs a generator source"):
+        evaluate("random-real", dataset="mnist", ipc=1, config=fast(protocol="resample"), train_data=TRAIN,
+                 test_data=TEST)
+    with pytest.raises(ValueError, match="dataset is required"):
+        evaluate("random-real", ipc=1, config=fast())
+    with pytest.raises(ValueError, match="unknown dataset"):
+        evaluate("random-real", dataset="imagenet", ipc=1, config=fast())
+    with pytest.raises(ValueError, match="does not match"):
+        evaluate(DistilledMNIST, dataset="cifar10", ipc=1, config=fast())
+    with pytest.raises(ValueError, match="must not set"):
+        evaluate(DistilledMNIST, ipc=1, config=fast(), dataset_kwargs={"seed": 3})
+    with pytest.raises(ValueError, match="revision applies"):
+        evaluate("random-real", dataset="mnist", ipc=1, revision="v1", config=fast())
+    with pytest.raises(ValueError, match="device"):
+        evaluate("random-real", dataset="mnist", ipc=1, config=fast(device="tpu:7"))
+
+
+# ---- command line ------------------------------------------------------------------------------------
+
+
+def test_cli_writes_one_json_per_ipc(tiny_mnist_root, tmp_path, capsys):
+    out = tmp_path / "out" / "eval_ipc{ipc}.json"
+    code = cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "2", "--runs", "1",
+                     "--epochs", "1", "--data-root", str(tiny_mnist_root), "--out", str(out), "--device", "cpu",
+                     "--label", "global+local", "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    for ipc in (1, 2):
+        saved = json.loads((tmp_path / "out" / f"eval_ipc{ipc}.json").read_text())
+        assert saved["ipc"] == ipc and saved["method"] == "global+local"
+        assert saved["test_split"] == {"images": 40, "available": 40, "root": str(tiny_mnist_root)}
+        assert saved["command"].startswith("distilled-datasets ")
+    assert "REDUCED" in printed and "global+local" in printed
+    # An existing result is not overwritten by accident.
+    code = cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "1",
+                     "--epochs", "1", "--data-root", str(tiny_mnist_root), "--out", str(out).replace("{ipc}", "1")])
+    assert code == 1 and "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source", "random-real", "--ipc", "1", "10", "--out", "x.json"], "{ipc}"),
+    (["--source", "whole", "--ipc", "1"], "does not apply to --source whole"),
+    (["--source", "random-real"], "--ipc is required"),
+    (["--source", "random-real", "--ipc", "1", "--revision", "v2"], "revision applies"),
+])
+def test_cli_bad_arguments(argv, message, tmp_path, capsys):
+    code = cli_main(["evaluate", "--dataset", "mnist", "--out-dir", str(tmp_path)] + argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_missing_data_says_where_to_put_it(tmp_path, capsys):
+    code = cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "1",
+                     "--data-root", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path)])
+    assert code == 1
+    assert "download" in capsys.readouterr().err
+
+
+# ---- the real data, when this machine has it ---------------------------------------------------------
+
+
+def test_real_data_path():
+    root = Path(default_data_root())
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no real MNIST under {root} (set DISTILLED_DATASETS_DATA)")
+    record = evaluate("random-real", dataset="mnist", ipc=1, config=fast(epochs=1, test_limit=200))
+    assert record["test_split"] == {"images": 200, "available": 10000, "root": str(root)}
+    assert any("first 200 of 10000" in r for r in record["protocol"]["reduced_reasons"])
+
+
+def test_hardware_record():
+    hw = describe_hardware("cpu")
+    assert hw["device"] == "cpu" and hw["torch_threads"] == torch.get_num_threads()
+    assert hw["cpu"] and hw["versions"]["distilled_datasets"]

@@ -1,0 +1,146 @@
+"""Where the evaluation harness's training images come from: the package default generator, a
+run directory or Hub id, a dataset class (+ its keyword arguments), "random-real" or "whole".
+
+A dataset class is read item by item through ``__getitem__`` -- exactly what a user's training
+loop gets (uint8 PIL images) -- then converted to float and normalised with the dataset spec's
+constants, so a measured accuracy is the accuracy of the dataset users download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .data import get_spec, uint8_to_normalized
+
+TensorPair = Tuple[torch.Tensor, torch.Tensor]
+SPECIAL_SOURCES = ("default", "random-real", "whole")
+
+
+def default_data_root() -> str:
+    """$DISTILLED_DATASETS_DATA, else the repository's ../shared/data when it exists, else ./data."""
+    from .data import data_root
+
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return data_root(default=shared if shared.is_dir() else "data")
+
+
+def dataset_classes() -> Dict[str, type]:
+    from distilled_datasets.datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
+
+    return {cls.dataset_name: cls for cls in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}
+
+
+
+
+@dataclass
+class Source:
+    kind: str  # "random-real", "whole" or "dataset"
+    dataset_cls: Optional[type] = None
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    given: str = ""  # what the caller passed, for the JSON and the default label
+
+
+def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
+                    dataset_kwargs: Optional[Dict[str, Any]]) -> Tuple[Source, str]:
+    """(source, dataset name). A dataset class names its dataset; strings need ``dataset``."""
+    kwargs = dict(dataset_kwargs or {})
+    if isinstance(source, type):
+        name = getattr(source, "dataset_name", None) or dataset
+        if not name:
+            raise ValueError(f"dataset is required: {source.__name__} has no dataset_name")
+        if dataset is not None and dataset != name:
+            raise ValueError(f"dataset={dataset!r} does not match {source.__name__} (a {name!r} dataset)")
+        get_spec(name)
+        if revision is not None:
+            kwargs["revision"] = revision
+        bad = sorted({"ipc", "seed", "train", "transform", "target_transform"} & set(kwargs))
+        if bad:
+            raise ValueError(f"dataset_kwargs must not set {bad}: the harness sets ipc and seed per run and "
+                             "reads untransformed items")
+        return Source("dataset", source, kwargs, f"{source.__module__}.{source.__qualname__}"), name
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a str, a path or a dataset class, got {type(source).__name__}")
+    if dataset is None:
+        raise ValueError(f"dataset is required for source {os.fspath(source)!r}; valid values: "
+                         f"{sorted(dataset_classes())}")
+    get_spec(dataset)
+    classes = dataset_classes()
+    if dataset not in classes:
+        raise ValueError(f"dataset {dataset!r} has no distilled dataset class; valid values: {sorted(classes)}")
+    given = os.fspath(source)
+    if dataset_kwargs and given in ("random-real", "whole"):
+        raise ValueError(f"dataset_kwargs apply to generator sources, not to {given!r}")
+    if given in ("random-real", "whole"):
+        if revision is not None:
+            raise ValueError(f"revision applies to Hub ids, not to source {given!r}")
+        return Source(given, given=given), dataset
+    if given == "default":
+        if revision is not None:
+            raise ValueError("revision applies to Hub ids, not to the package default")
+        return Source("dataset", classes[dataset], kwargs, given), dataset
+    kwargs.update(repo_id=given, revision=revision)
+    return Source("dataset", classes[dataset], kwargs, given), dataset
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"kind": src.kind, "given": src.given}
+    if src.kind != "dataset":
+        return out
+    out["class"] = f"{src.dataset_cls.__module__}.{src.dataset_cls.__qualname__}"
+    out["kwargs"] = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in src.kwargs.items()
+                     if isinstance(v, (str, int, float, bool, type(None), os.PathLike))}
+    files = getattr(ds, "files", None)
+    if files is not None:  # a DistilledDataset: pin exactly which weights were measured
+        gen = ds.generator
+        out.update(generator=files.describe(), origin=files.source, location=files.location,
+                   revision=files.revision, weights_sha256=_sha256(files.weights_path),
+                   generator_config=gen.config.to_dict(), generator_parameters=gen.num_parameters,
+                   generator_library_version=gen.metadata.get("library_version"))
+    return out
+
+
+def default_label(src: Source) -> str:
+    if src.kind == "random-real":
+        return "random real"
+    if src.kind == "whole":
+        return "whole training set"
+    return src.given if src.given != "default" else "default generator"
+
+
+def as_normalized(pair: TensorPair, name: str, device: torch.device) -> TensorPair:
+    images, labels = pair
+    images = torch.as_tensor(images)
+    if images.dtype == torch.uint8:
+        images = uint8_to_normalized(images, name)
+    return images.float().to(device), torch.as_tensor(labels, dtype=torch.int64).to(device)
+
+
+def read_items(ds: Any, name: str, device: torch.device) -> TensorPair:
+    """Every item of ``ds`` through ``__getitem__`` (PIL image, int), as a user's loop sees them:
+    uint8 pixels -> float -> normalised with the dataset spec's constants."""
+    if hasattr(ds, "materialize"):
+        ds.materialize()  # synthesize all chunks at once (threads); items are then lookups
+    images, labels = [], []
+    for i in range(len(ds)):
+        image, label = ds[i]
+        images.append(np.asarray(image))
+        labels.append(int(label))
+    pixels = np.stack(images)  # uint8 [N, H, W] or [N, H, W, C]
+    if pixels.dtype != np.uint8:
+        raise TypeError(f"{type(ds).__name__} items are {pixels.dtype} images; the harness reads uint8 images")
+    return uint8_to_normalized(pixels, name).to(device), torch.tensor(labels, dtype=torch.int64, device=device)

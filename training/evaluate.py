@@ -1,0 +1,326 @@
+"""The evaluation harness: one protocol for every method (DESIGN.md, "Evaluation protocol").
+
+``evaluate(source, dataset=..., ipc=..., runs=..., config=EvalConfig(...)) -> dict`` trains a
+model of the zoo from scratch on a training set, ``runs`` times, tests each once on the full real
+test split, and returns (and writes, atomically) one JSON-ready record.
+
+Sources: "default" (the generator shipped with the package), a run directory or Hub id, a
+dataset class such as ``DistilledMNIST`` (+ ``dataset_kwargs``), "random-real" (``ipc`` real
+training images per class) and "whole" (the whole real training set: the ceiling).
+
+Protocols: "fixed" -- run r trains on the set of seed r (``DistilledMNIST(ipc=ipc, seed=r)``,
+read item by item exactly as a user gets it: uint8 -> float -> normalised), fixed for the run;
+"resample" (DiM-style) -- every batch comes from fresh generator noise (floats, not quantised).
+Run r also seeds the model initialisation, the batch order and DSA with r.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+import torch
+
+from .data import generator_to_normalized, get_spec, load_tensors, random_real_subset
+from .eval_sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_data_root, default_label,
+                           describe_source, read_items, resolve_source)
+from .hardware import describe_hardware, resolve_device
+from .models import build_model, list_models
+from .trainer import FixedSet, ResampledSet, TrainConfig, prepare_model, test_accuracy, train_model
+
+logger = logging.getLogger(__name__)
+
+RESULT_FORMAT = "distilled-datasets/evaluation"
+PROTOCOLS = ("fixed", "resample")
+# DESIGN.md's headline protocol; any difference makes a result "reduced" (and says why).
+HEADLINE = {"epochs": 1000, "runs": 5, "batch_size": 256, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+            "lr_decay_factor": 0.1, "lr_decay_epoch": 500, "augment": "DSA"}
+DEFAULT_WHOLE_EPOCHS = 20
+
+
+@dataclass
+class EvalConfig:
+    """Everything but the source, dataset and ipc. ``epochs=None``: 1000 (the headline), or
+    ``whole_epochs`` for the whole training set. Execution options change speed, not results."""
+
+    protocol: str = "fixed"
+    model: str = "convnet3"
+    runs: int = 5
+    epochs: Optional[int] = None
+    whole_epochs: int = DEFAULT_WHOLE_EPOCHS
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay_epoch: Optional[int] = None
+    lr_decay_factor: float = 0.1
+    augment: bool = True  # DSA (flip only where the dataset allows it)
+    data_root: Optional[str] = None  # None: default_data_root()
+    download: bool = False
+    device: str = "auto"
+    label: Optional[str] = None  # the method's name in the JSON ("cGAN", "DiM", "global+local")
+    threads: Optional[int] = None  # torch intra-op threads during the evaluation (None: unchanged)
+    norm: str = "auto"
+    channels_last: Optional[bool] = None
+    amp: Optional[bool] = None
+    deterministic: bool = False
+    test_batch_size: Optional[int] = None
+    test_limit: Optional[int] = None  # test on the first N test images only (smoke checks; reduced)
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.model not in list_models():
+            raise ValueError(f"unknown model {self.model!r}; valid values: {list_models()}")
+        for name in ("runs", "whole_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.test_limit is not None and (not isinstance(self.test_limit, int) or self.test_limit < 1):
+            raise ValueError(f"test_limit must be None or a positive int, got {self.test_limit!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be None or a positive int, got {self.threads!r}")
+        self.train_config(whole=False)  # validates the optimisation values now, not after loading data
+
+    def train_config(self, whole: bool) -> TrainConfig:
+        epochs = self.epochs if self.epochs is not None else (self.whole_epochs if whole else HEADLINE["epochs"])
+        return TrainConfig(
+            epochs=epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+            weight_decay=self.weight_decay, lr_decay_epoch=self.lr_decay_epoch, lr_decay_factor=self.lr_decay_factor,
+            test_batch_size=self.test_batch_size, norm=self.norm, channels_last=self.channels_last, amp=self.amp,
+            deterministic=self.deterministic, progress=self.progress)
+
+
+# ---- protocol record -------------------------------------------------------------------------
+
+
+def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, test_images: int,
+              test_injected: bool, test_available: int) -> Dict[str, Any]:
+    reasons: List[str] = []
+    values = {**tcfg.protocol_dict(), "runs": cfg.runs}
+    for key in ("epochs", "runs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_factor"):
+        if values[key] != HEADLINE[key]:
+            whole = " (whole training set: the headline's epoch count is meant for ipc-sized sets)" \
+                if key == "epochs" and src.kind == "whole" else ""
+            reasons.append(f"{key} = {values[key]} instead of {HEADLINE[key]}{whole}")
+    if tcfg.decay_epoch != tcfg.epochs // 2:
+        reasons.append(f"lr decays at epoch {tcfg.decay_epoch}, not at half ({tcfg.epochs // 2})")
+    if augment is None:
+        reasons.append("no DSA augmentation")
+    if test_injected:
+        reasons.append(f"test split passed in by the caller ({test_available} images), not read from the data root")
+    if test_images < test_available:
+        reasons.append(f"tested on the first {test_images} of {test_available} test images")
+    if cfg.protocol == "resample":
+        images = "generator float output, mapped to the normalised space; not quantised to uint8"
+        sampling = ("each epoch: ipc images per class (balanced labels, shuffled); each batch generated from "
+                    "fresh noise of a torch.Generator seeded with the run seed")
+    elif src.kind == "dataset":
+        images = "items read through the dataset's __getitem__ (uint8 PIL) -> float -> (x/255 - mean) / std"
+        sampling = "run r trains on the set with dataset seed r, fixed for the whole run"
+    else:
+        images = "real uint8 images -> float -> (x/255 - mean) / std"
+        sampling = ("run r: ipc real training images per class drawn with seed r, fixed for the run"
+                    if src.kind == "random-real" else "the whole real training split")
+    return {
+        "name": cfg.protocol, "model": cfg.model, **values,
+        "lr_schedule": f"lr x{tcfg.lr_decay_factor} at epoch {tcfg.decay_epoch} of {tcfg.epochs}",
+        "loss": "cross-entropy", "augmentation": repr(augment) if augment is not None else None,
+        "training_images": images, "sampling": sampling,
+        "test": "once, after the last epoch, on the full real test split (no epoch selection)",
+        "seeds": "run r: dataset/subset seed r, model-init seed r (torch.manual_seed), batch-order and DSA "
+                 "seeded from r",
+        "std": "population standard deviation over runs (ddof=0, as DC/DSA report); std_sample has ddof=1",
+        "reduced": bool(reasons), "reduced_reasons": reasons, "headline": HEADLINE,
+        "execution": {"norm": tcfg.norm, "channels_last": tcfg.channels_last, "amp": tcfg.amp,
+                      "deterministic": tcfg.deterministic, "test_batch_size": tcfg.test_batch_size,
+                      "threads": cfg.threads},
+    }
+
+
+def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    acc = np.array([r["accuracy"] for r in runs], dtype=np.float64)
+    if not len(acc):
+        return {"unit": "percent", "n": 0, "mean": None, "std": None, "std_sample": None}
+    return {"unit": "percent", "n": len(acc), "mean": round(float(acc.mean()), 4), "std": round(float(acc.std()), 4),
+            "std_sample": round(float(acc.std(ddof=1)), 4) if len(acc) > 1 else None,
+            "min": float(acc.min()), "max": float(acc.max())}
+
+
+def _comparable(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What must match for a saved run to be reused by ``resume``."""
+    proto = {k: v for k, v in record["protocol"].items()
+             if k not in ("execution", "runs", "reduced", "reduced_reasons")}
+    src = {k: v for k, v in record["source"].items() if k in ("kind", "given", "kwargs", "weights_sha256")}
+    return {"dataset": record["dataset"], "ipc": record["ipc"], "protocol": proto, "source": src}
+
+
+def default_command() -> str:
+    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0]) or "python"] + sys.argv[1:])
+
+
+# ---- the harness -----------------------------------------------------------------------------
+
+
+def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Optional[int] = 10,
+             runs: Optional[int] = None, config: Optional[EvalConfig] = None, *, revision: Optional[str] = None,
+             dataset_kwargs: Optional[Dict[str, Any]] = None, out: Union[str, os.PathLike, None] = None,
+             resume: bool = False, command: Optional[str] = None, test_data: Optional[TensorPair] = None,
+             train_data: Optional[TensorPair] = None) -> Dict[str, Any]:
+    """Evaluate ``source`` under ``config`` (default: the headline fixed protocol); returns the
+    result record and, with ``out``, writes it atomically after every run (``complete`` false
+    until the last). ``runs`` overrides ``config.runs``. ``ipc`` is ignored (recorded as null) for
+    "whole". ``test_data`` / ``train_data`` ((images, labels): uint8 or normalised float) replace
+    the real splits, for tests. ``resume`` reuses the finished runs of a matching ``out``."""
+    from distilled_datasets import __version__
+    from distilled_datasets.config import write_json_atomic
+
+    from .augment import DSA
+
+    cfg = copy.deepcopy(config) if config is not None else EvalConfig()
+    if runs is not None:
+        cfg.runs = runs
+        cfg.__post_init__()
+    src, name = resolve_source(source, dataset, revision, dataset_kwargs)
+    whole = src.kind == "whole"
+    if whole:
+        ipc = None
+    elif isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1:
+        raise ValueError(f"ipc must be a positive int, got {ipc!r}")
+    if cfg.protocol == "resample" and src.kind != "dataset":
+        raise ValueError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
+                         f"dataset class), not {src.kind!r}")
+    spec, device, tcfg = get_spec(name), resolve_device(cfg.device), cfg.train_config(whole)
+    root = cfg.data_root or default_data_root()
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        augment = DSA.for_dataset(name) if cfg.augment else None
+        test_injected = test_data is not None
+        test_x, test_y = (as_normalized(test_data, name, device) if test_injected
+                          else load_tensors(name, root, train=False, download=cfg.download, device=device))
+        test_available = len(test_y)
+        if cfg.test_limit is not None:
+            test_x, test_y = test_x[:cfg.test_limit], test_y[:cfg.test_limit]
+        train_x = train_y = None
+        if src.kind in ("random-real", "whole"):
+            train_x, train_y = (as_normalized(train_data, name, device) if train_data is not None
+                                else load_tensors(name, root, train=True, download=cfg.download, device=device))
+        probe = None
+        if src.kind == "dataset":  # open once: errors surface before any training, and the JSON pins the weights
+            probe = src.dataset_cls(ipc=ipc, seed=0, **src.kwargs)
+        record: Dict[str, Any] = {
+            "format": RESULT_FORMAT, "format_version": 1, "complete": False,
+            "method": cfg.label or default_label(src), "dataset": name, "ipc": ipc, "model": cfg.model,
+            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available),
+            "source": describe_source(src, probe),
+            "test_split": {"images": len(test_y), "available": test_available,
+                           "root": None if test_injected else str(root)},
+            "seeds": list(range(cfg.runs)), "runs": [], "accuracy": _summary([]),
+            "command": command or default_command(), "hardware": describe_hardware(device),
+            "package_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if resume and out is not None and os.path.isfile(out):
+            record["runs"] = _resumable_runs(out, record)
+            record["resumed_runs"] = len(record["runs"])  # measured by an earlier invocation
+        started = time.perf_counter()
+        for r in range(len(record["runs"]), cfg.runs):
+            record["runs"].append(_one_run(r, cfg, tcfg, src, name, spec, ipc, device, augment, probe,
+                                           (train_x, train_y), (test_x, test_y)))
+            record["accuracy"] = _summary(record["runs"])
+            if out is not None:
+                _write(out, record, write_json_atomic)
+        seconds = [x["run_seconds"] for x in record["runs"]]
+        record["time"] = {"total_seconds": round(time.perf_counter() - started, 2),
+                          "mean_run_seconds": round(float(np.mean(seconds)), 2),
+                          "mean_train_seconds": round(float(np.mean([x["train_seconds"] for x in record["runs"]])), 2)}
+        record["complete"] = True
+        if out is not None:
+            _write(out, record, write_json_atomic)
+        acc = record["accuracy"]
+        logger.info("%s %s ipc=%s %s %s: %.2f +- %.2f %% over %d runs", record["method"], name, ipc, cfg.model,
+                    cfg.protocol, acc["mean"], acc["std"], acc["n"])
+        return record
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _write(out: Union[str, os.PathLike], record: Dict[str, Any], writer) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    writer(os.fspath(out), record)
+
+
+def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    with open(out, encoding="utf-8") as f:
+        saved = json.load(f)
+    if saved.get("format") != RESULT_FORMAT or _comparable(saved) != _comparable(record):
+        raise ValueError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
+                         "remove it or write to another --out")
+    # Runs 0..k-1 in order (a run is appended only when it finished, so this is a prefix).
+    done = []
+    for r in sorted(saved.get("runs", []), key=lambda run: run.get("run", 10**9)):
+        if r.get("run") != len(done) or len(done) == len(record["seeds"]):
+            break
+        done.append(r)
+    logger.info("resuming %s: %d of %d runs already done", out, len(done), len(record["seeds"]))
+    return done
+
+
+def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str, spec: Any, ipc: Optional[int],
+             device: torch.device, augment: Any, probe: Any, train: TensorPair, test: TensorPair) -> Dict[str, Any]:
+    start = time.perf_counter()
+    if cfg.protocol == "resample":
+        gen = copy.deepcopy(probe.generator).to(device).eval()
+        train_set = ResampledSet(gen, ipc, spec.num_classes, gen.config.noise_dim,
+                                 lambda x: generator_to_normalized(x, name), gen.sampling.noise_scale, device)
+    elif src.kind == "dataset":
+        ds = probe if r == 0 else src.dataset_cls(ipc=ipc, seed=r, **src.kwargs)  # the probe has seed 0
+        x, y = read_items(ds, name, device)
+        if len(y) != ipc * spec.num_classes:
+            raise ValueError(f"{type(ds).__name__}(ipc={ipc}) has {len(y)} items, expected ipc * num_classes = "
+                             f"{ipc * spec.num_classes}")
+        train_set = FixedSet(x, y)
+    elif src.kind == "random-real":
+        idx = random_real_subset(train[1], ipc, seed=r, num_classes=spec.num_classes)
+        train_set = FixedSet(train[0][idx], train[1][idx])
+    else:
+        train_set = FixedSet(*train)
+    data_seconds = time.perf_counter() - start
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG as it was
+        torch.manual_seed(r)  # model init and DSA draws
+        model = prepare_model(build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size), device, tcfg)
+        trained = train_model(model, train_set, tcfg, device, seed=r, augment=augment,
+                              desc=f"run {r + 1}/{cfg.runs}")
+    test_start = time.perf_counter()
+    correct, total = test_accuracy(model, test[0], test[1], tcfg, device)
+    test_seconds = time.perf_counter() - test_start
+    accuracy = 100.0 * correct / total
+    logger.info("run %d/%d (seed %d): %.2f%% (train %.1f s, %d images/s)", r + 1, cfg.runs, r, accuracy,
+                trained.seconds, trained.images_seen / max(trained.seconds, 1e-9))
+    return {"run": r, "seed": r, "accuracy": round(accuracy, 4), "correct": correct, "test_images": total,
+            "training_images": len(train_set), "final_train_loss": round(trained.final_loss, 6),
+            "steps": trained.steps, "data_seconds": round(data_seconds, 3), "train_seconds": round(trained.seconds, 3),
+            "test_seconds": round(test_seconds, 3), "run_seconds": round(time.perf_counter() - start, 3),
+            "train_images_per_second": round(trained.images_seen / max(trained.seconds, 1e-9), 1)}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+]+", "-", text).strip("-").replace("+", "-plus-").lower() or "eval"
+
+
+__all__ = ["EvalConfig", "evaluate", "default_data_root", "HEADLINE", "PROTOCOLS", "SPECIAL_SOURCES", "slug"]
