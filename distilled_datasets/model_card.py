@@ -51,7 +51,10 @@ def render_card(generator: Generator, *, has_samples: bool = False, repo_id: Opt
         "dataset_class": cls.__name__ if cls else "DistilledMNIST",
         "torchvision_class": cls.real_dataset.rsplit(".", 1)[-1] if cls else "MNIST",
         "image_mode": "RGB" if cfg.channels == 3 else "L",
-        "repo_id": repo_id or meta.get("repo_id", "ORG/NAME"),
+        "load_arguments": f'ipc=10, seed=0, repo_id="{repo_id}"' if repo_id else (
+            "ipc=10, seed=0" if meta.get("package_default") else 'ipc=10, seed=0, repo_id="path/to/this/folder"'),
+        "load_comment": "  # the generator that ships with the package" if meta.get("package_default") and not repo_id
+        else "",
         "architecture": cfg.architecture,
         "num_parameters": f"{generator.num_parameters:,}",
         "noise_dim": cfg.noise_dim,

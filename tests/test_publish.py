@@ -1,0 +1,71 @@
+"""`publish`: measured metrics only, matched to the published weights; folder and Hub targets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from distilled_datasets import DistilledMNIST
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training.publish import metric_rows, publish, sha256_file
+
+
+def _result(path, sha, *, method="global+local", reduced=False, complete=True):
+    record = {
+        "method": method, "dataset": "mnist", "ipc": 10, "model": "convnet3", "complete": complete,
+        "protocol": {"name": "fixed", "epochs": 300 if reduced else 1000, "reduced": reduced,
+                     "reduced_reasons": ["epochs 300 < 1000"] if reduced else []},
+        "source": {"kind": "dataset", "weights_sha256": sha} if sha else {"kind": "random-real"},
+        "accuracy": {"mean": 91.25, "std": 0.5, "n": 5},
+    }
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator_dir, tmp_path, front_matter):
+    out = tmp_path / "published"
+    # First publish without results, then evaluate *that* folder (here: fake results that pin its hash).
+    publish(mnist_generator_dir, out=out, half=True)
+    sha = sha256_file(out / "model.safetensors")
+    ours = _result(tmp_path / "ours.json", sha, reduced=True)
+    baseline = _result(tmp_path / "random.json", None, method="random real")
+    publish(out, out=out, half=True, results=[ours, baseline], package_default=True)
+    assert sha256_file(out / "model.safetensors") == sha  # re-publishing fp16 weights is exact
+    card = (out / "README.md").read_text()
+    assert front_matter(card)["library_name"] == "distilled-datasets"
+    assert "91.25 +- 0.50" in card and "REDUCED" in card and "random real (baseline)" in card
+    assert "DistilledMNIST(ipc=10, seed=0)" in card
+    config = json.loads((out / "config.json").read_text())
+    assert sorted(row["method"] for row in config["metrics"]) == ["global+local", "random real (baseline)"]
+    assert (out / "samples.png").is_file()
+    assert DistilledMNIST(repo_id=str(out), ipc=1)[0][0].size == (28, 28)
+
+
+def test_results_on_other_weights_or_unfinished_are_refused(mnist_generator_dir, tmp_path):
+    other = _result(tmp_path / "other.json", "0" * 64)
+    with pytest.raises(ValueError, match="not on the weights being published"):
+        publish(mnist_generator_dir, out=tmp_path / "x", results=[other])
+    assert not (tmp_path / "x").exists()  # nothing half-written
+    sha = sha256_file(mnist_generator_dir / "model.safetensors")
+    unfinished = _result(tmp_path / "unfinished.json", sha, complete=False)
+    with pytest.raises(ValueError, match="unfinished"):
+        metric_rows([unfinished], sha)
+    with pytest.raises(ValueError, match="repo_id"):
+        publish(mnist_generator_dir)
+
+
+def test_publish_command_pushes_to_the_hub(hub, mnist_generator_dir, tmp_path, front_matter):
+    sha = sha256_file(mnist_generator_dir / "model.safetensors")
+    result = _result(tmp_path / "r.json", sha)
+    code = cli_main(["publish", str(mnist_generator_dir), "--repo-id", "org/mnist-gl", "--results", str(result)])
+    assert code == 0
+    files = hub.files("org/mnist-gl")
+    assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= set(files)
+    card = files["README.md"].decode()
+    assert 'repo_id="org/mnist-gl"' in card and "91.25 +- 0.50" in card
+    assert front_matter(card)["license"] == "mit"
+    pushed = DistilledMNIST(repo_id="org/mnist-gl", ipc=2)
+    local = DistilledMNIST(repo_id=str(mnist_generator_dir), ipc=2)
+    assert torch.equal(pushed.data, local.data)

@@ -1,0 +1,117 @@
+"""Publish a trained generator: the runtime folder format, a model card filled with the run's
+recipe and its *measured* accuracies, samples.png; written to a folder and/or pushed to the Hub.
+
+Accuracies come only from evaluation JSON files (training/evaluate.py). A result measured on
+generator weights must carry the SHA-256 of exactly the weights being published; baseline
+results (random real subset, whole training set) are shown for comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from distilled_datasets import Generator
+from distilled_datasets.config import WEIGHTS_NAME
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+
+
+def sha256_file(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def protocol_label(protocol: Dict[str, Any]) -> str:
+    """'fixed, 1000 ep' or 'fixed, REDUCED: 300 ep, 3 runs (...)' — the reduction is never hidden."""
+    name = protocol.get("name", "?")
+    epochs = protocol.get("epochs")
+    text = f"{name}, {epochs} ep" if epochs else name
+    if protocol.get("reduced"):
+        reasons = "; ".join(protocol.get("reduced_reasons") or [])
+        text = f"{text}, REDUCED ({reasons})" if reasons else f"{text}, REDUCED"
+    return text
+
+
+def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
+                relative_to: Optional[PathLike] = None) -> List[Dict[str, Any]]:
+    """Model-card rows from evaluation JSONs; refuses a generator result on other weights."""
+    rows = []
+    for path in result_files:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+        if not record.get("complete", True):
+            raise ValueError(f"{path} is an unfinished evaluation (complete: false); let it finish first")
+        source = record.get("source", {})
+        measured = source.get("weights_sha256")
+        if measured is not None and measured != weights_sha256:
+            raise ValueError(
+                f"{path} was measured on weights {measured[:12]}..., not on the weights being published "
+                f"({weights_sha256[:12]}...); evaluate the published folder itself (e.g. after --half)"
+            )
+        acc = record["accuracy"]
+        shown = os.path.relpath(path, relative_to) if relative_to else os.path.basename(path)
+        rows.append({
+            "method": record.get("method", "?") + ("" if measured else " (baseline)"),
+            "protocol": protocol_label(record.get("protocol", {})),
+            "model": record.get("model"), "ipc": record.get("ipc"),
+            "mean": acc["mean"], "std": acc["std"], "runs": acc.get("n"), "result": shown,
+        })
+    rows.sort(key=lambda r: (r["protocol"], r["model"] or "", r["ipc"] or 0, r["method"]))
+    return rows
+
+
+def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[PathLike] = None,
+            results: Sequence[PathLike] = (), half: bool = False, private: Optional[bool] = None,
+            branch: Optional[str] = None, commit_message: Optional[str] = None, token: Optional[str] = None,
+            license: str = "mit", results_root: Optional[PathLike] = None, package_default: bool = False) -> Path:
+    """Stage the repository folder, check the results against its weights, then write/push it."""
+    if repo_id is None and out is None:
+        raise ValueError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
+    generator = Generator.from_pretrained(run_dir)
+    generator.metadata["license"] = license
+    if package_default:  # the card then shows loading without repo_id
+        generator.metadata["package_default"] = True
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "repo"
+        generator.save_pretrained(staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
+        generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root)
+        generator.save_pretrained(staged, half=half, samples=True, repo_id=repo_id)
+        if out is not None:
+            _replace_folder(staged, Path(out))
+            logger.info("wrote %s", out)
+        if repo_id is not None:
+            from huggingface_hub import HfApi
+
+            api = HfApi(token=token)
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if branch is not None:
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=str(staged), revision=branch,
+                              commit_message=commit_message or f"Publish generator from {Path(run_dir).name}")
+            logger.info("pushed to %s", repo_id)
+    return Path(out) if out is not None else Path(run_dir)
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Copy ``source`` next to ``target`` and swap it in, so ``target`` is never half written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    incoming = target.with_name(f".{target.name}.incoming-{os.getpid()}")
+    shutil.rmtree(incoming, ignore_errors=True)
+    shutil.copytree(source, incoming)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(incoming, target)
+    shutil.rmtree(old, ignore_errors=True)
