@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .architectures import ARCHITECTURE_DEFAULTS, list_architectures
 from .errors import InvalidGeneratorError
@@ -96,18 +96,26 @@ class SamplingConfig:
             raise InvalidGeneratorError(f"sampling noise_scale must be a positive number, got {self.noise_scale!r}")
 
 
-def read_config_file(path: str) -> Dict[str, Any]:
-    """Read and check the top level of a config.json (JSON only: never pickle)."""
+def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Dict[str, Any]:
+    """Read and check the top level of a config.json (JSON only: never pickle).
+
+    ``formats``: the "format" values the caller reads (a config without one is a generator's).
+    """
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
         raise InvalidGeneratorError(f"{path} is not valid JSON ({exc}); re-download or re-save the generator") from exc
-    if not isinstance(data, dict) or "generator" not in data:
+    if not isinstance(data, dict):
         raise InvalidGeneratorError(f"{path} has no 'generator' section: it is not a distilled-datasets config")
     fmt = data.get("format", FORMAT_NAME)
-    if fmt != FORMAT_NAME:
-        raise InvalidGeneratorError(f"{path} has format {fmt!r}; this loader reads {FORMAT_NAME!r}")
+    if fmt not in formats:
+        hint = (" (learned images load through the dataset classes: DistilledMNIST(repo_id=...))"
+                if fmt == "distilled-datasets/images" else "")
+        readable = " or ".join(map(repr, formats))
+        raise InvalidGeneratorError(f"{path} has format {fmt!r}; this loader reads {readable}{hint}")
+    if fmt == FORMAT_NAME and "generator" not in data:
+        raise InvalidGeneratorError(f"{path} has no 'generator' section: it is not a distilled-datasets config")
     version = data.get("format_version", FORMAT_VERSION)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise InvalidGeneratorError(

@@ -21,6 +21,7 @@ from torchvision.datasets import VisionDataset
 from .errors import InvalidGeneratorError
 from .generator import Generator
 from .hub import ResolvedFiles, resolve
+from .learned_images import DEFAULT_IPC, IMAGES_FORMAT_NAME, LearnedImagesMixin, config_format
 from .synthesis import synthesize_chunk
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _check_callable(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be callable or None, got {type(value).__name__}")
 
 
-class DistilledDataset(VisionDataset):
+class DistilledDataset(LearnedImagesMixin, VisionDataset):
     """A distilled dataset: ``ipc`` images per class synthesized by a conditional generator.
 
     Args:
@@ -55,7 +56,9 @@ class DistilledDataset(VisionDataset):
         transform, target_transform: as in torchvision.
         download: accepted for torchvision compatibility; Hub weights are fetched on first use
             either way (set HF_HUB_OFFLINE=1 to forbid the network).
-        ipc: images per class (>= 1).
+        ipc: images per class (>= 1). For stored learned images (Wang et al. 2018, see
+            learned_images.py) the default (or None) means all of them, another count is refused,
+            and ``seed`` has no effect.
         seed: which set (>= 0); the same (weights, seed) always gives the same images.
         repo_id: None for the generator shipped with the package, a Hub id "org/name", or a local
             folder holding config.json + model.safetensors.
@@ -74,7 +77,7 @@ class DistilledDataset(VisionDataset):
     image_size: int = 28
 
     def __init__(self, root: Optional[PathLike] = None, train: bool = True, transform: Optional[Callable] = None,
-                 target_transform: Optional[Callable] = None, download: bool = False, *, ipc: int = 10,
+                 target_transform: Optional[Callable] = None, download: bool = False, *, ipc: int = DEFAULT_IPC,
                  seed: int = 0, repo_id: Optional[PathLike] = None, revision: Optional[str] = None,
                  local_files_only: bool = False) -> None:
         if not isinstance(train, bool):
@@ -90,13 +93,18 @@ class DistilledDataset(VisionDataset):
             raise TypeError(f"download must be a bool, got {type(download).__name__}")
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = True
-        self.ipc = _check_int("ipc", ipc, 1)
+        if ipc is not None:  # None is allowed for learned images only (checked below)
+            _check_int("ipc", ipc, 1)
         self.seed = _check_int("seed", seed, 0, _MAX_SEED)
         self.files: ResolvedFiles = resolve(
             repo_id, default_name=self.default_name, revision=revision,
             cache_dir=None if root is None else os.fspath(root), local_files_only=local_files_only,
         )
         self._generator: Optional[Generator] = None
+        if config_format(self.files.config_path) == IMAGES_FORMAT_NAME:
+            self._init_learned(None if ipc is DEFAULT_IPC else ipc)  # stored images + schedule: no generator
+            return
+        self.ipc = _check_int("ipc", ipc, 1)
         self._check_fits(self.generator)
         # Kept apart from the module so that a worker holding materialized chunks never loads it.
         self._chunk_size = self.generator.sampling.chunk_size
@@ -107,6 +115,8 @@ class DistilledDataset(VisionDataset):
     @property
     def generator(self) -> Generator:
         """The loaded generator (reloaded from its files after unpickling in a worker)."""
+        if self.learned is not None:
+            raise InvalidGeneratorError(f"{self.files.describe()} holds learned images, not a generator")
         if self._generator is None:
             self._generator = Generator.from_files(self.files)
         return self._generator
@@ -147,6 +157,8 @@ class DistilledDataset(VisionDataset):
         Useful before a DataLoader with workers: forked workers inherit the images and spawned
         workers receive them with the dataset (a few hundred kB), instead of synthesizing.
         """
+        if self.learned is not None:
+            return  # stored images: nothing to synthesize
         chunks_per_class = -(-self.ipc // self._chunk_size)
         missing = [(c, j) for j in range(chunks_per_class) for c in range(len(self.classes))
                    if (c, j) not in self._chunks]
@@ -159,6 +171,8 @@ class DistilledDataset(VisionDataset):
             self._chunks.update(zip(missing, images))
 
     def _image_array(self, index: int) -> np.ndarray:
+        if self.learned is not None:
+            return self.learned.pixels()[index]
         label, chunk, position = self._locate(index)
         return self._chunk(label, chunk)[position]
 
@@ -205,6 +219,9 @@ class DistilledDataset(VisionDataset):
         return torch.from_numpy(self._all_images())
 
     def extra_repr(self) -> str:
+        if self.learned is not None:
+            return "\n".join(["Split: Train (distilled)", f"Images per class: {self.ipc}",
+                              f"Source: {self.files.describe()}", *self.learned.describe()])
         gen = self._generator
         arch = f"{gen.config.architecture} ({gen.num_parameters:,} parameters)" if gen is not None else "not loaded"
         return "\n".join([

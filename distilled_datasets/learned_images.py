@@ -1,0 +1,278 @@
+"""Stored distilled images with a learned training schedule (Wang et al. 2018, "Dataset
+Distillation"), loadable through the same dataset classes as the generators.
+
+Unlike a generator, such a set is a fixed list of M images whose pixels were optimised together
+with a sequence of S x E gradient steps: epoch e, step s trains on the images of
+``step_indices[s]`` with rate ``lr_schedule[e * S + s]``. Their intended use is that schedule,
+applied to raw float pixels (``images``, normalised space), from the initialisation they were
+learned for (``init_state_dict()`` when a fixed init was stored, else a fresh net drawn as the
+config's ``init`` says). The torchvision view (``dataset[i]`` -> (PIL image, int)) denormalises,
+clamps to [0, 1] and quantises to uint8: it is lossy, and training on it with an ordinary recipe
+is not what these images were made for.
+
+Folder format ("distilled-datasets/images"): config.json (dataset, classes, channels,
+image_size, normalization {mean, std}, num_images, steps, epochs, learning_rates, mode, model,
+init, metrics, command, training) and model.safetensors with ``images`` float32 [M, C, H, W]
+(normalised), ``labels`` int64 [M] (label of image j is j % num_classes, so that the dataset's
+interleaved-class convention holds), ``lrs`` float32 [S * E] (effective, positive) and, for a
+fixed init, ``init.<parameter name>``. JSON and safetensors only: never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .errors import InvalidGeneratorError
+
+
+class _DefaultIPC(int):
+    """The dataset classes' default ipc (10), told apart from an explicit 10 by identity: for
+    learned images, leaving ipc at its default means "all stored images"."""
+
+    def __repr__(self) -> str:
+        return "10"
+
+
+DEFAULT_IPC = _DefaultIPC(10)
+IMAGES_FORMAT_NAME = "distilled-datasets/images"
+IMAGES_FORMAT_VERSION = 1
+INIT_PREFIX = "init."
+
+
+def config_format(path: str) -> Optional[str]:
+    """The "format" of a config.json (None if it has none or is not a JSON object)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None  # the regular loader reports the problem with its own message
+    return data.get("format") if isinstance(data, dict) else None
+
+
+def _require(condition: bool, path: str, message: str) -> None:
+    if not condition:
+        raise InvalidGeneratorError(f"{path}: {message}; re-save it with `distilled-datasets distill-wang`")
+
+
+@dataclass
+class LearnedImages:
+    """The contents of one learned-images folder, checked."""
+
+    config: Dict[str, Any]
+    images: torch.Tensor  # float32 [M, C, H, W], normalised space
+    labels: torch.Tensor  # int64 [M]
+    lrs: torch.Tensor  # float32 [S * E]
+    init: Dict[str, torch.Tensor] = field(default_factory=dict)
+    _pixels: Optional[np.ndarray] = field(default=None, repr=False)
+
+    @classmethod
+    def from_files(cls, config_path: str, weights_path: str) -> "LearnedImages":
+        from .config import read_config_file
+
+        config = read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,))
+        try:
+            tensors = load_file(weights_path)
+        except (SafetensorError, OSError) as exc:
+            raise InvalidGeneratorError(
+                f"{weights_path} is not a readable safetensors file ({exc}); it may be truncated: download or "
+                "save it again"
+            ) from exc
+        init = {k[len(INIT_PREFIX):]: v.float() for k, v in tensors.items() if k.startswith(INIT_PREFIX)}
+        unknown = sorted(k for k in tensors if k not in ("images", "labels", "lrs") and not k.startswith(INIT_PREFIX))
+        _require(not unknown, weights_path, f"unexpected tensors {unknown}")
+        missing = [k for k in ("images", "labels", "lrs") if k not in tensors]
+        _require(not missing, weights_path, f"missing tensors {missing}")
+        out = cls(config, tensors["images"].float(), tensors["labels"], tensors["lrs"].float(), init)
+        out._validate(config_path, weights_path)
+        return out
+
+    def _validate(self, config_path: str, weights_path: str) -> None:
+        cfg = self.config
+        for key in ("dataset", "num_classes", "channels", "image_size", "steps", "epochs", "normalization"):
+            _require(key in cfg, config_path, f"missing key {key!r}")
+        for key in ("num_classes", "channels", "image_size", "steps", "epochs"):
+            value = cfg[key]
+            _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, config_path,
+                     f"{key} must be a positive int, got {value!r}")
+        norm = cfg["normalization"]
+        ok = isinstance(norm, dict) and all(
+            isinstance(norm.get(k), list) and len(norm[k]) == cfg["channels"] for k in ("mean", "std"))
+        _require(ok, config_path, "normalization must be {'mean': [...], 'std': [...]} with one value per channel")
+        _require(all(s > 0 for s in norm["std"]), config_path, "normalization std must be > 0")
+        m, k = self.images.shape[0], cfg["num_classes"]
+        shape = (m, cfg["channels"], cfg["image_size"], cfg["image_size"])
+        _require(tuple(self.images.shape) == shape, weights_path,
+                 f"images have shape {list(self.images.shape)}, config says {list(shape)}")
+        _require(bool(torch.isfinite(self.images).all()), weights_path, "images hold non-finite values")
+        _require(m >= k and m % (cfg["steps"] * k) == 0, weights_path,
+                 f"{m} images cannot form {cfg['steps']} balanced steps of {k} classes")
+        _require(self.labels.dtype == torch.int64 and torch.equal(self.labels, torch.arange(m) % k), weights_path,
+                 "labels must be int64 j % num_classes (classes interleave)")
+        _require(tuple(self.lrs.shape) == (self.steps * self.epochs,), weights_path,
+                 f"lrs must have steps * epochs = {self.steps * self.epochs} values, got {list(self.lrs.shape)}")
+        _require(bool((self.lrs > 0).all()) and bool(torch.isfinite(self.lrs).all()), weights_path,
+                 "lrs must be finite and > 0")
+        if "num_images" in cfg:
+            _require(cfg["num_images"] == m, config_path, f"num_images is {cfg['num_images']}, the file holds {m}")
+
+    # ---- the schedule ----------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        return int(self.config["steps"])
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config["epochs"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.config["num_classes"])
+
+    @property
+    def images_per_class(self) -> int:
+        return self.images.shape[0] // self.num_classes
+
+    @property
+    def step_indices(self) -> List[List[int]]:
+        """For each of the S steps, the indices of the images it trains on (contiguous, balanced)."""
+        n = self.images.shape[0] // self.steps
+        return [list(range(s * n, (s + 1) * n)) for s in range(self.steps)]
+
+    @property
+    def lr_schedule(self) -> List[float]:
+        """The S * E rates in the order they are applied (epoch-major: index e * S + s)."""
+        return [float(v) for v in self.lrs]
+
+    def schedule(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
+        """Yields (images [n, C, H, W] float normalised, labels [n], lr) for each of the S * E steps."""
+        indices = self.step_indices
+        for e in range(self.epochs):
+            for s, idx in enumerate(indices):
+                yield self.images[idx[0]:idx[-1] + 1], self.labels[idx[0]:idx[-1] + 1], self.lr_schedule[e * self.steps + s]
+
+    # ---- the torchvision view --------------------------------------------------------------
+
+    def pixels(self) -> np.ndarray:
+        """uint8 images as torchvision stores them: [M, H, W] (one channel) or [M, H, W, C].
+
+        Denormalised (x * std + mean), clamped to [0, 1] and rounded to 1/255: lossy.
+        """
+        if self._pixels is None:
+            norm = self.config["normalization"]
+            mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+            std = torch.tensor(norm["std"], dtype=torch.float32).view(1, -1, 1, 1)
+            unit = (self.images * std + mean).clamp(0.0, 1.0)
+            pixels = (unit * 255.0).round().to(torch.uint8)
+            pixels = pixels[:, 0] if pixels.shape[1] == 1 else pixels.permute(0, 2, 3, 1)
+            self._pixels = np.ascontiguousarray(pixels.numpy())
+        return self._pixels
+
+    def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
+        """The dataset's ipc: None means every stored image; any other value must match it."""
+        stored = self.images_per_class
+        if ipc is not None and (isinstance(ipc, bool) or not isinstance(ipc, (int, np.integer))):
+            raise TypeError(f"ipc must be an int or None, got {type(ipc).__name__} {ipc!r}")
+        if ipc is None or int(ipc) == stored:
+            return stored
+        raise ValueError(
+            f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "
+            f"their {self.steps}-step x {self.epochs}-epoch schedule, so a subset is not the same method; "
+            f"pass ipc=None (or ipc={stored}), got ipc={ipc!r}"
+        )
+
+    def describe(self) -> List[str]:
+        cfg = self.config
+        rates = ", ".join(f"{v:.4g}" for v in self.lr_schedule[:6]) + (", ..." if len(self.lrs) > 6 else "")
+        lines = [
+            f"Learned images: {self.images.shape[0]} ({cfg.get('method', 'wang2018')}, mode {cfg.get('mode', '?')}, "
+            f"model {cfg.get('model', '?')}, init {cfg.get('init', '?')})",
+            f"Schedule: {self.steps} step(s) x {self.epochs} epoch(s), rates [{rates}]",
+        ]
+        metrics = cfg.get("metrics")
+        if isinstance(metrics, dict) and metrics:
+            lines.append("Metrics: " + json.dumps(metrics, sort_keys=True)[:200])
+        return lines
+
+
+class LearnedImagesMixin:
+    """What ``DistilledDataset`` exposes when it was loaded from learned images (``learned`` set).
+
+    Rules: ``ipc`` left at its default (or None) means every stored image (ipc = M / num_classes), ``ipc`` equal to that
+    count is accepted, any other value is a ValueError (the images were learned together with
+    their schedule; a subset is not the method). ``seed`` is accepted, so that scripts looping
+    over seeds run unchanged, but has no effect: there is one stored set. Generator-backed
+    datasets have no schedule: the attributes below raise AttributeError there.
+    """
+
+    learned: Optional[LearnedImages] = None
+
+    def _init_learned(self, ipc: Optional[int]) -> None:
+        """Called by DistilledDataset.__init__ when config.json has the images format."""
+        self.learned = LearnedImages.from_files(self.files.config_path, self.files.weights_path)
+        check_learned_fits(self.learned, self.dataset_name, len(self.classes), self.channels, self.image_size,
+                           type(self).__name__, self.files.describe())
+        self.ipc = self.learned.resolve_ipc(ipc, type(self).__name__)
+
+    def _need_learned(self, what: str) -> LearnedImages:
+        if self.learned is None:
+            raise AttributeError(
+                f"{type(self).__name__}.{what} exists only for learned-image sets (config format "
+                f"{IMAGES_FORMAT_NAME!r}); this one is synthesized by a generator"
+            )
+        return self.learned
+
+    @property
+    def images(self) -> torch.Tensor:
+        """Raw float images [M, C, H, W] in the normalised space: what the schedule trains on."""
+        return self._need_learned("images").images
+
+    @property
+    def lr_schedule(self) -> List[float]:
+        """Learned rates, S * E of them, in application order (epoch e, step s -> e * S + s)."""
+        return self._need_learned("lr_schedule").lr_schedule
+
+    @property
+    def step_indices(self) -> List[List[int]]:
+        """Dataset indices each of the S steps trains on."""
+        return self._need_learned("step_indices").step_indices
+
+    @property
+    def steps(self) -> int:
+        return self._need_learned("steps").steps
+
+    @property
+    def epochs(self) -> int:
+        """How many times the S steps are repeated (E)."""
+        return self._need_learned("epochs").epochs
+
+    @property
+    def normalization(self) -> Dict[str, List[float]]:
+        return dict(self._need_learned("normalization").config["normalization"])
+
+    def schedule(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
+        """(float images, labels, lr) for each step, in order; see ``LearnedImages.schedule``."""
+        return self._need_learned("schedule").schedule()
+
+    def init_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The fixed initial weights the images were learned for (empty if none was stored)."""
+        return {k: v.clone() for k, v in self._need_learned("init_state_dict").init.items()}
+
+
+def check_learned_fits(learned: LearnedImages, dataset_name: str, num_classes: int, channels: int,
+                       image_size: int, owner: str, where: str) -> None:
+    cfg = learned.config
+    found = {"num_classes": cfg["num_classes"], "channels": cfg["channels"], "image_size": cfg["image_size"]}
+    wanted = {"num_classes": num_classes, "channels": channels, "image_size": image_size}
+    if found != wanted or cfg["dataset"] != dataset_name:
+        raise InvalidGeneratorError(
+            f"the learned images from {where} are for {cfg['dataset']!r} {found}, but {owner} needs "
+            f"{dataset_name!r} {wanted}; use the dataset class for {cfg['dataset']!r}"
+        )

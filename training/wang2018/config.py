@@ -1,0 +1,115 @@
+"""The recipe of one Wang et al. (2018) distillation run, as a small dataclass that travels with
+the result (config.json "training" section)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+MODES = ("fixed", "random", "pool")
+INIT_DISTRIBUTIONS = ("default", "xavier")  # see unroll.sample_init
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass
+class WangConfig:
+    """Hyper-parameters of the bi-level optimisation (defaults follow the paper's code for MNIST).
+
+    Inner loop: ``steps`` SGD steps, each on ``images_per_class / steps`` images of every class
+    (balanced, fixed labels), repeated for ``epochs`` epochs; step i of the unrolled sequence uses
+    its own learned rate eta_i = softplus(raw_i), so there are ``steps * epochs`` rates.
+    Outer loop: Adam (``lr``) on pixels and raw rates, ``iterations`` updates, each on a real
+    batch of ``batch_size`` images; the Adam rate is multiplied by ``decay_factor`` every
+    ``decay_every`` iterations (0: every iterations // 10, so ten decays as in the paper's
+    40-of-400-epochs schedule).
+
+    Modes: ``fixed`` (one known init, drawn with ``init_seed`` unless weights are given),
+    ``random`` (``nets_per_step`` fresh inits per iteration) and ``pool``
+    (``nets_per_step`` draws per iteration from given weights, e.g. trained classifiers).
+    ``init`` names p(theta_0) for the fixed and random modes: "default" (the model's PyTorch
+    init) or "xavier" (the paper's code: xavier-normal weights, zero biases).
+    ``malicious = (K, T)`` swaps the objective for the K -> T poisoning loss of eq. (10).
+    """
+
+    dataset: str = "mnist"
+    model: str = "lenet"
+    mode: str = "fixed"
+    images_per_class: int = 1
+    steps: int = 1
+    epochs: int = 3
+    iterations: int = 2000
+    batch_size: int = 1024
+    nets_per_step: int = 1
+    lr: float = 0.01
+    init_step_lr: float = 0.02
+    decay_every: int = 0
+    decay_factor: float = 0.5
+    grad_clip: float = 0.0  # 0: no clipping of the outer gradient norm
+    seed: int = 0
+    init_seed: int = 0
+    init: str = "default"
+    malicious: Optional[Tuple[int, int]] = None
+    log_every: int = 50
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.init not in INIT_DISTRIBUTIONS:
+            raise ValueError(f"init must be one of {list(INIT_DISTRIBUTIONS)}, got {self.init!r}")
+        for name in ("images_per_class", "steps", "epochs", "iterations", "batch_size", "nets_per_step", "log_every"):
+            _positive_int(name, getattr(self, name))
+        for name in ("lr", "init_step_lr", "decay_factor"):
+            _positive_float(name, getattr(self, name))
+        if self.images_per_class % self.steps:
+            raise ValueError(
+                f"images_per_class ({self.images_per_class}) must be a multiple of steps ({self.steps}): every "
+                "step uses the same number of images of every class"
+            )
+        if isinstance(self.decay_every, bool) or not isinstance(self.decay_every, int) or self.decay_every < 0:
+            raise ValueError(f"decay_every must be an int >= 0, got {self.decay_every!r}")
+        if not isinstance(self.grad_clip, (int, float)) or self.grad_clip < 0:
+            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
+        if self.malicious is not None:
+            pair = tuple(self.malicious)
+            if len(pair) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in pair) \
+                    or pair[0] == pair[1] or min(pair) < 0:
+                raise ValueError(f"malicious must be two different class indices (K, T), got {self.malicious!r}")
+            self.malicious = (int(pair[0]), int(pair[1]))
+
+    @property
+    def per_step_per_class(self) -> int:
+        return self.images_per_class // self.steps
+
+    @property
+    def num_rates(self) -> int:
+        return self.steps * self.epochs
+
+    @property
+    def decay_period(self) -> int:
+        return self.decay_every or max(1, self.iterations // 10)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["malicious"] = list(self.malicious) if self.malicious else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "WangConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown WangConfig keys {unknown}; valid keys: {sorted(known)}")
+        data = dict(data)
+        if data.get("malicious") is not None:
+            data["malicious"] = tuple(data["malicious"])
+        return cls(**data)

@@ -1,0 +1,146 @@
+"""Save a distillation result as a runtime-loadable folder, and read it (or plain weights) back.
+
+The folder is the runtime's "distilled-datasets/images" format (distilled_datasets/learned_images.py):
+config.json + model.safetensors (+ samples.png). Everything is written under a temporary name and
+renamed, tensors first and config last, so an interrupted save never leaves a config pointing at
+half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from distilled_datasets._version import __version__
+from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME, write_json_atomic
+from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
+
+from ..data import get_spec
+from .distill import DistillResult
+from .unroll import Params
+
+PathLike = Union[str, os.PathLike]
+
+
+def command_line(argv: Optional[List[str]] = None) -> str:
+    argv = sys.argv if argv is None else argv
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def result_config(result: DistillResult, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
+                  command: Optional[str] = None, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    cfg = result.config
+    spec = get_spec(cfg.dataset)
+    init = {"fixed": "stored", "random": cfg.init, "pool": "pool"}[cfg.mode]
+    return {
+        "format": IMAGES_FORMAT_NAME,
+        "format_version": IMAGES_FORMAT_VERSION,
+        "library_version": __version__,
+        "method": "wang2018",
+        "dataset": cfg.dataset,
+        "classes": list(classes),
+        "num_classes": len(classes),
+        "channels": spec.channels,
+        "image_size": spec.image_size,
+        "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
+        "num_images": int(result.images.shape[0]),
+        "images_per_class": cfg.images_per_class,
+        "steps": cfg.steps,
+        "epochs": cfg.epochs,
+        "learning_rates": [float(v) for v in result.lrs],
+        "mode": cfg.mode,
+        "model": cfg.model,
+        # "stored": the fixed init is in model.safetensors (init.*); "default"/"xavier": draw a
+        # fresh net that way (unroll.sample_init); "pool": trained weights the images expect.
+        "init": init,
+        "objective": {"malicious": list(cfg.malicious)} if cfg.malicious else "cross_entropy",
+        "training": {**cfg.to_dict(), "seconds": round(result.seconds, 1), "history": result.history[-20:]},
+        "metrics": metrics or {},
+        "command": command if command is not None else command_line(),
+        **(extra or {}),
+    }
+
+
+def sample_grid(result: DistillResult) -> Image.Image:
+    """One row per step, its images left to right (class j % K), denormalised and clamped."""
+    cfg, images = result.config, result.images.detach().cpu()
+    spec = get_spec(cfg.dataset)
+    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std).view(1, -1, 1, 1)
+    unit = (images * std + mean).clamp(0, 1)
+    pixels = (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [M, H, W, C]
+    rows, cols = cfg.steps, images.shape[0] // cfg.steps
+    h, w, c, pad = pixels.shape[1], pixels.shape[2], pixels.shape[3], 2
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(images.shape[0]):
+        r, k = divmod(i, cols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = pixels[i]
+    return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+
+
+def save_result(result: DistillResult, folder: PathLike, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
+                command: Optional[str] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        "images": result.images.detach().float().cpu().contiguous(),
+        "labels": result.labels.detach().to(torch.int64).cpu().contiguous(),
+        "lrs": result.lrs.detach().float().cpu().contiguous(),
+    }
+    if result.init is not None:
+        tensors.update({INIT_PREFIX + k: v.detach().float().cpu().contiguous() for k, v in result.init.items()})
+    tmp = folder / f".{WEIGHTS_NAME}.tmp-{os.getpid()}"
+    save_file(tensors, str(tmp), metadata={"format": IMAGES_FORMAT_NAME})
+    os.replace(tmp, folder / WEIGHTS_NAME)
+    tmp = folder / f".{SAMPLES_NAME}.tmp-{os.getpid()}.png"
+    sample_grid(result).save(tmp)
+    os.replace(tmp, folder / SAMPLES_NAME)
+    write_json_atomic(str(folder / CONFIG_NAME), result_config(result, classes, metrics, command, extra))
+    return folder
+
+
+def load_result(folder: PathLike) -> LearnedImages:
+    """The runtime's checked view of a saved folder."""
+    folder = Path(folder)
+    return LearnedImages.from_files(str(folder / CONFIG_NAME), str(folder / WEIGHTS_NAME))
+
+
+def save_weights(params: Params, path: PathLike, metadata: Optional[Dict[str, str]] = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in params.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_weights(path: PathLike) -> Params:
+    """Weights for ``--init-from``: a .safetensors file of parameters, or a saved result folder
+    (its stored fixed init)."""
+    path = Path(path)
+    if path.is_dir():
+        learned = load_result(path)
+        if not learned.init:
+            raise ValueError(f"--init-from {path}: this result stores no init (mode {learned.config.get('mode')!r}); "
+                             "pass a fixed-init result folder or a .safetensors file of weights")
+        return dict(learned.init)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {path}: no such file or folder")
+    return {k: v.float() for k, v in load_file(str(path)).items()}
+
+
+def load_pool(folder: PathLike) -> List[Params]:
+    """Every *.safetensors file of ``folder`` (sorted by name), e.g. trained classifiers."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"--init-pool {folder}: no *.safetensors weight files there; write some with "
+                                "`distilled-datasets wang-pretrain --out DIR`")
+    return [load_weights(f) for f in files]
