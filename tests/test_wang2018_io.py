@@ -130,3 +130,14 @@ def test_weights_files_and_init_from_a_result(tmp_path):
     random = save_result(_result(mode="random"), tmp_path / "random", list(DistilledMNIST.classes))
     with pytest.raises(ValueError, match="stores no init"):
         load_weights(random)
+
+
+def test_learned_images_run_through_the_evaluation_harness(tmp_path):
+    from distilled_datasets.training.evaluate import EvalConfig, evaluate
+
+    folder = save_result(_result(mode="random", ipc=1, steps=1, epochs=1), tmp_path / "run", list(DistilledMNIST.classes))
+    test = (torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8), torch.arange(20) % 10)
+    cfg = EvalConfig(epochs=1, runs=2, threads=1, device="cpu", progress=False, augment=False)
+    record = evaluate(DistilledMNIST, ipc=1, config=cfg, dataset_kwargs={"repo_id": str(folder)}, test_data=test)
+    assert record["complete"] and len(record["runs"]) == 2 and record["runs"][0]["training_images"] == 10
+    assert record["source"]["learned_images"]["method"] == "wang2018" and len(record["source"]["weights_sha256"]) == 64

@@ -105,7 +105,12 @@ def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
     out["kwargs"] = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in src.kwargs.items()
                      if isinstance(v, (str, int, float, bool, type(None), os.PathLike))}
     files = getattr(ds, "files", None)
-    if files is not None:  # a DistilledDataset: pin exactly which weights were measured
+    learned = getattr(ds, "learned", None)
+    if files is not None and learned is not None:  # stored learned images (Wang et al. 2018)
+        out.update(generator=files.describe(), origin=files.source, location=files.location,
+                   revision=files.revision, weights_sha256=_sha256(files.weights_path),
+                   learned_images={k: learned.config.get(k) for k in ("method", "mode", "model", "steps", "epochs")})
+    elif files is not None:  # a DistilledDataset: pin exactly which weights were measured
         gen = ds.generator
         out.update(generator=files.describe(), origin=files.source, location=files.location,
                    revision=files.revision, weights_sha256=_sha256(files.weights_path),
