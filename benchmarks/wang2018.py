@@ -51,11 +51,15 @@ def _record(name: str, args, extra: Dict[str, Any]) -> Dict[str, Any]:
 
     return {
         "format": "distilled-datasets/benchmark", "experiment": f"wang2018_{name}",
-        "command": " ".join(["python", "benchmarks/wang2018.py", *sys.argv[1:]]) if args.command is None else args.command,
+        "command": args.command or _command(),
         "hardware": describe_hardware("cpu"), "package_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }
+
+
+def _command() -> str:
+    return " ".join(["python", "benchmarks/wang2018.py", *sys.argv[1:]])
 
 
 def _write(name: str, record: Dict[str, Any], out_dir: Path) -> Path:
@@ -124,7 +128,7 @@ def run_basic(name: str, args) -> int:
     metrics = {"test_accuracy": accuracy, "test_accuracy_before": summarize(main_eval["before"]),
                "heldout_inits_accuracy": summarize(evals["heldout_inits"]["after"])}
     folder = args.out_dir / f"wang2018_mnist_{name}"
-    save_result(result, folder, _classes("mnist"), metrics=metrics, command=args.command or " ".join(sys.argv))
+    save_result(result, folder, _classes("mnist"), metrics=metrics, command=args.command or _command())
     record = _record(f"mnist_{name}", args, {
         "paper": PAPER[name],
         "accuracy": accuracy,
@@ -132,7 +136,8 @@ def run_basic(name: str, args) -> int:
         "protocol": {
             "model": "lenet", "init_distribution": cfg.init, "mode": name,
             "evaluated_on": ("the known (stored) init" if fixed else
-                             f"{args.eval_nets} held-out inits (seeds {heldout_seeds(1)[0]}..; never drawn in training)"),
+                             f"{args.eval_nets} held-out inits (seeds from {heldout_seeds(1)[0]}; never drawn in "
+                             "training)"),
             "use": "apply the learned steps and rates to the init (raw float images), test once on the full "
                    "real MNIST test split (10,000 images); no augmentation, no best-of",
             "std": "population std (ddof 0) over inits",
@@ -242,9 +247,9 @@ def run_adaptation(args) -> int:
                      "pool": f"{args.pool_train} MNIST LeNets for distillation, {args.pool_heldout} held-out MNIST "
                              "LeNets for evaluation",
                      "steps": f"{cfg.steps} step(s) x {cfg.epochs} epoch(s) on {10 * cfg.images_per_class} images",
-                     "split": "Fashion-MNIST train minus a fixed random 10,000-image validation split: distillation and "
-                              "baseline subsets use the rest; the baseline rate is chosen on the validation split; all "
-                              "reported numbers are on the 10,000-image test split",
+                     "split": "Fashion-MNIST train minus a fixed random 10,000-image validation split: distillation "
+                              "and baseline subsets use the rest; the baseline rate is chosen on the validation split; "
+                              "all reported numbers are on the 10,000-image test split",
                      "baseline": f"same held-out nets, a random real subset of the same size (subset seeds 0-4), the "
                                  f"same step structure, one constant rate from {grid}"},
         "config": cfg.to_dict(), "learning_rates": result.lrs.tolist(),
@@ -273,7 +278,7 @@ def run_harness(args) -> int:
                          epochs=args.harness_epochs, runs=args.harness_runs)
         out = args.out_dir / f"wang2018_mnist_{name}_harness.json"
         record = evaluate(DistilledMNIST, ipc=ipc, config=cfg, dataset_kwargs={"repo_id": str(folder)}, out=out,
-                          resume=True, command=args.command or " ".join(["python", "benchmarks/wang2018.py", *sys.argv[1:]]))
+                          resume=True, command=args.command or _command())
         acc = record["accuracy"]
         print(f"harness {name} (ipc {ipc}): {acc['mean']:.2f} +- {acc['std']:.2f}% -> {out}")
     return 0
@@ -283,7 +288,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=("fixed", "random", "malicious", "adaptation", "harness"))
     parser.add_argument("--iterations", type=int, default=None, help="outer iterations (default: per experiment)")
-    parser.add_argument("--batch-size", type=int, default=None, help="real batch per iteration (default: per experiment)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="real batch per iteration (default: per experiment)")
     parser.add_argument("--init", choices=("default", "xavier"), default="xavier",
                         help="p(theta_0) for fixed/random (default xavier: the paper's code)")
     parser.add_argument("--seed", type=int, default=0)

@@ -60,7 +60,8 @@ def rows(folder: Path) -> List[List[str]]:
             continue
         proto = rec["protocol"]
         acc = rec["accuracy"]
-        how = (f"{rec['model']}, {proto.get('epochs', '?')} epochs, {'DSA' if proto.get('augmentation') else 'no aug.'}, "
+        aug = "DSA" if proto.get("augmentation") else "no augmentation"
+        how = (f"{rec['model']}, {proto.get('epochs', '?')} epochs, {aug}, "
                f"{acc['n']} runs (one stored set: runs differ in net init, batch order, augmentation); uint8 items "
                "trained with ordinary SGD, not the learned schedule")
         out.append([label, "—", f"{acc['mean']:.1f} ± {acc['std']:.1f}", how + ("" if rec.get("complete") else

@@ -153,10 +153,10 @@ class LearnedImages:
 
     def schedule(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
         """Yields (images [n, C, H, W] float normalised, labels [n], lr) for each of the S * E steps."""
-        indices = self.step_indices
+        n, rates = self.images.shape[0] // self.steps, self.lr_schedule
         for e in range(self.epochs):
-            for s, idx in enumerate(indices):
-                yield self.images[idx[0]:idx[-1] + 1], self.labels[idx[0]:idx[-1] + 1], self.lr_schedule[e * self.steps + s]
+            for s in range(self.steps):
+                yield self.images[s * n:(s + 1) * n], self.labels[s * n:(s + 1) * n], rates[e * self.steps + s]
 
     # ---- the torchvision view --------------------------------------------------------------
 

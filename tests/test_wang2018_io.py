@@ -31,7 +31,8 @@ def _result(dataset="mnist", model="lenet", mode="fixed", ipc=2, steps=2, epochs
     if mode == "fixed":
         init = sample_init(build_model(model, spec.channels, spec.num_classes, spec.image_size), 3)
     lrs = torch.rand(steps * epochs, generator=g) * 0.1 + 0.01
-    return DistillResult(cfg, images, balanced_labels(m, spec.num_classes), lrs, init, [{"iteration": 1, "loss": 2.0}], 1.5)
+    labels = balanced_labels(m, spec.num_classes)
+    return DistillResult(cfg, images, labels, lrs, init, [{"iteration": 1, "loss": 2.0}], 1.5)
 
 
 def test_round_trip_through_the_runtime_dataset(tmp_path):
@@ -135,7 +136,8 @@ def test_weights_files_and_init_from_a_result(tmp_path):
 def test_learned_images_run_through_the_evaluation_harness(tmp_path):
     from distilled_datasets.training.evaluate import EvalConfig, evaluate
 
-    folder = save_result(_result(mode="random", ipc=1, steps=1, epochs=1), tmp_path / "run", list(DistilledMNIST.classes))
+    result = _result(mode="random", ipc=1, steps=1, epochs=1)
+    folder = save_result(result, tmp_path / "run", list(DistilledMNIST.classes))
     test = (torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8), torch.arange(20) % 10)
     cfg = EvalConfig(epochs=1, runs=2, threads=1, device="cpu", progress=False, augment=False)
     record = evaluate(DistilledMNIST, ipc=1, config=cfg, dataset_kwargs={"repo_id": str(folder)}, test_data=test)

@@ -49,7 +49,8 @@ def step_map(syn_data: torch.Tensor, syn_targets: torch.Tensor, eta: torch.Tenso
     return a, (eta / m) * syn_data.T @ syn_targets
 
 
-def one_step(syn_data: torch.Tensor, syn_targets: torch.Tensor, eta: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
+def one_step(syn_data: torch.Tensor, syn_targets: torch.Tensor, eta: torch.Tensor,
+             theta0: torch.Tensor) -> torch.Tensor:
     """theta_0 - eta * grad l((d~, t~), theta_0), literally (eq. 2)."""
     m = syn_data.shape[0]
     return theta0 - (eta / m) * syn_data.T @ (syn_data @ theta0 - syn_targets)
