@@ -165,17 +165,18 @@ def test_json_has_every_field_and_marks_reduced(tmp_path):
     reasons = " | ".join(proto["reduced_reasons"])
     assert "epochs = 2 instead of 1000" in reasons and "runs = 2 instead of 5" in reasons
     assert "test split passed in" in reasons
+    assert proto["execution"]["norm"] == "groupnorm" and proto["execution"]["threads"] >= 1
     assert saved["hardware"]["cpu_cores"] >= 1 and saved["hardware"]["versions"]["torch"] == torch.__version__
 
 
 def test_headline_protocol_is_not_reduced():
     cfg = EvalConfig()
     src, _ = resolve_source("random-real", "mnist", None, None)
-    proto = ev._protocol(cfg, cfg.train_config(False), src, object(), 10000, False, 10000)
+    proto = ev._protocol(cfg, cfg.train_config(False), src, object(), 10000, False, 10000, torch.device("cpu"))
     assert proto["reduced"] is False and proto["reduced_reasons"] == []
     assert (proto["epochs"], proto["lr_decay_epoch"], proto["runs"]) == (1000, 500, 5)
     whole, _ = resolve_source("whole", "mnist", None, None)
-    proto = ev._protocol(cfg, cfg.train_config(True), whole, object(), 10000, False, 10000)
+    proto = ev._protocol(cfg, cfg.train_config(True), whole, object(), 10000, False, 10000, torch.device("cpu"))
     assert proto["epochs"] == ev.DEFAULT_WHOLE_EPOCHS and proto["reduced"] is True
     assert "whole training set" in proto["reduced_reasons"][0]
 
@@ -274,6 +275,14 @@ def test_cli_bad_arguments(argv, message, tmp_path, capsys):
     code = cli_main(["evaluate", "--dataset", "mnist", "--out-dir", str(tmp_path)] + argv)
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_missing_generator_names_the_source_option(tmp_path, capsys):
+    code = cli_main(["evaluate", "--dataset", "mnist", "--source", str(tmp_path / "no" / "run"), "--ipc", "1",
+                     "--out-dir", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "--source" in err and "--repo-id" not in err
 
 
 def test_cli_missing_data_says_where_to_put_it(tmp_path, capsys):

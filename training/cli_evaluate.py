@@ -77,12 +77,15 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="reuse the finished runs of an existing matching --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing complete JSON")
     execution = p.add_argument_group("execution (speed only; the results do not change)")
-    execution.add_argument("--threads", type=_positive, default=None, help="torch intra-op threads")
+    execution.add_argument("--threads", type=_positive, default=None,
+                           help="torch intra-op threads (default: torch's). On a shared CPU use 1: measured 10x "
+                                "faster than 2 at IPC 1 under load (benchmarks/results/trainer_variants.json)")
     execution.add_argument("--norm", default="auto", choices=("auto", "groupnorm", "instancenorm"),
                            help="kernel for instance norm (mathematically equal)")
     execution.add_argument("--channels-last", default="auto", choices=tuple(_TRI))
     execution.add_argument("--amp", default="auto", choices=tuple(_TRI), help="bf16 autocast (auto: CUDA only)")
-    execution.add_argument("--deterministic", action="store_true", help="CUDA: deterministic kernels, no cudnn.benchmark")
+    execution.add_argument("--deterministic", action="store_true",
+                           help="CUDA: deterministic kernels, no cudnn.benchmark")
     execution.add_argument("--test-batch-size", type=_positive, default=None)
     p.add_argument("--test-limit", type=_positive, default=None,
                    help="test on the first N test images only (quick checks; marks the result reduced)")
@@ -106,6 +109,18 @@ def output_path(args: argparse.Namespace, ipc, label: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from distilled_datasets.cli import CommandError
+    from distilled_datasets.errors import GeneratorNotFoundError
+
+    # cli.main adds a --repo-id hint to "not found" errors when args.repo_id is None; this command
+    # names its weights with --source, so it gives its own hint instead.
+    args.repo_id = args.source
+    try:
+        return _run(args, CommandError)
+    except GeneratorNotFoundError as exc:
+        raise GeneratorNotFoundError(f"{exc} (on the command line: --source ORG/NAME or --source RUN_DIR)") from exc
+
+
+def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
 
     from .eval_sources import default_label, resolve_source
     from .evaluate import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate

@@ -37,7 +37,8 @@ from .eval_sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, d
                            describe_source, read_items, resolve_source)
 from .hardware import describe_hardware, resolve_device
 from .models import build_model, list_models
-from .trainer import FixedSet, ResampledSet, TrainConfig, prepare_model, test_accuracy, train_model
+from .trainer import (FixedSet, ResampledSet, TrainConfig, execution_dict, prepare_model, test_accuracy,
+                      train_model)
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class EvalConfig:
 
 
 def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, test_images: int,
-              test_injected: bool, test_available: int) -> Dict[str, Any]:
+              test_injected: bool, test_available: int, device: torch.device) -> Dict[str, Any]:
     reasons: List[str] = []
     values = {**tcfg.protocol_dict(), "runs": cfg.runs}
     for key in ("epochs", "runs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_factor"):
@@ -144,9 +145,7 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
                  "seeded from r",
         "std": "population standard deviation over runs (ddof=0, as DC/DSA report); std_sample has ddof=1",
         "reduced": bool(reasons), "reduced_reasons": reasons, "headline": HEADLINE,
-        "execution": {"norm": tcfg.norm, "channels_last": tcfg.channels_last, "amp": tcfg.amp,
-                      "deterministic": tcfg.deterministic, "test_batch_size": tcfg.test_batch_size,
-                      "threads": cfg.threads},
+        "execution": {**execution_dict(tcfg, device), "threads": torch.get_num_threads()},
     }
 
 
@@ -209,6 +208,9 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         torch.set_num_threads(cfg.threads)
     try:
         augment = DSA.for_dataset(name) if cfg.augment else None
+        probe = None
+        if src.kind == "dataset":  # opened first: a wrong source fails before any data loads; the JSON pins it
+            probe = src.dataset_cls(ipc=ipc, seed=0, **src.kwargs)
         test_injected = test_data is not None
         test_x, test_y = (as_normalized(test_data, name, device) if test_injected
                           else load_tensors(name, root, train=False, download=cfg.download, device=device))
@@ -219,13 +221,10 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         if src.kind in ("random-real", "whole"):
             train_x, train_y = (as_normalized(train_data, name, device) if train_data is not None
                                 else load_tensors(name, root, train=True, download=cfg.download, device=device))
-        probe = None
-        if src.kind == "dataset":  # open once: errors surface before any training, and the JSON pins the weights
-            probe = src.dataset_cls(ipc=ipc, seed=0, **src.kwargs)
         record: Dict[str, Any] = {
             "format": RESULT_FORMAT, "format_version": 1, "complete": False,
             "method": cfg.label or default_label(src), "dataset": name, "ipc": ipc, "model": cfg.model,
-            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available),
+            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available, device),
             "source": describe_source(src, probe),
             "test_split": {"images": len(test_y), "available": test_available,
                            "root": None if test_injected else str(root)},

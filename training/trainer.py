@@ -5,8 +5,9 @@ Speed without changing the protocol: the whole training set is one tensor on the
 DataLoader, no per-item work), batches are index gathers, nothing in the inner loop reads a value
 back to the host (the running loss stays a device tensor), the test split runs in large batches
 under ``inference_mode``. On CUDA: bf16 autocast, channels_last, cudnn.benchmark. The
-interchangeable speed options (instance norm kernel, memory format, SGD implementation) are
-measured by benchmarks/trainer_variants.py; the defaults below are the fastest measured.
+interchangeable speed options (instance norm kernel, memory format, threads) are measured by
+benchmarks/trainer_variants.py; the defaults below are the fastest measured on CPU. On a shared
+CPU, one intra-op thread (EvalConfig.threads=1) is much faster than two for small batches.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.1
     # Execution: results are the same function of the seed; only the speed differs.
     test_batch_size: Optional[int] = None  # None: 4096 on CUDA, 500 on CPU (memory-bound there)
-    norm: str = "auto"  # how GroupNorm(C, C) (= instance norm) runs: see prepare_model
+    norm: str = "auto"  # how GroupNorm(C, C) (= instance norm) runs: see resolve_norm
     channels_last: Optional[bool] = None  # None: on CUDA only
     amp: Optional[bool] = None  # bf16 autocast; None: on CUDA only (this CPU has no fast bf16)
     deterministic: bool = False  # CUDA: no cudnn.benchmark, deterministic kernels (slower)
@@ -146,15 +147,11 @@ def _swap_instance_norm(model: nn.Module) -> int:
 
 
 def resolve_norm(norm: str, device: torch.device) -> str:
-    # "auto": measured on CPU (benchmarks/results/trainer_variants.json); untested on CUDA, where
-    # GroupNorm (the model's own module) is kept.
-    if norm != "auto":
-        return norm
-    return AUTO_NORM_CPU if device.type == "cpu" else "groupnorm"
-
-
-# Filled from benchmarks/results/trainer_variants.json (see resolve_norm).
-AUTO_NORM_CPU = "groupnorm"
+    # "auto" keeps GroupNorm(C, C), the model's own module. On CPU it is the faster kernel in every
+    # measured case (benchmarks/results/trainer_variants.json, one thread, images per CPU-second:
+    # training at IPC 1 / 10 / 50: 223 / 200 / 156 vs InstanceNorm2d's 200 / 163 / 139; test
+    # 431 vs 388), and channels_last is slower on CPU in every case too. Not measured on CUDA.
+    return "groupnorm" if norm == "auto" else norm
 
 
 def prepare_model(model: nn.Module, device: torch.device, config: TrainConfig) -> nn.Module:
@@ -171,11 +168,23 @@ def _channels_last(config: TrainConfig, device: torch.device) -> bool:
     return device.type == "cuda" if config.channels_last is None else bool(config.channels_last)
 
 
+def _amp(config: TrainConfig, device: torch.device) -> bool:
+    return device.type == "cuda" if config.amp is None else bool(config.amp)
+
+
 def _autocast(config: TrainConfig, device: torch.device):
-    enabled = device.type == "cuda" if config.amp is None else bool(config.amp)
-    if not enabled:
+    if not _amp(config, device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def execution_dict(config: TrainConfig, device: torch.device) -> Dict[str, object]:
+    """The execution options as they resolve on ``device`` (for result JSONs)."""
+    return {"norm": resolve_norm(config.norm, device), "channels_last": _channels_last(config, device),
+            "amp": "bf16 autocast" if _amp(config, device) else None,
+            "cudnn_benchmark": device.type == "cuda" and not config.deterministic,
+            "deterministic": config.deterministic,
+            "test_batch_size": config.test_batch_size or (4096 if device.type == "cuda" else 500)}
 
 
 @contextlib.contextmanager
