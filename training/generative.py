@@ -65,7 +65,8 @@ class GenerativeDistillation:
         self.generator = self._build_generator().to(self.device)
         self.discriminator = Discriminator(self.spec.channels, self.spec.num_classes, self.spec.image_size,
                                            width=config.stage1.d_width,
-                                           spectral=config.stage1.gan_loss == "hinge").to(self.device)
+                                           spectral=config.stage1.gan_loss == "hinge",
+                                           projection=config.stage1.projection).to(self.device)
         if self.cuda:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
@@ -288,3 +289,24 @@ def train(config: RunConfig, resume: bool = False) -> Path:
             raise FileNotFoundError(f"--resume: {saved} does not exist; start the run without --resume")
         config = load_config(saved)
     return GenerativeDistillation(config, resume=resume).run()
+
+
+def export_checkpoint(run_dir, out) -> Path:
+    """Write the generator of ``run_dir``'s last checkpoint to ``out`` in the runtime format
+    (to measure a run while it is still training)."""
+    from .data import get_spec as _spec
+
+    config = load_config(Path(run_dir) / "train_config.json")
+    state = ckpt.load_checkpoint(Path(run_dir) / CHECKPOINT)
+    spec = _spec(config.dataset)
+    kwargs = {"width": config.width} if config.width else {}
+    gen = Generator(GeneratorConfig(architecture=config.architecture, noise_dim=config.noise_dim,
+                                    num_classes=spec.num_classes, channels=spec.channels,
+                                    image_size=spec.image_size, arch_kwargs=kwargs),
+                    metadata={"dataset": spec.name, "classes": dataset_classes(spec.name),
+                              "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
+                              "training": {"checkpoint_of": str(run_dir), "step": state["step"],
+                                           "stage": state["stage"]}})
+    gen.load_state_dict(state["generator"])
+    gen.save_pretrained(out)
+    return Path(out)

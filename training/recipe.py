@@ -27,7 +27,8 @@ class Stage1Config:
     beta2: float = 0.9
     gan_loss: str = "hinge"  # "hinge" (spectral-norm critic) or "wgan-gp" (DiM's recipe)
     n_critic: int = 1  # critic updates per generator update (5 is usual for wgan-gp)
-    aux_weight: float = 1.0  # auxiliary-classifier (AC-GAN) loss weight
+    aux_weight: float = 0.2  # auxiliary-classifier (AC-GAN) loss weight
+    projection: bool = True  # class projection in the critic's score (see gan.Discriminator)
     d_width: int = 64
 
 
