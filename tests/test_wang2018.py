@@ -217,3 +217,19 @@ def test_linear_fewer_than_d_points_cannot(m):
         moved = linear.one_step(learned.syn_data, learned.syn_targets, learned.eta, c * v)
         assert torch.allclose(moved - base, c * v, atol=1e-8)
         assert linear.loss(data, targets, moved).item() > best.item() + 0.5 * c ** 2 * bound / (5 - m)
+
+
+def test_heldout_training_and_pool_seeds_give_different_nets():
+    # torch's CPU generator keeps only the low 32 bits of a seed: the ranges must differ there.
+    from distilled_datasets.training.wang2018.distill import TRAIN_SEED_LIMIT, train_init_seed
+    from distilled_datasets.training.wang2018.evaluate import HELDOUT_SEED_LIMIT, heldout_seeds
+    from distilled_datasets.training.wang2018.pretrain import POOL_SEED_BASE
+
+    assert TRAIN_SEED_LIMIT <= heldout_seeds(1)[0] and HELDOUT_SEED_LIMIT <= POOL_SEED_BASE < 2**32
+    model = build_model("lenet", 1, 10, 28)
+    for distribution in ("default", "xavier"):
+        held = sample_init(model, heldout_seeds(1)[0], distribution)["head.0.weight"]
+        for other in (train_init_seed(WangConfig(mode="random"), 0, 0), 0, POOL_SEED_BASE):
+            assert not torch.equal(held, sample_init(model, other, distribution)["head.0.weight"])
+    with pytest.raises(ValueError, match="held-out seeds"):
+        heldout_seeds(2**30 + 1)

@@ -28,8 +28,10 @@ from .unroll import Params, balanced_labels, sample_init, softplus_inverse, unro
 logger = logging.getLogger(__name__)
 
 # Seeds of the random inits drawn during distillation lie below this; held-out evaluation inits
-# (evaluate.heldout_seed) lie above it, so no evaluation net was ever seen in training.
-TRAIN_SEED_LIMIT = 2**40
+# (evaluate.heldout_seeds) lie in [2**31, 2**31 + 2**30), so no evaluation net was ever seen in
+# training. Everything stays below 2**32 because torch's CPU generator (mt19937) keeps only the
+# low 32 bits of a seed: seeds 2**41 + i and i give the same numbers.
+TRAIN_SEED_LIMIT = 2**30
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -18,12 +18,17 @@ from .unroll import Params, accuracy, apply_schedule, sample_init
 
 logger = logging.getLogger(__name__)
 
-# Held-out inits: seeds at and above 2**41, never drawn during distillation (< 2**40).
-HELDOUT_SEED_BASE = 2**41
+# Held-out inits: seeds 2**31 + i, never drawn during distillation (< 2**30). Not above 2**32:
+# torch's CPU generator keeps only the low 32 bits of a seed (see distill.TRAIN_SEED_LIMIT).
+HELDOUT_SEED_BASE = 2**31
+HELDOUT_SEED_LIMIT = 2**31 + 2**30
 assert HELDOUT_SEED_BASE >= TRAIN_SEED_LIMIT
 
 
 def heldout_seeds(n: int, offset: int = 0) -> List[int]:
+    if offset < 0 or HELDOUT_SEED_BASE + offset + n > HELDOUT_SEED_LIMIT:
+        raise ValueError(f"held-out seeds must stay in [{HELDOUT_SEED_BASE}, {HELDOUT_SEED_LIMIT}); got offset {offset}, "
+                         f"n {n}")
     return [HELDOUT_SEED_BASE + offset + i for i in range(n)]
 
 

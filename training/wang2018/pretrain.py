@@ -20,7 +20,10 @@ from .unroll import Params, accuracy, sample_init
 
 logger = logging.getLogger(__name__)
 
-POOL_SEED_BASE = 2**42  # pool inits: apart from distillation (< 2**40) and evaluation (2**41 + i) seeds
+# Pool nets are trained classifiers, not held-out inits: net i starts from the default init with
+# seed POOL_SEED_BASE + i (and shuffles with it). 3 * 2**30 keeps them apart from distillation
+# (< 2**30) and evaluation (2**31 + i) seeds; torch seeds are effectively 32-bit.
+POOL_SEED_BASE = 3 * 2**30
 
 
 def train_classifier(model: nn.Module, init: Params, x: torch.Tensor, y: torch.Tensor, epochs: int = 2,
