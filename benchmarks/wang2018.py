@@ -103,6 +103,7 @@ def run_basic(name: str, args) -> int:
     from distilled_datasets.training.wang2018.io import save_result
 
     fixed = name == "fixed"
+    folder = args.out_dir / f"wang2018_mnist_{name}"
     cfg = WangConfig(dataset="mnist", model="lenet", mode=name, images_per_class=1 if fixed else 10,
                      steps=1 if fixed else 10, epochs=3, iterations=args.iterations or (8000 if fixed else 5000),
                      batch_size=args.batch_size or (512 if fixed else 256), nets_per_step=1, lr=0.01,
@@ -110,7 +111,12 @@ def run_basic(name: str, args) -> int:
     x, y = _data("mnist", args.data_root)
     xt, yt = _data("mnist", args.data_root, train=False)
     model = build_model("lenet", 1, 10, 28)
-    result = distill(cfg, model, x, y, 10, progress=not args.no_progress)
+    previous = None
+    if args.evaluate_only:  # re-measure a saved result (same images, rates and init) with this code
+        result, previous = _saved_result(folder, args.out_dir / f"wang2018_mnist_{name}.json")
+        cfg = result.config
+    else:
+        result = distill(cfg, model, x, y, 10, progress=not args.no_progress)
     start = time.perf_counter()
     evals: Dict[str, Any] = {}
     if fixed:
@@ -127,8 +133,8 @@ def run_basic(name: str, args) -> int:
     accuracy = summarize(main_eval["after"])
     metrics = {"test_accuracy": accuracy, "test_accuracy_before": summarize(main_eval["before"]),
                "heldout_inits_accuracy": summarize(evals["heldout_inits"]["after"])}
-    folder = args.out_dir / f"wang2018_mnist_{name}"
-    save_result(result, folder, _classes("mnist"), metrics=metrics, command=args.command or _command())
+    distilled_by = previous["command"] if previous is not None else (args.command or _command())
+    save_result(result, folder, _classes("mnist"), metrics=metrics, command=distilled_by)
     record = _record(f"mnist_{name}", args, {
         "paper": PAPER[name],
         "accuracy": accuracy,
@@ -154,9 +160,32 @@ def run_basic(name: str, args) -> int:
         "reductions": _reductions(cfg),
         "history": result.history,
     })
+    if previous is not None:
+        record["evaluation_rerun"] = {
+            "why": args.evaluate_only,
+            "distilled_by": previous.get("command"), "distilled_on": previous.get("created"),
+            "previous_evaluation": {k: previous.get(k) for k in ("accuracy", "heldout_inits")},
+        }
     _write(f"mnist_{name}", record, args.out_dir)
     print(f"{name}: {accuracy['mean']:.2f} +- {accuracy['std']:.2f}% (paper {PAPER[name]['accuracy']}%)")
     return 0
+
+
+def _saved_result(folder: Path, json_path: Path):
+    """(DistillResult, previous JSON record) of a saved fixed/random run."""
+    import json
+
+    from distilled_datasets.training.wang2018.config import WangConfig
+    from distilled_datasets.training.wang2018.distill import DistillResult
+    from distilled_datasets.training.wang2018.io import load_result
+
+    learned = load_result(folder)
+    with open(json_path, encoding="utf-8") as f:
+        previous = json.load(f)
+    training = {k: v for k, v in learned.config["training"].items() if k not in ("seconds", "history")}
+    result = DistillResult(WangConfig.from_dict(training), learned.images, learned.labels, learned.lrs,
+                           dict(learned.init) or None, previous["history"], previous["time"]["distill_seconds"])
+    return result, previous
 
 
 def _pool(args, x, y, test):
@@ -304,6 +333,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--evaluate-only", default=None, metavar="WHY",
+                        help="fixed/random: re-run only the evaluation of the saved result (WHY is recorded)")
     parser.add_argument("--command", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
