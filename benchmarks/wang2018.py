@@ -103,7 +103,8 @@ def run_basic(name: str, args) -> int:
     from distilled_datasets.training.wang2018.io import save_result
 
     fixed = name == "fixed"
-    folder = args.out_dir / f"wang2018_mnist_{name}"
+    stem = f"mnist_{name}" + (f"_{args.tag}" if args.tag else "")
+    folder = args.out_dir / f"wang2018_{stem}"
     cfg = WangConfig(dataset="mnist", model="lenet", mode=name, images_per_class=1 if fixed else 10,
                      steps=1 if fixed else 10, epochs=3, iterations=args.iterations or (8000 if fixed else 5000),
                      batch_size=args.batch_size or (512 if fixed else 256), nets_per_step=1, lr=0.01,
@@ -113,7 +114,7 @@ def run_basic(name: str, args) -> int:
     model = build_model("lenet", 1, 10, 28)
     previous = None
     if args.evaluate_only:  # re-measure a saved result (same images, rates and init) with this code
-        result, previous = _saved_result(folder, args.out_dir / f"wang2018_mnist_{name}.json")
+        result, previous = _saved_result(folder, args.out_dir / f"wang2018_{stem}.json")
         cfg = result.config
     else:
         result = distill(cfg, model, x, y, 10, progress=not args.no_progress)
@@ -135,7 +136,7 @@ def run_basic(name: str, args) -> int:
                "heldout_inits_accuracy": summarize(evals["heldout_inits"]["after"])}
     distilled_by = previous["command"] if previous is not None else (args.command or _command())
     save_result(result, folder, _classes("mnist"), metrics=metrics, command=distilled_by)
-    record = _record(f"mnist_{name}", args, {
+    record = _record(stem, args, {
         "paper": PAPER[name],
         "accuracy": accuracy,
         "accuracy_before_steps": summarize(main_eval["before"]),
@@ -166,7 +167,7 @@ def run_basic(name: str, args) -> int:
             "distilled_by": previous.get("command"), "distilled_on": previous.get("created"),
             "previous_evaluation": {k: previous.get(k) for k in ("accuracy", "heldout_inits")},
         }
-    _write(f"mnist_{name}", record, args.out_dir)
+    _write(stem, record, args.out_dir)
     print(f"{name}: {accuracy['mean']:.2f} +- {accuracy['std']:.2f}% (paper {PAPER[name]['accuracy']}%)")
     return 0
 
@@ -300,10 +301,10 @@ def run_harness(args) -> int:
     from distilled_datasets import DistilledMNIST
     from distilled_datasets.training.evaluate import EvalConfig, evaluate
 
-    for name in ("fixed", "random"):
+    for name in args.harness_sets:
         folder = args.out_dir / f"wang2018_mnist_{name}"
         ipc = len(DistilledMNIST(repo_id=folder)) // 10
-        cfg = EvalConfig(label=f"Wang et al. 2018 ({name} init)", threads=args.threads, data_root=str(args.data_root),
+        cfg = EvalConfig(label=f"Wang et al. 2018 ({name})", threads=args.threads, data_root=str(args.data_root),
                          epochs=args.harness_epochs, runs=args.harness_runs)
         out = args.out_dir / f"wang2018_mnist_{name}_harness.json"
         record = evaluate(DistilledMNIST, ipc=ipc, config=cfg, dataset_kwargs={"repo_id": str(folder)}, out=out,
@@ -322,6 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--init", choices=("default", "xavier"), default="xavier",
                         help="p(theta_0) for fixed/random (default xavier: the paper's code)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default=None, help="fixed/random: suffix of the result names (another budget)")
     parser.add_argument("--eval-nets", type=int, default=200, help="held-out random inits to evaluate on")
     parser.add_argument("--attack", type=int, nargs=2, default=(0, 1), metavar=("K", "T"))
     parser.add_argument("--pool-dir", type=Path, default=DEFAULT_POOL, help="cache of the trained MNIST LeNets")
@@ -330,6 +332,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pool-epochs", type=int, default=1)
     parser.add_argument("--harness-epochs", type=int, default=None, help="harness epochs (default: its 1000)")
     parser.add_argument("--harness-runs", type=int, default=5)
+    parser.add_argument("--harness-sets", nargs="+", default=["fixed", "random"],
+                        help="which saved sets (wang2018_mnist_<NAME>) the harness evaluates")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
