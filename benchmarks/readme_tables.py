@@ -1,0 +1,237 @@
+"""Render the README's result tables from the committed JSON files, between marker lines:
+
+    <!-- BEGIN generated:NAME -->  ...  <!-- END generated:NAME -->
+
+NAME is one of: results (distillation accuracy: fixed protocol, resample, cross-architecture,
+lambda_local ablation), synthesis (benchmarks/results/synthesis.json), training-speed
+(benchmarks/results/training_speed.json), wang2018 (benchmarks/wang2018_table.py).
+
+    python benchmarks/readme_tables.py           # rewrite README.md in place
+    python benchmarks/readme_tables.py --check   # exit 1 if README.md is not what the JSON gives
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE.parent / "README.md"
+EVAL_FORMAT = "distilled-datasets/evaluation"
+
+DATASETS = [("mnist", "MNIST"), ("fashion_mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10")]
+# Targets of DESIGN.md ("Anchors and targets"), ConvNet3, fixed protocol, IPC 1 / 10 / 50.
+TARGETS = {"mnist": (95.0, 99.0, 99.4), "fashion_mnist": (82.0, 89.0, 91.0)}
+IPCS = (1, 10, 50)
+METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", "whole training set"]
+
+
+def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
+    records = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("format") == EVAL_FORMAT and record.get("complete"):
+            record["_path"] = str(path.relative_to(HERE.parent))
+            records.append(record)
+    return records
+
+
+def _reduction(record: Dict[str, Any]) -> str:
+    """'' for the headline protocol, else e.g. ' (300 ep, 3 runs)': never hidden."""
+    proto = record["protocol"]
+    if not proto.get("reduced"):
+        return ""
+    bits = []
+    if proto.get("epochs") != proto["headline"]["epochs"]:
+        bits.append(f"{proto.get('epochs')} ep")
+    runs = record["accuracy"]["n"]
+    if runs != proto["headline"]["runs"]:
+        bits.append(f"{runs} run{'s' if runs != 1 else ''}")
+    other = [r for r in proto.get("reduced_reasons", []) if not r.startswith(("epochs", "runs"))]
+    bits += other
+    return " (" + ", ".join(bits) + ")"
+
+
+def cell(record: Optional[Dict[str, Any]]) -> str:
+    if record is None:
+        return "not measured"
+    acc = record["accuracy"]
+    text = f"{acc['mean']:.2f} ± {acc['std']:.2f}" if acc["n"] > 1 else f"{acc['mean']:.2f}"
+    return text + _reduction(record)
+
+
+def _key(record):
+    return record["dataset"], record["method"], record["protocol"]["name"], record["model"], record.get("ipc")
+
+
+def _index(records) -> Dict[Tuple, Dict[str, Any]]:
+    """Latest complete record per (dataset, method, protocol, model, ipc); headline beats reduced."""
+    best: Dict[Tuple, Dict[str, Any]] = {}
+    for r in records:
+        k = _key(r)
+        old = best.get(k)
+        rank = (not r["protocol"].get("reduced"), r["accuracy"]["n"], r.get("created", ""))
+        if old is None or rank > (not old["protocol"].get("reduced"), old["accuracy"]["n"], old.get("created", "")):
+            best[k] = r
+    return best
+
+
+def _methods(index, dataset, protocol="fixed", model="convnet3") -> List[str]:
+    found = {k[1] for k in index if k[0] == dataset and k[2] == protocol and k[3] == model}
+    return [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
+
+
+def results_section(records) -> str:
+    index = _index(records)
+    out = ["Accuracy (%) of ConvNet3 trained from scratch on the distilled set and tested once on the full "
+           "real test split; mean ± std over runs. A cell that says `(N ep, K runs)` used fewer epochs or runs "
+           "than the headline protocol (1000 epochs, 5 runs).", ""]
+    for dataset, title in DATASETS:
+        methods = _methods(index, dataset)
+        if not methods:
+            continue
+        out += [f"**{title}**, fixed protocol", "", "| method | IPC 1 | IPC 10 | IPC 50 |", "|---|---|---|---|"]
+        for method in methods:
+            if method == "whole training set":
+                rec = index.get((dataset, method, "fixed", "convnet3", None))
+                out.append(f"| {method} (ceiling) | {cell(rec)} | | |")
+                continue
+            out.append(f"| {method} | " + " | ".join(cell(index.get((dataset, method, "fixed", "convnet3", i)))
+                                                  for i in IPCS) + " |")
+        if dataset in TARGETS:
+            out.append("| target (DESIGN.md) | " + " | ".join(f"≥ {t}" for t in TARGETS[dataset]) + " |")
+        out.append("")
+        out += _extra_tables(index, dataset, title)
+    out += ["Every cell comes from a JSON file under `benchmarks/results/eval/` that records the command, the "
+            "hardware, the protocol and the seeds; `python benchmarks/readme_tables.py` regenerates these tables."]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _extra_tables(index, dataset, title) -> List[str]:
+    out: List[str] = []
+    resample = [(k, r) for k, r in index.items() if k[0] == dataset and k[2] == "resample"]
+    if resample:
+        out += [f"{title}, resample protocol (fresh generator noise every batch; float images)", "",
+                "| method | IPC 1 | IPC 10 | IPC 50 |", "|---|---|---|---|"]
+        for method in _methods(index, dataset, protocol="resample"):
+            out.append(f"| {method} | " + " | ".join(cell(index.get((dataset, method, "resample", "convnet3", i)))
+                                                  for i in IPCS) + " |")
+        out.append("")
+    models = sorted({k[3] for k in index if k[0] == dataset and k[2] == "fixed" and k[3] != "convnet3" and k[4] == 10})
+    if models:
+        methods = [m for m in _methods(index, dataset) if any(index.get((dataset, m, "fixed", mod, 10))
+                                                              for mod in models)]
+        out += [f"{title}, cross-architecture at IPC 10 (fixed protocol)", "",
+                "| method | " + " | ".join(["convnet3"] + models) + " |", "|---" * (len(models) + 2) + "|"]
+        for method in methods:
+            out.append(f"| {method} | " + " | ".join(cell(index.get((dataset, method, "fixed", mod, 10)))
+                                                  for mod in ["convnet3"] + models) + " |")
+        out.append("")
+    ablation = sorted((_lambda(k[1]), r) for k, r in index.items()
+                      if k[0] == dataset and k[2] == "fixed" and k[3] == "convnet3" and k[4] == 1
+                      and _lambda(k[1]) is not None)
+    if ablation:
+        out += [f"{title}, ablation of lambda_local at IPC 1 (lambda_global = 0.01)", "",
+                "| lambda_local | " + " | ".join(f"{lam:g}" for lam, _ in ablation) + " |",
+                "|---" * (len(ablation) + 1) + "|", "| accuracy | " + " | ".join(cell(r) for _, r in ablation) + " |",
+                ""]
+    return out
+
+
+def _lambda(method: str) -> Optional[float]:
+    match = re.search(r"lambda_local=([0-9.e-]+)", method)
+    return float(match.group(1)) if match else None
+
+
+def synthesis_section(folder: Path = RESULTS) -> str:
+    path = folder / "synthesis.json"
+    if not path.is_file():
+        return "Not measured yet (`python benchmarks/synthesis.py`).\n"
+    rec = json.loads(path.read_text())
+    gen, hw, fig = rec["generator"], rec["hardware"], rec["figures"]
+    lines = [f"Generator: {gen['source']} (`{gen['architecture']}`, {gen['num_parameters']:,} parameters, "
+             f"weights: {gen['weights']}); {hw['cpu_model']}, {hw['cpu_count']} cores, torch {hw['torch']}; "
+             f"load average {rec['load_average_1_5_15min']['start'][0]:.1f} at the start (other jobs shared the "
+             "cores). Wall-clock medians.", "",
+             "| measurement | seconds / ratio / MB | target | met |", "|---|---|---|---|"]
+    names = {"cold_start_after_import_s": "cold start after import (construct + first item), s",
+             "materialize_ipc50_s": "materialize IPC 50, s",
+             "access_ratio_steady_state": "DataLoader pass / real MNIST pass, images already synthesized",
+             "access_ratio_first_pass": "DataLoader pass / real MNIST pass, first pass (includes synthesis)",
+             "rss_overhead_mb": "peak RSS over `import torch, torchvision`, MB"}
+    for key, target in rec["targets"].items():
+        lines.append(f"| {names.get(key, key)} | {target['value']:.3g} | {target['target']} | "
+                     f"{'yes' if target['met'] else 'no'} |")
+    for ipc, item in fig.get("materialize", {}).items():
+        lines.append(f"| materialize IPC {ipc} ({item['images']} images), s | {item['materialize_s']['median']:.3g} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def training_speed_section(folder: Path = RESULTS) -> str:
+    path = folder / "training_speed.json"
+    if not path.is_file():
+        return "Not measured yet (`python benchmarks/training_speed.py`).\n"
+    rec = json.loads(path.read_text())
+    lines = ["| device | stage 1 (s / 1000 images) | stage 2, pool | stage 2 (s / 1000 images) | "
+             "evaluation, ConvNet3 (s / 1000 images) |", "|---|---|---|---|---|"]
+    for device, dev in rec["devices"].items():
+        for i, s2 in enumerate(dev["stage2"]):
+            first = i == 0
+            lines.append(f"| {dev['hardware'].get('device_name', device) if first else ''} | "
+                         f"{dev['stage1']['seconds_per_1000_images'] if first else ''} | {', '.join(s2['pool'])} | "
+                         f"{s2['seconds_per_1000_images']} | "
+                         f"{dev['evaluation']['seconds_per_1000_images'] if first else ''} |")
+    if "cuda" in rec:
+        lines += ["", f"CUDA: {rec['cuda']}."]
+    lines += ["", f"Torch threads: {rec['torch_threads']}; load average at start "
+                  f"{rec['load_average_at_start'][0]:.1f}; command: `{rec['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def wang_section(folder: Path = RESULTS) -> str:
+    sys.path.insert(0, str(HERE))
+    from wang2018_table import render
+
+    return render(folder)
+
+
+SECTIONS = {"results": lambda: results_section(load_evaluations()), "synthesis": synthesis_section,
+            "training-speed": training_speed_section, "wang2018": wang_section}
+
+
+def render_readme(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.S)
+        if pattern.search(text):
+            body = make()
+            text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--check", action="store_true", help="fail if the README differs from the JSON")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    new = render_readme(text)
+    if args.check:
+        if new != text:
+            print(f"{args.readme} is stale: run python benchmarks/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
