@@ -74,6 +74,7 @@ def rows(folder: Path) -> List[List[str]]:
         n = s["after"]["k_to_t"]["n"]
         out.append([f"MNIST malicious {p['attack_class']}→{p['target_class']}, one distilled step",
                     "qualitative", f"K→T {_pm(s['before']['k_to_t'])} → {_pm(s['after']['k_to_t'])}",
+                    f"class-K accuracy {_pm(s['before']['k_accuracy'])} → {_pm(s['after']['k_accuracy'])}; "
                     f"other classes {_pm(s['before']['other_accuracy'])} → {_pm(s['after']['other_accuracy'])}; "
                     f"{n} held-out trained LeNets; {_iters(rec)}"])
     rec = _load(folder, "mnist_to_fashion_adaptation")
