@@ -296,6 +296,17 @@ def run_adaptation(args) -> int:
     return 0
 
 
+def harness_label(name: str) -> str:
+    """The method name of a harness record (README results tables): "Wang 2018 (fixed init)"."""
+    base, _, tag = name.partition("_")
+    return f"Wang 2018 ({base} init{', ' + tag if tag else ''})"
+
+
+def harness_path(out_dir: Path, name: str, ipc: int) -> Path:
+    """Next to the other harness results: eval/mnist/<method>_<protocol>_<model>_ipc<N>.json."""
+    return out_dir / "eval" / "mnist" / f"wang2018-{name.replace('_', '-')}_fixed_convnet3_ipc{ipc}.json"
+
+
 def run_harness(args) -> int:
     """The fixed and random sets, as torchvision items, through the package's evaluation harness."""
     from distilled_datasets import DistilledMNIST
@@ -304,9 +315,9 @@ def run_harness(args) -> int:
     for name in args.harness_sets:
         folder = args.out_dir / f"wang2018_mnist_{name}"
         ipc = len(DistilledMNIST(repo_id=folder)) // 10
-        cfg = EvalConfig(label=f"Wang et al. 2018 ({name})", threads=args.threads, data_root=str(args.data_root),
+        cfg = EvalConfig(label=harness_label(name), threads=args.threads, data_root=str(args.data_root),
                          epochs=args.harness_epochs, runs=args.harness_runs)
-        out = args.out_dir / f"wang2018_mnist_{name}_harness.json"
+        out = harness_path(args.out_dir, name, ipc)
         record = evaluate(DistilledMNIST, ipc=ipc, config=cfg, dataset_kwargs={"repo_id": str(folder)}, out=out,
                           resume=True, command=args.command or _command())
         acc = record["accuracy"]

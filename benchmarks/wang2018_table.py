@@ -52,11 +52,12 @@ def rows(folder: Path) -> List[List[str]]:
             extra = f"; same images on {rec['heldout_inits']['n']} other random inits: {_pm(rec['heldout_inits'])}"
         out.append([f"MNIST, LeNet, {setting}", paper_text, _pm(rec["accuracy"]),
                     f"{where}; before the steps {_pm(rec['accuracy_before_steps'])}; {_iters(rec)}{extra}"])
-    for name in ("fixed", "random"):
-        rec = _load(folder, f"mnist_{name}_harness")
-        label = f"same {'10' if name == 'fixed' else '100'} images ({name}-init set), package harness"
+    for name, ipc in (("fixed", 1), ("random", 10)):
+        path = folder / "eval" / "mnist" / f"wang2018-{name}_fixed_convnet3_ipc{ipc}.json"
+        rec = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        label = f"same {10 * ipc} images ({name}-init set), package harness"
         if rec is None:
-            out.append([label, "", "", f"not run (wang2018_mnist_{name}_harness.json missing)"])
+            out.append([label, "", "", f"not run ({path.name} missing)"])
             continue
         proto = rec["protocol"]
         acc = rec["accuracy"]
