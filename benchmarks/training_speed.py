@@ -49,7 +49,7 @@ def _time_steps(run: GenerativeDistillation, steps: int, warmup: int) -> float:
 
 def measure_stage(stage: str, args, device: str, pool: List[str], tmp: Path) -> Dict[str, Any]:
     s1 = Stage1Config(batch_size=args.batch_size, d_width=args.d_width)
-    s2 = Stage2Config(batch_size=args.batch_size, pool=tuple(pool))
+    s2 = Stage2Config(batch_size=args.batch_size, pool=tuple(pool) if pool else Stage2Config.pool)
     config = RunConfig(out=str(tmp / f"stage{stage}"), dataset=args.dataset, data_root=args.data_root,
                        stage="both", architecture=args.architecture, device=device, stage1=s1, stage2=s2)
     run = GenerativeDistillation(config)
