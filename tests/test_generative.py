@@ -133,3 +133,21 @@ def test_config_validation_names_the_field(tmp_path):
         RunConfig(stage1=Stage1Config(gan_loss="lsgan")).validate()
     with pytest.raises(ValueError, match="lambda"):
         RunConfig(stage2=Stage2Config(lambda_local=-1)).validate()
+
+
+def test_class_mean_matching_compares_class_means_only():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1])
+    real = torch.randn(4, 5)
+    # Same class means, different samples: zero under class_mean, positive when paired.
+    syn = real[[1, 0, 3, 2]]
+    assert local_loss(syn, real, labels, 2).item() == pytest.approx(0, abs=1e-7)
+    assert local_loss(syn, real).item() > 0
+    model = build_model("convnet3", 1, 10, 28)
+    x = torch.randn(4, 1, 28, 28)
+    glob, loc = matching_losses(model, "block2", x[[1, 0, 3, 2]], x, mode="class_mean", labels=labels, num_classes=10)
+    assert glob.item() == pytest.approx(0, abs=1e-6) and loc.item() == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="labels"):
+        matching_losses(model, "block2", x, x, mode="class_mean")
+    with pytest.raises(ValueError, match="paired"):
+        matching_losses(model, "block2", x, x, mode="mean")

@@ -156,7 +156,8 @@ class GenerativeDistillation:
             if stage2:
                 with ModelPool.frozen(model):
                     glob, loc = matching_losses(model, self.pool.layers[name], fake, real,
-                                                augment=self.dsa if s2.dsa else None, seed=self._seed())
+                                                augment=self.dsa if s2.dsa else None, seed=self._seed(),
+                                                mode=s2.match, labels=labels, num_classes=self.spec.num_classes)
                 total = g_loss + s2.lambda_global * glob + s2.lambda_local * loc
                 logs.update(global_loss=glob.detach(), local_loss=loc.detach())
         self.opt_g.zero_grad(set_to_none=True)

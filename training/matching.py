@@ -20,29 +20,65 @@ from .models import StagedNet, build_model
 logger = logging.getLogger(__name__)
 
 
-def global_loss(logits_syn: torch.Tensor, logits_real: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of log-softmax outputs over (batch, classes); [B, K] -> scalar."""
-    return (F.log_softmax(logits_syn.float(), 1) - F.log_softmax(logits_real.float(), 1)).pow(2).mean()
+MATCH_MODES = ("paired", "class_mean")
 
 
-def local_loss(features_syn: torch.Tensor, features_real: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of intermediate features; [B, ...] -> scalar."""
+def class_means(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per-class mean of [B, ...] values -> [classes present, D] (classes in increasing order)."""
+    flat = values.float().flatten(1)
+    onehot = F.one_hot(labels, num_classes).to(flat.dtype)  # [B, K]
+    counts = onehot.sum(0)
+    present = counts > 0
+    return (onehot.t() @ flat)[present] / counts[present, None]
+
+
+def global_loss(logits_syn: torch.Tensor, logits_real: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                num_classes: int = 0) -> torch.Tensor:
+    """Mean squared difference of log-softmax outputs over (batch, classes); [B, K] -> scalar.
+
+    With ``labels``, the per-class means of the log-softmax outputs are compared instead (the
+    "class_mean" mode): the generator is then not pulled towards one average image per class.
+    """
+    syn, real = F.log_softmax(logits_syn.float(), 1), F.log_softmax(logits_real.float(), 1)
+    if labels is not None:
+        syn, real = class_means(syn, labels, num_classes), class_means(real, labels, num_classes)
+    return (syn - real).pow(2).mean()
+
+
+def local_loss(features_syn: torch.Tensor, features_real: torch.Tensor, labels: Optional[torch.Tensor] = None,
+               num_classes: int = 0) -> torch.Tensor:
+    """Mean squared difference of intermediate features; [B, ...] -> scalar (per-class means with
+    ``labels``, as in global_loss)."""
+    if labels is not None:
+        features_syn = class_means(features_syn, labels, num_classes)
+        features_real = class_means(features_real, labels, num_classes)
     return (features_syn.float() - features_real.float()).pow(2).mean()
 
 
 def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch.Tensor,
-                    augment: Optional[Callable] = None, seed: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                    augment: Optional[Callable] = None, seed: Optional[int] = None, mode: str = "paired",
+                    labels: Optional[torch.Tensor] = None, num_classes: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
     """(global, local) between a synthetic and a real batch of the same labels.
+
+    "paired" (the paper's losses) compares sample i of one batch with sample i of the other; since
+    the pairs are random draws of the same class, its minimum also shrinks the spread of the
+    synthetic features. "class_mean" compares per-class means (distribution matching), which
+    needs ``labels`` and ``num_classes``.
 
     The model's parameters must not receive gradients: the caller freezes them (see
     ModelPool.frozen); the real branch needs no graph at all.
     """
+    if mode not in MATCH_MODES:
+        raise ValueError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
+    if mode == "class_mean" and labels is None:
+        raise ValueError("class_mean matching needs the batch labels")
     if augment is not None:
         syn, real = augment(syn, seed=seed), augment(real, seed=seed)  # Siamese: same parameters
     with torch.no_grad():
         logits_real, feat_real = model.forward_features(real, layer)
     logits_syn, feat_syn = model.forward_features(syn, layer)
-    return global_loss(logits_syn, logits_real), local_loss(feat_syn, feat_real)
+    by = (labels, num_classes) if mode == "class_mean" else (None, 0)
+    return global_loss(logits_syn, logits_real, *by), local_loss(feat_syn, feat_real, *by)
 
 
 class ModelPool:

@@ -50,6 +50,7 @@ class Stage2Config:
     online_lr: float = 0.01
     reinit_every: int = 1  # draws of a pool model between fresh initialisations
     dsa: bool = True  # Siamese augmentation of both batches before matching
+    match: str = "paired"  # "paired": sample i vs sample i (the paper); "class_mean": per-class means
 
 
 @dataclass
@@ -85,6 +86,8 @@ class RunConfig:
                             ("log_every", self.log_every)]:
             if value < (0 if name.endswith("steps") else 1):
                 raise ValueError(f"{name} must be {'>= 0' if name.endswith('steps') else '>= 1'}, got {value}")
+        if self.stage2.match not in ("paired", "class_mean"):
+            raise ValueError(f"stage2 match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
         if self.stage2.lambda_global < 0 or self.stage2.lambda_local < 0:
             raise ValueError("stage2 lambda_global and lambda_local must be >= 0")
 
