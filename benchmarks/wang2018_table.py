@@ -38,8 +38,15 @@ def _iters(record: Dict[str, Any]) -> str:
 
 def rows(folder: Path) -> List[List[str]]:
     out = []
+    basic = []
     for name, setting in (("fixed", "fixed init, 10 images (1 step x 3 epochs)"),
                           ("random", "random init, 100 images (10 steps x 3 epochs)")):
+        basic.append((name, setting))
+        # Other budgets of the same experiment: wang2018_mnist_<name>_<tag>.json (see --tag).
+        for path in sorted(folder.glob(f"wang2018_mnist_{name}_*.json")):
+            tag = path.stem[len(f"wang2018_mnist_{name}_"):]
+            basic.append((f"{name}_{tag}", f"{setting}, budget '{tag}'"))
+    for name, setting in basic:
         rec = _load(folder, f"mnist_{name}")
         if rec is None:
             out.append([f"MNIST, LeNet, {setting}", "", "", f"not run (wang2018_mnist_{name}.json missing)"])
@@ -48,7 +55,7 @@ def rows(folder: Path) -> List[List[str]]:
         paper_text = f"{paper['accuracy']}" + (f" ± {paper['std']}" if "std" in paper else "")
         where = rec["protocol"]["evaluated_on"]
         extra = ""
-        if name == "fixed" and rec.get("heldout_inits"):
+        if name.startswith("fixed") and rec.get("heldout_inits"):
             extra = f"; same images on {rec['heldout_inits']['n']} other random inits: {_pm(rec['heldout_inits'])}"
         out.append([f"MNIST, LeNet, {setting}", paper_text, _pm(rec["accuracy"]),
                     f"{where}; before the steps {_pm(rec['accuracy_before_steps'])}; {_iters(rec)}{extra}"])
@@ -74,7 +81,7 @@ def rows(folder: Path) -> List[List[str]]:
         p, s = rec["protocol"], rec["summary"]
         n = s["after"]["k_to_t"]["n"]
         out.append([f"MNIST malicious {p['attack_class']}→{p['target_class']}, one distilled step",
-                    "qualitative", f"K→T {_pm(s['before']['k_to_t'])} → {_pm(s['after']['k_to_t'])}",
+                    "—", f"K→T {_pm(s['before']['k_to_t'])} → {_pm(s['after']['k_to_t'])}",
                     f"class-K accuracy {_pm(s['before']['k_accuracy'])} → {_pm(s['after']['k_accuracy'])}; "
                     f"other classes {_pm(s['before']['other_accuracy'])} → {_pm(s['after']['other_accuracy'])}; "
                     f"{n} held-out trained LeNets; {_iters(rec)}"])
