@@ -196,9 +196,10 @@ class LearnedImages:
             f"model {cfg.get('model', '?')}, init {cfg.get('init', '?')})",
             f"Schedule: {self.steps} step(s) x {self.epochs} epoch(s), rates [{rates}]",
         ]
-        metrics = cfg.get("metrics")
-        if isinstance(metrics, dict) and metrics:
-            lines.append("Metrics: " + json.dumps(metrics, sort_keys=True)[:200])
+        acc = cfg.get("metrics", {}).get("test_accuracy") if isinstance(cfg.get("metrics"), dict) else None
+        if isinstance(acc, dict) and isinstance(acc.get("mean"), (int, float)):
+            spread = f" +- {acc['std']:.2f}" if acc.get("n", 1) > 1 and "std" in acc else ""
+            lines.append(f"Measured: {acc['mean']:.2f}{spread}% test accuracy with the schedule (n={acc.get('n', 1)})")
         return lines
 
 
