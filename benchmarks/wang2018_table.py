@@ -69,11 +69,15 @@ def rows(folder: Path) -> List[List[str]]:
         proto = rec["protocol"]
         acc = rec["accuracy"]
         aug = "DSA" if proto.get("augmentation") else "no augmentation"
+        planned = proto.get("runs", acc["n"])
+        runs = f"{acc['n']} run{'s' if acc['n'] != 1 else ''}"
+        if not rec.get("complete"):
+            runs += f" of the protocol's {planned} (stopped early; resume with --resume)"
         how = (f"{rec['model']}, {proto.get('epochs', '?')} epochs, {aug}, "
-               f"{acc['n']} runs (one stored set: runs differ in net init, batch order, augmentation); uint8 items "
+               f"{runs} (one stored set: runs differ in net init, batch order, augmentation); uint8 items "
                "trained with ordinary SGD, not the learned schedule")
-        out.append([label, "—", f"{acc['mean']:.1f} ± {acc['std']:.1f}", how + ("" if rec.get("complete") else
-                                                                                 " (incomplete)")])
+        ours = f"{acc['mean']:.1f}" + (f" ± {acc['std']:.1f}" if acc["n"] > 1 else "")
+        out.append([label, "—", ours, how])
     rec = _load(folder, "mnist_malicious")
     if rec is None:
         out.append(["MNIST malicious K→T", "", "", "not run (wang2018_mnist_malicious.json missing)"])
