@@ -210,7 +210,7 @@ def generator_info(dataset) -> Dict[str, object]:
                    "config_path": files.config_path, "weights_path": files.weights_path},
         "generator": gen.config.to_dict(),
         "num_parameters": gen.num_parameters,
-        "sampling": {"chunk_size": gen.sampling.chunk_size, "noise_scale": gen.sampling.noise_scale},
+        "sampling": gen.sampling.to_dict(),
         "training": saved.get("training") or None,
         "metrics": saved.get("metrics") or None,
         "metadata": {k: v for k, v in saved.items() if k not in ("training", "metrics")},

@@ -87,6 +87,11 @@ class SamplingConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     # Multiplies the standard normal noise; < 1 trades diversity for typical images.
     noise_scale: float = 1.0
+    # Images synthesized per image kept: > 1 keeps the chunk's most representative candidates by
+    # herding in the shipped selector's feature space (distilled_datasets/selection.py).
+    candidates: int = 1
+    # The selector's architecture arguments (width, feature_dim); required when candidates > 1.
+    selector: Optional[Dict[str, int]] = None
 
     def __post_init__(self):
         if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
@@ -94,6 +99,29 @@ class SamplingConfig:
         if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)) \
                 or not self.noise_scale > 0 or self.noise_scale == float("inf"):
             raise InvalidGeneratorError(f"sampling noise_scale must be a positive number, got {self.noise_scale!r}")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
+            raise InvalidGeneratorError(f"sampling candidates must be a positive int, got {self.candidates!r}")
+        if self.candidates > 1:
+            from .selection import SELECTOR_DEFAULTS
+
+            if not isinstance(self.selector, dict):
+                raise InvalidGeneratorError("sampling candidates > 1 needs a 'selector' object "
+                                            f"(keys {sorted(SELECTOR_DEFAULTS)}), got {self.selector!r}")
+            unknown = sorted(set(self.selector) - set(SELECTOR_DEFAULTS))
+            bad = [k for k, v in self.selector.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+            if unknown or bad:
+                raise InvalidGeneratorError(f"sampling selector {self.selector!r}: keys must be among "
+                                            f"{sorted(SELECTOR_DEFAULTS)} with positive int values")
+            self.selector = {**SELECTOR_DEFAULTS, **self.selector}
+        elif self.selector is not None:
+            raise InvalidGeneratorError("sampling selector is set but candidates is 1: nothing would be selected")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """config.json's "sampling" section; selection keys only when selection is on."""
+        data: Dict[str, Any] = {"chunk_size": self.chunk_size, "noise_scale": self.noise_scale}
+        if self.candidates > 1:
+            data.update(candidates=self.candidates, selector=dict(self.selector))
+        return data
 
 
 def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Dict[str, Any]:

@@ -23,6 +23,9 @@ from .config import (CARD_NAME, CONFIG_NAME, FORMAT_NAME, FORMAT_VERSION, WEIGHT
                      SamplingConfig, read_config_file, write_json_atomic)
 from .errors import InvalidGeneratorError
 from .hub import ResolvedFiles, resolve
+from .selection import FeatureNet
+
+SELECTOR_PREFIX = "selector."
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,22 @@ class Generator(nn.Module):
         except (TypeError, ValueError) as exc:  # e.g. an image size the architecture cannot make
             raise InvalidGeneratorError(f"cannot build generator architecture {config.architecture!r} "
                                         f"from config {config.to_dict()}: {exc}") from exc
+        # The candidate selector (sampling.candidates > 1) travels in the same weights file under
+        # "selector.": it is part of what defines the images.
+        self.selector: Optional[FeatureNet] = None
+        if self.sampling.candidates > 1:
+            self.selector = FeatureNet(config.channels, config.image_size, config.num_classes,
+                                       **self.sampling.selector)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(noise, labels)
+
+    def weights_state(self) -> Dict[str, torch.Tensor]:
+        """What model.safetensors holds: the network's tensors, then the selector's (prefixed)."""
+        state = dict(self.net.state_dict())
+        if self.selector is not None:
+            state.update({SELECTOR_PREFIX + k: v for k, v in self.selector.state_dict().items()})
+        return state
 
     @property
     def num_parameters(self) -> int:
@@ -68,7 +84,7 @@ class Generator(nn.Module):
             "format_version": FORMAT_VERSION,
             "library_version": __version__,
             "generator": self.config.to_dict(),
-            "sampling": {"chunk_size": self.sampling.chunk_size, "noise_scale": self.sampling.noise_scale},
+            "sampling": self.sampling.to_dict(),
             "num_parameters": self.num_parameters,
             **self.metadata,
         }
@@ -112,8 +128,15 @@ class Generator(nn.Module):
             ) from exc
         # Weights may be stored in float16 to keep repositories small; compute is float32.
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        selector_state = {k[len(SELECTOR_PREFIX):]: v for k, v in state.items() if k.startswith(SELECTOR_PREFIX)}
+        state = {k: v for k, v in state.items() if not k.startswith(SELECTOR_PREFIX)}
         try:
             model.net.load_state_dict(state, strict=True)
+            if model.selector is not None:
+                model.selector.load_state_dict(selector_state, strict=True)
+            elif selector_state:
+                raise RuntimeError(f"{len(selector_state)} unexpected 'selector.' tensors, but the config's "
+                                   "sampling has no candidates > 1")
         except RuntimeError as exc:
             raise InvalidGeneratorError(
                 f"{files.weights_path} does not match the architecture in {files.config_path}: {exc}"
@@ -144,7 +167,7 @@ class Generator(nn.Module):
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-                 for k, v in self.net.state_dict().items()}
+                 for k, v in self.weights_state().items()}
         tmp = folder / f".{WEIGHTS_NAME}.tmp-{os.getpid()}"
         save_file(state, str(tmp), metadata={"format": FORMAT_NAME})
         os.replace(tmp, folder / WEIGHTS_NAME)

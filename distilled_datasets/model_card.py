@@ -39,6 +39,15 @@ def training_text(training: Dict[str, Any]) -> str:
     return "\n".join(f"- `{key}`: `{json.dumps(value, sort_keys=True)}`" for key, value in training.items())
 
 
+def _selection_text(generator: Generator) -> str:
+    if generator.selector is None:
+        return "none: every synthesized image is kept"
+    selector_params = sum(p.numel() for p in generator.selector.parameters())
+    return (f"herding: each chunk synthesizes {generator.sampling.candidates}x more candidates and keeps those whose "
+            f"features (a {selector_params:,}-parameter classifier trained on the real training set, shipped in the "
+            "weights) best match the real class mean")
+
+
 def render_card(generator: Generator, *, has_samples: bool = False, repo_id: Optional[str] = None) -> str:
     meta, cfg = generator.metadata, generator.config
     cls = _dataset_class(meta.get("dataset"))
@@ -61,6 +70,7 @@ def render_card(generator: Generator, *, has_samples: bool = False, repo_id: Opt
         "channels": cfg.channels,
         "image_size": cfg.image_size,
         "chunk_size": generator.sampling.chunk_size,
+        "selection": _selection_text(generator),
         "library_version": generator.config_dict()["library_version"],
         "training": training_text(meta.get("training", {})),
         "metrics": metrics_table(meta.get("metrics", [])),

@@ -3,7 +3,8 @@
 
 Sample k of class c belongs to chunk j = k // chunk_size. A chunk's noise comes from its own
 torch.Generator seeded by (seed, c, j), and a chunk is always synthesized as one batch of exactly
-``chunk_size`` images, so the kernels (and their rounding) never depend on how many images were
+``chunk_size`` images (times ``candidates`` when the generator selects among candidates,
+see selection.py), so the kernels (and their rounding) never depend on how many images were
 asked for, in which order, or in which process.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from .generator import Generator
+from .selection import herd
 
 
 def chunk_seed(seed: int, label: int, chunk: int) -> int:
@@ -28,9 +30,9 @@ def chunk_seed(seed: int, label: int, chunk: int) -> int:
 
 
 def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
-    """Noise of one chunk: [chunk_size, noise_dim] float32."""
+    """Noise of one chunk: [chunk_size * candidates, noise_dim] float32."""
     rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
-    size = (generator.sampling.chunk_size, generator.config.noise_dim)
+    size = (generator.sampling.chunk_size * generator.sampling.candidates, generator.config.noise_dim)
     return torch.randn(size, generator=rng, dtype=torch.float32) * generator.sampling.noise_scale
 
 
@@ -90,4 +92,12 @@ def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) ->
     # The conversion runs on one thread too: tiny element-wise ops on several threads mostly
     # wait on each other (tens of ms per chunk on a busy machine instead of microseconds).
     with _single_thread():
-        return to_uint8(generator(noise, labels))
+        pixels = to_uint8(generator(noise, labels))
+        if generator.selector is None:
+            return pixels
+        # Candidates are judged as the uint8 images a user would get, in the selector's [-1, 1].
+        as_float = torch.from_numpy(pixels).float().div(127.5).sub(1)
+        as_float = as_float[:, None] if as_float.dim() == 3 else as_float.permute(0, 3, 1, 2)
+        features = generator.selector(as_float)
+        kept = herd(features, generator.selector.class_means[label], generator.sampling.chunk_size)
+        return pixels[kept.numpy()]

@@ -151,3 +151,14 @@ def test_class_mean_matching_compares_class_means_only():
         matching_losses(model, "block2", x, x, mode="class_mean")
     with pytest.raises(ValueError, match="paired"):
         matching_losses(model, "block2", x, x, mode="mean")
+
+
+def test_stage2_from_another_run_records_that_runs_stage1(tiny_root, tmp_path):
+    GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s1", stage="1")).run()
+    config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"))
+    GenerativeDistillation(config).run()
+    recipe = json.loads((tmp_path / "s2" / "config.json").read_text())["training"]
+    assert "stage1" not in recipe  # this run's own stage-1 flags did nothing
+    assert recipe["init_from"]["run"] == str(tmp_path / "s1")
+    assert recipe["init_from"]["stage1_steps_done"] == 2
+    assert recipe["init_from"]["stage1"]["batch_size"] == 8

@@ -127,7 +127,9 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
     if cfg.protocol == "resample":
         images = "generator float output, mapped to the normalised space; not quantised to uint8"
         sampling = ("each epoch: ipc images per class (balanced labels, shuffled); each batch generated from "
-                    "fresh noise of a torch.Generator seeded with the run seed")
+                    "fresh noise of a torch.Generator seeded with the run seed; raw generator samples (a "
+                    "generator's herding selection, sampling.candidates > 1, is a fixed-set feature and is "
+                    "not applied here)")
     elif src.kind == "dataset":
         images = "items read through the dataset's __getitem__ (uint8 PIL) -> float -> (x/255 - mean) / std"
         sampling = "run r trains on the set with dataset seed r, fixed for the whole run"

@@ -227,13 +227,28 @@ class GenerativeDistillation:
     def recipe(self) -> Dict[str, Any]:
         c = self.config
         recipe = {"method": "global-local generative distillation", "stage": c.stage, "seed": c.seed,
-                  "steps_done": self.step, "stage1": {k: v for k, v in c.to_dict()["stage1"].items()}}
+                  "steps_done": self.step}
+        if c.stage != "2":
+            recipe["stage1"] = c.to_dict()["stage1"]
         if c.stage in ("2", "both"):
             recipe["stage2"] = c.to_dict()["stage2"]
             recipe["stage2"]["feature_layers"] = dict(self.pool.layers)
         if c.init_from:
-            recipe["init_from"] = c.init_from
+            # Stage 2 alone: stage 1 is what the run it started from did, not this run's flags.
+            recipe["init_from"] = {"run": c.init_from, **self._init_from_recipe(c.init_from)}
         return recipe
+
+    @staticmethod
+    def _init_from_recipe(run_dir: str) -> Dict[str, Any]:
+        source = Path(run_dir)
+        found: Dict[str, Any] = {}
+        if (source / "train_config.json").is_file():
+            found["stage1"] = load_config(source / "train_config.json").to_dict()["stage1"]
+        try:
+            found["stage1_steps_done"] = ckpt.load_checkpoint(source / CHECKPOINT)["step"]
+        except FileNotFoundError:
+            pass  # recorded as far as it is known
+        return found
 
     def save_samples(self) -> None:
         folder = self.out / "samples"

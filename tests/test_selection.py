@@ -1,0 +1,109 @@
+"""Deployment-time herding selection: the herding rule, the config, the weights format, and the
+`select` command end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig
+from distilled_datasets.selection import herd
+from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
+from distilled_datasets.training.cli_select import run as run_select  # noqa: F401  (import check)
+from distilled_datasets.training.selection import attach_selector, fit_selector
+
+SELECTOR = {"width": 2, "feature_dim": 4}
+
+
+def test_herding_takes_the_closest_point_first_then_balances_the_mean():
+    features = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.9, 1.1]])
+    order = herd(features, torch.tensor([1.0, 1.0]), 3)
+    assert order[0] == 1  # closest to the target alone
+    assert order[1] == 3  # keeps the running mean on the target
+    assert set(order.tolist()) == {0, 1, 3} or set(order.tolist()) == {1, 2, 3}
+    assert len(set(order.tolist())) == 3  # never the same candidate twice
+    with pytest.raises(ValueError, match="cannot keep 5 of 4"):
+        herd(features, torch.zeros(2), 5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"candidates": 0}, "candidates must be a positive int"),
+    ({"candidates": True}, "candidates must be a positive int"),
+    ({"candidates": 2}, "needs a 'selector' object"),
+    ({"candidates": 2, "selector": {"depth": 3}}, "keys must be among"),
+    ({"candidates": 2, "selector": {"width": 0}}, "keys must be among"),
+    ({"selector": {"width": 2}}, "candidates is 1"),
+])
+def test_bad_selection_config_is_refused(kwargs, message):
+    with pytest.raises(InvalidGeneratorError, match=message):
+        SamplingConfig(**kwargs)
+
+
+def selecting_generator(make_generator, candidates=4) -> Generator:
+    base = make_generator("mnist")
+    torch.manual_seed(1)
+    images = torch.rand(40, 1, 28, 28) * 2 - 1
+    labels = torch.arange(40) % 10
+    selector = fit_selector(images, labels, 10, SELECTOR, epochs=1, batch_size=8)
+    return attach_selector(base, selector, candidates, SELECTOR)
+
+
+def test_a_selected_chunk_is_the_herded_subset_of_its_candidates(make_generator):
+    generator = selecting_generator(make_generator)
+    chunk = synthesize_chunk(generator, seed=3, label=7, chunk=0)
+    assert chunk.shape == (generator.sampling.chunk_size, 28, 28)
+    # Recompute by hand: all candidates, their features, herding to the class mean.
+    with torch.no_grad():
+        noise = chunk_noise(generator, 3, 7, 0)
+        candidates = to_uint8(generator(noise, torch.full((len(noise),), 7)))
+        features = generator.selector(torch.from_numpy(candidates).float().div(127.5).sub(1)[:, None])
+    assert len(candidates) == 4 * generator.sampling.chunk_size
+    expected = candidates[herd(features, generator.selector.class_means[7], generator.sampling.chunk_size).numpy()]
+    np.testing.assert_array_equal(chunk, expected)
+
+
+def test_selection_survives_save_and_load_and_changes_the_images(make_generator, tmp_path):
+    generator = selecting_generator(make_generator)
+    generator.save_pretrained(tmp_path / "selected")
+    config = json.loads((tmp_path / "selected" / "config.json").read_text())
+    assert config["sampling"]["candidates"] == 4 and config["sampling"]["selector"] == SELECTOR
+    loaded = DistilledMNIST(repo_id=str(tmp_path / "selected"), ipc=3, seed=0)
+    assert loaded.generator.selector is not None
+    np.testing.assert_array_equal(loaded.data.numpy(), DistilledMNIST(repo_id=str(tmp_path / "selected"),
+                                                                      ipc=3, seed=0).data.numpy())
+    make_generator("mnist").save_pretrained(tmp_path / "plain")
+    plain = DistilledMNIST(repo_id=str(tmp_path / "plain"), ipc=3, seed=0)
+    assert not np.array_equal(loaded.data.numpy(), plain.data.numpy())
+
+
+def test_selector_weights_without_a_selecting_config_are_refused(make_generator, tmp_path):
+    selecting_generator(make_generator).save_pretrained(tmp_path / "g", samples=False)
+    config_path = tmp_path / "g" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["sampling"] = {"chunk_size": 16, "noise_scale": 1.0}
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match="unexpected 'selector.' tensors"):
+        Generator.from_pretrained(tmp_path / "g")
+
+
+def test_select_command_end_to_end(make_generator, make_mnist_root, tmp_path, capsys):
+    from distilled_datasets.cli import main
+
+    root = make_mnist_root(tmp_path / "data", n=60, seed=2)
+    make_generator("mnist").save_pretrained(tmp_path / "run")
+    assert main(["select", str(tmp_path / "run"), "--out", str(tmp_path / "sel"), "--dataset", "mnist",
+                 "--data-root", str(root), "--candidates", "3", "--selector-width", "2",
+                 "--selector-feature-dim", "4", "--epochs", "1"]) == 0
+    assert "keeps 1 in 3" in capsys.readouterr().out
+    generator = Generator.from_pretrained(tmp_path / "sel")
+    assert generator.sampling.candidates == 3
+    assert generator.metadata["selection"]["method"] == "herding"
+    image, label = DistilledMNIST(repo_id=str(tmp_path / "sel"), ipc=2)[5]
+    assert image.size == (28, 28) and label == 5
+    assert main(["select", str(tmp_path / "run"), "--out", str(tmp_path / "x"), "--dataset", "mnist",
+                 "--data-root", str(root), "--candidates", "1"]) != 0
+    assert "candidates must be an int >= 2" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

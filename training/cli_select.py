@@ -1,0 +1,37 @@
+"""`distilled-datasets select RUN_DIR --out DIR --candidates M`: herding selection at deployment."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "select", help="attach a herding selector: keep 1 in M synthesized images, the most representative",
+        description="Trains a small classifier on the real training set, stores it and its per-class mean "
+                    "features with the generator, and sets sampling.candidates=M: each chunk then synthesizes "
+                    "M times more images and keeps, by herding, those whose features best match the real class "
+                    "mean. Writes a new generator folder (the input is left as it is); evaluate and publish it "
+                    "like any generator.")
+    parser.add_argument("run_dir", help="a run directory or any generator folder")
+    parser.add_argument("--out", required=True, help="the new generator folder")
+    parser.add_argument("--dataset", required=True, help="the real dataset the selector is fitted on, e.g. mnist")
+    parser.add_argument("--data-root", required=True, help="torchvision root holding the real training set")
+    parser.add_argument("--download", action="store_true", help="let torchvision download it")
+    parser.add_argument("--candidates", type=int, default=8, help="images synthesized per image kept (>= 2)")
+    parser.add_argument("--selector-width", type=int, default=16)
+    parser.add_argument("--selector-feature-dim", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=2, help="selector training epochs on the real data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .selection import select
+
+    generator = select(args.run_dir, args.dataset, args.data_root, args.candidates,
+                       selector_kwargs={"width": args.selector_width, "feature_dim": args.selector_feature_dim},
+                       epochs=args.epochs, seed=args.seed, download=args.download)
+    generator.save_pretrained(args.out)
+    print(f"wrote {args.out} (keeps 1 in {args.candidates} candidates by herding)")
+    return 0

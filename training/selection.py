@@ -1,0 +1,99 @@
+"""Attach a candidate selector to a trained generator (see distilled_datasets/selection.py).
+
+The selector is a small classifier trained on the real training set; its penultimate features
+of the real images give one mean per class, the target that herding keeps the synthesized
+candidates closest to. Trained briefly on purpose: it only has to place images, not to be a
+strong classifier.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, Optional, Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from distilled_datasets import Generator
+from distilled_datasets.config import SamplingConfig
+from distilled_datasets.selection import SELECTOR_DEFAULTS, FeatureNet
+
+from .data import get_spec, load_real, uint8_to_nchw
+
+logger = logging.getLogger(__name__)
+
+
+def real_unit_range(name: str, root, download: bool = False, verify_checksums: bool = True):
+    """(images float32 [N, C, H, W] in [-1, 1], the generator's range; labels int64 [N])."""
+    dataset = load_real(name, root, train=True, download=download, verify_checksums=verify_checksums)
+    images = uint8_to_nchw(dataset.data, get_spec(name).channels).float().div_(127.5).sub_(1.0)
+    return images, torch.as_tensor(dataset.targets, dtype=torch.int64)
+
+
+def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                 selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, batch_size: int = 128,
+                 lr: float = 0.05, seed: int = 0) -> FeatureNet:
+    """Train a FeatureNet classifier on (images in [-1, 1], labels); store its real class means."""
+    kwargs = {**SELECTOR_DEFAULTS, **(selector_kwargs or {})}
+    torch.manual_seed(seed)
+    net = FeatureNet(images.shape[1], images.shape[2], num_classes, **kwargs)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    rng = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(labels) // batch_size)
+    with tqdm(total=steps, desc="selector", unit="step") as bar:
+        for _ in range(epochs):
+            order = torch.randperm(len(labels), generator=rng)
+            for start in range(0, len(labels), batch_size):
+                index = order[start:start + batch_size]
+                loss = nn.functional.cross_entropy(net.head(net(images[index])), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    net.eval()
+    with torch.no_grad():
+        features = torch.cat([net(images[i:i + 2000]) for i in range(0, len(labels), 2000)])
+        correct = sum(int((net.head(net(images[i:i + 2000])).argmax(1) == labels[i:i + 2000]).sum())
+                      for i in range(0, len(labels), 2000))
+        for c in range(num_classes):
+            if not bool((labels == c).any()):
+                raise ValueError(f"class {c} has no real training image: its herding target is undefined")
+            net.class_means[c] = features[labels == c].mean(0)
+    logger.info("selector: %.2f%% training accuracy, %d parameters", 100 * correct / len(labels),
+                sum(p.numel() for p in net.parameters()))
+    return net
+
+
+def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
+                    selector_kwargs: Optional[Dict[str, int]] = None) -> Generator:
+    """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images by herding."""
+    s = generator.sampling
+    sampling = SamplingConfig(chunk_size=s.chunk_size, noise_scale=s.noise_scale, candidates=candidates,
+                              selector={**SELECTOR_DEFAULTS, **(selector_kwargs or {})})
+    metadata = dict(generator.metadata)
+    metadata.pop("metrics", None)  # measured on other images
+    out = Generator(generator.config, metadata=metadata, sampling=sampling)
+    out.net.load_state_dict(generator.net.state_dict())
+    out.selector.load_state_dict(selector.state_dict())
+    return out.eval()
+
+
+def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates: int, *,
+           selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, seed: int = 0,
+           download: bool = False) -> Generator:
+    """Load ``run_dir``'s generator, fit a selector on ``dataset``'s real training set, attach it."""
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
+        raise ValueError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
+    generator = Generator.from_pretrained(run_dir)
+    spec = get_spec(dataset)
+    if generator.metadata.get("dataset") not in (None, spec.name):
+        raise ValueError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
+    images, labels = real_unit_range(spec.name, data_root, download=download)
+    selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
+    generator = attach_selector(generator, selector, candidates, selector_kwargs)
+    generator.metadata["selection"] = {"method": "herding", "candidates": candidates, "selector_epochs": epochs,
+                                       "selector_seed": seed, "fitted_on": f"{spec.name} training split"}
+    return generator
