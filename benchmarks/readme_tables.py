@@ -31,6 +31,7 @@ TARGETS = {"mnist": (95.0, 99.0, 99.4), "fashion_mnist": (82.0, 89.0, 91.0)}
 IPCS = (1, 10, 50)
 METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", "global+local + herding (package default)",
                 "whole training set"]
+DEFAULT_METHOD = "global+local + herding (package default)"
 
 
 def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
@@ -111,10 +112,39 @@ def results_section(records) -> str:
         if dataset in TARGETS:
             out.append("| target (DESIGN.md) | " + " | ".join(f"≥ {t}" for t in TARGETS[dataset]) + " |")
         out.append("")
+        out += _verdict(index, dataset, title)
         out += _extra_tables(index, dataset, title)
     out += ["Every cell comes from a JSON file under `benchmarks/results/eval/` that records the command, the "
             "hardware, the protocol and the seeds; `python benchmarks/readme_tables.py` regenerates these tables."]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _verdict(index, dataset, title) -> List[str]:
+    """Plain sentences: does the shipped default beat a random real subset at IPC 10, and which
+    targets are met; computed from the same records as the table."""
+    default = index.get((dataset, DEFAULT_METHOD, "fixed", "convnet3", 10))
+    real = index.get((dataset, "random real", "fixed", "convnet3", 10))
+    out = []
+    if default and real:
+        d, r = default["accuracy"]["mean"], real["accuracy"]["mean"]
+        verb = "beats" if d > r else "does not beat"
+        def how(rec):
+            return _reduction(rec).strip(" ()") or "headline protocol"
+
+        out.append(f"{title}: the shipped default {verb} a random real subset at IPC 10: {d:.2f} vs {r:.2f}, "
+                   f"{d - r:+.2f} points ({how(default)} / {how(real)}).")
+    if dataset in TARGETS:
+        bits = []
+        for ipc, target in zip(IPCS, TARGETS[dataset]):
+            rec = index.get((dataset, DEFAULT_METHOD, "fixed", "convnet3", ipc))
+            if rec is None:
+                bits.append(f"IPC {ipc}: not measured")
+            else:
+                gap = rec["accuracy"]["mean"] - target
+                bits.append(f"IPC {ipc}: {'met' if gap >= 0 else f'not met, {-gap:.2f} points short'}"
+                            f"{' (reduced protocol)' if rec['protocol'].get('reduced') else ''}")
+        out.append(f"Targets for the shipped default: {'; '.join(bits)}.")
+    return [" ".join(out), ""] if out else []
 
 
 def _extra_tables(index, dataset, title) -> List[str]:
