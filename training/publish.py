@@ -68,7 +68,7 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
             "model": record.get("model"), "ipc": record.get("ipc"),
             "mean": acc["mean"], "std": acc["std"], "runs": acc.get("n"), "result": shown,
         })
-    rows.sort(key=lambda r: (r["protocol"], r["model"] or "", r["ipc"] or 0, r["method"]))
+    rows.sort(key=lambda r: (r["model"] or "", r["ipc"] or 0, r["method"], r["protocol"]))
     return rows
 
 
