@@ -23,6 +23,12 @@ DEFAULTS = REPO / "distilled_datasets" / "defaults"
 RESULTS = REPO / "benchmarks" / "results" / "eval"
 
 
+NOTES = ("These weights were trained on a shared 2-core CPU (no GPU was available): a few thousand stage-1 "
+         "steps and 600 stage-2 steps, far short of the full recipe, then herding selection. Every row marked "
+         "REDUCED was measured with fewer epochs or runs than the headline protocol (1000 epochs, 5 runs); "
+         "the result file of each row holds the exact command, hardware and seeds.")
+
+
 def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
     chosen = []
     for path in sorted((RESULTS / dataset).glob("*.json")):
@@ -48,7 +54,8 @@ def main(argv=None) -> int:
         folder = DEFAULTS / dataset
         digest = sha256_file(folder / WEIGHTS_NAME)
         results = matching_results(dataset, digest)
-        publish(folder, out=folder, results=results, half=True, package_default=True, results_root=REPO)
+        publish(folder, out=folder, results=results, half=True, package_default=True, results_root=REPO,
+                notes=NOTES)
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

@@ -74,6 +74,7 @@ def render_card(generator: Generator, *, has_samples: bool = False, repo_id: Opt
         "library_version": generator.config_dict()["library_version"],
         "training": training_text(meta.get("training", {})),
         "metrics": metrics_table(meta.get("metrics", [])),
+        "notes": f"\n{meta['notes']}\n" if meta.get("notes") else "",
         "samples": "## Samples (seed 0, one row per class)\n\n![samples](samples.png)" if has_samples else "",
     }
     return Template(text).substitute(fields)

@@ -69,3 +69,11 @@ def test_publish_command_pushes_to_the_hub(hub, mnist_generator_dir, tmp_path, f
     pushed = DistilledMNIST(repo_id="org/mnist-gl", ipc=2)
     local = DistilledMNIST(repo_id=str(mnist_generator_dir), ipc=2)
     assert torch.equal(pushed.data, local.data)
+
+
+def test_notes_appear_in_the_card_under_the_measured_table(make_generator_dir, tmp_path):
+    from distilled_datasets.training.publish import publish
+
+    out = publish(make_generator_dir("mnist"), out=tmp_path / "published", notes="Trained on a CPU, briefly.")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.index("Trained on a CPU, briefly.") > card.index("## Measured accuracy")

@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--license", default="mit")
     parser.add_argument("--package-default", action="store_true",
                         help="the folder becomes a default shipped inside the package (card shows no repo_id)")
+    parser.add_argument("--notes", help="a paragraph shown under the measured table (how the numbers were obtained)")
     parser.set_defaults(func=run)
 
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     where = publish(args.run_dir, repo_id=args.repo_id, out=args.out, results=args.results, half=args.half,
                     private=args.private, branch=args.branch, commit_message=args.commit_message,
                     license=args.license, results_root=os.getcwd(),
-                    package_default=args.package_default)
+                    package_default=args.package_default, notes=args.notes)
     if args.repo_id:
         print(f"published to {args.repo_id}" + (f" (branch {args.branch})" if args.branch else ""))
     if args.out:

@@ -75,7 +75,8 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
 def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[PathLike] = None,
             results: Sequence[PathLike] = (), half: bool = False, private: Optional[bool] = None,
             branch: Optional[str] = None, commit_message: Optional[str] = None, token: Optional[str] = None,
-            license: str = "mit", results_root: Optional[PathLike] = None, package_default: bool = False) -> Path:
+            license: str = "mit", results_root: Optional[PathLike] = None, package_default: bool = False,
+            notes: Optional[str] = None) -> Path:
     """Stage the repository folder, check the results against its weights, then write/push it."""
     if repo_id is None and out is None:
         raise ValueError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
@@ -83,6 +84,8 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
     generator.metadata["license"] = license
     if package_default:  # the card then shows loading without repo_id
         generator.metadata["package_default"] = True
+    if notes:  # shown under the measured table, e.g. how the numbers were obtained
+        generator.metadata["notes"] = notes
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "repo"
         generator.save_pretrained(staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
