@@ -88,7 +88,8 @@ def _index(records) -> Dict[Tuple, Dict[str, Any]]:
 
 
 def _methods(index, dataset, protocol="fixed", model="convnet3") -> List[str]:
-    found = {k[1] for k in index if k[0] == dataset and k[2] == protocol and k[3] == model}
+    # Ablation runs (labels naming lambda_local=...) have their own table.
+    found = {k[1] for k in index if k[0] == dataset and k[2] == protocol and k[3] == model and _lambda(k[1]) is None}
     return [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
 
 
@@ -167,19 +168,23 @@ def _extra_tables(index, dataset, title) -> List[str]:
             out.append(f"| {method} | " + " | ".join(cell(index.get((dataset, method, "fixed", mod, 10)))
                                                   for mod in ["convnet3"] + models) + " |")
         out.append("")
-    ablation = sorted((_lambda(k[1]), r) for k, r in index.items()
-                      if k[0] == dataset and k[2] == "fixed" and k[3] == "convnet3" and k[4] == 1
-                      and _lambda(k[1]) is not None)
-    if ablation:
-        out += [f"{title}, ablation of lambda_local at IPC 1 (lambda_global = 0.01)", "",
+    groups: Dict[Optional[float], List[Tuple[float, Dict[str, Any]]]] = defaultdict(list)
+    for k, r in index.items():
+        if k[0] == dataset and k[2] == "fixed" and k[3] == "convnet3" and k[4] == 1 and _lambda(k[1]) is not None:
+            groups[_lambda(k[1], "lambda_global")].append((_lambda(k[1]), r))
+    for lambda_global, ablation in sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or 0)):
+        ablation.sort(key=lambda item: item[0])
+        fixed = f"lambda_global = {lambda_global:g}" if lambda_global is not None else "lambda_global as in the run"
+        out += [f"{title}, ablation of lambda_local at IPC 1 ({fixed})", "",
                 "| lambda_local | " + " | ".join(f"{lam:g}" for lam, _ in ablation) + " |",
                 "|---" * (len(ablation) + 1) + "|", "| accuracy | " + " | ".join(cell(r) for _, r in ablation) + " |",
                 ""]
     return out
 
 
-def _lambda(method: str) -> Optional[float]:
-    match = re.search(r"lambda_local=([0-9.e-]+)", method)
+def _lambda(method: str, name: str = "lambda_local") -> Optional[float]:
+    """The value of ``name=...`` in a method label, e.g. "global+local (lambda_global=0.1, lambda_local=0)"."""
+    match = re.search(rf"{name}=([0-9.e-]+)", method)
     return float(match.group(1)) if match else None
 
 
