@@ -23,10 +23,14 @@ DEFAULTS = REPO / "distilled_datasets" / "defaults"
 RESULTS = REPO / "benchmarks" / "results" / "eval"
 
 
-NOTES = ("These weights were trained on a shared 2-core CPU (no GPU was available): a few thousand stage-1 "
-         "steps and 600 stage-2 steps, far short of the full recipe, then herding selection. Every row marked "
-         "REDUCED was measured with fewer epochs or runs than the headline protocol (1000 epochs, 5 runs); "
-         "the result file of each row holds the exact command, hardware and seeds.")
+def notes(training: dict) -> str:
+    """How the numbers of a CPU-trained default were obtained; step counts from its own recipe."""
+    stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
+    return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
+            f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe, then herding "
+            "selection. Every row marked REDUCED was measured with fewer epochs or runs than the headline "
+            "protocol (1000 epochs, 5 runs); the result file of each row holds the exact command, hardware "
+            "and seeds.")
 
 
 def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
@@ -54,8 +58,9 @@ def main(argv=None) -> int:
         folder = DEFAULTS / dataset
         digest = sha256_file(folder / WEIGHTS_NAME)
         results = matching_results(dataset, digest)
+        training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
         publish(folder, out=folder, results=results, half=True, package_default=True, results_root=REPO,
-                notes=NOTES)
+                notes=notes(training))
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

@@ -120,6 +120,10 @@ def results_section(records) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _protocol_words(record: Dict[str, Any]) -> str:
+    return _reduction(record).strip(" ()") or "headline protocol"
+
+
 def _verdict(index, dataset, title) -> List[str]:
     """Plain sentences: does the shipped default beat a random real subset at IPC 10, and which
     targets are met; computed from the same records as the table."""
@@ -129,11 +133,8 @@ def _verdict(index, dataset, title) -> List[str]:
     if default and real:
         d, r = default["accuracy"]["mean"], real["accuracy"]["mean"]
         verb = "beats" if d > r else "does not beat"
-        def how(rec):
-            return _reduction(rec).strip(" ()") or "headline protocol"
-
         out.append(f"{title}: the shipped default {verb} a random real subset at IPC 10: {d:.2f} vs {r:.2f}, "
-                   f"{d - r:+.2f} points ({how(default)} / {how(real)}).")
+                   f"{d - r:+.2f} points ({_protocol_words(default)} / {_protocol_words(real)}).")
     if dataset in TARGETS:
         bits = []
         for ipc, target in zip(IPCS, TARGETS[dataset]):

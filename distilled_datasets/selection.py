@@ -32,6 +32,7 @@ class FeatureNet(nn.Module):
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
         side = image_size // 4
+        self.arguments = {"width": width, "feature_dim": feature_dim}  # what config.json records
         self.features = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

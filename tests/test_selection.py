@@ -12,7 +12,6 @@ import torch
 from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig
 from distilled_datasets.selection import herd
 from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
-from distilled_datasets.training.cli_select import run as run_select  # noqa: F401  (import check)
 from distilled_datasets.training.selection import attach_selector, fit_selector
 
 SELECTOR = {"width": 2, "feature_dim": 4}
@@ -48,7 +47,7 @@ def selecting_generator(make_generator, candidates=4) -> Generator:
     images = torch.rand(40, 1, 28, 28) * 2 - 1
     labels = torch.arange(40) % 10
     selector = fit_selector(images, labels, 10, SELECTOR, epochs=1, batch_size=8)
-    return attach_selector(base, selector, candidates, SELECTOR)
+    return attach_selector(base, selector, candidates)
 
 
 def test_a_selected_chunk_is_the_herded_subset_of_its_candidates(make_generator):
@@ -107,3 +106,34 @@ def test_select_command_end_to_end(make_generator, make_mnist_root, tmp_path, ca
                  "--data-root", str(root), "--candidates", "1"]) != 0
     assert "candidates must be an int >= 2" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--candidates", "0"], "expected a positive integer"),
+    (["--selector-width", "0"], "expected a positive integer"),
+    (["--selector-feature-dim", "x"], "expected a positive integer"),
+    (["--epochs", "0"], "expected a positive integer"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'; valid values"),
+])
+def test_select_command_refuses_bad_values_before_any_work(make_generator, tmp_path, capsys, flags, message):
+    from distilled_datasets.cli import main
+
+    make_generator("mnist").save_pretrained(tmp_path / "run", samples=False)
+    base = ["select", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--dataset", "mnist",
+            "--data-root", str(tmp_path / "no-data")]
+    with pytest.raises(SystemExit) as exited:
+        main(base + flags)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_select_checks_selector_arguments_before_reading_data(make_generator, tmp_path):
+    from distilled_datasets.training.selection import select
+
+    make_generator("mnist").save_pretrained(tmp_path / "run", samples=False)
+    # The data root does not exist: the argument error must come first.
+    with pytest.raises(InvalidGeneratorError, match="keys must be among"):
+        select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, selector_kwargs={"depth": 2})
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, epochs=0)

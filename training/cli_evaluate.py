@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 _TRI = {"auto": None, "on": True, "off": False}
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -49,17 +49,17 @@ def register(subparsers) -> None:
                         "'random-real' (ipc real images per class) or 'whole' (the whole real training set)")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
     p.add_argument("--cache-dir", default=None, help="Hub cache directory (default: huggingface_hub's)")
-    p.add_argument("--ipc", type=_positive, nargs="+", default=None,
+    p.add_argument("--ipc", type=positive_int, nargs="+", default=None,
                    help="images per class; several values give one JSON each (not used by --source whole)")
-    p.add_argument("--runs", type=_positive, default=5, help="runs r = 0..RUNS-1 (default 5)")
+    p.add_argument("--runs", type=positive_int, default=5, help="runs r = 0..RUNS-1 (default 5)")
     p.add_argument("--model", default="convnet3", choices=list_models(), help="architecture trained (default convnet3)")
     p.add_argument("--protocol", default="fixed", choices=("fixed", "resample"),
                    help="fixed: the set of seed r for the whole run; resample: fresh generator noise every batch")
-    p.add_argument("--epochs", type=_positive, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="training epochs (default 1000; for --source whole the default is --whole-epochs)")
-    p.add_argument("--whole-epochs", type=_positive, default=None,
+    p.add_argument("--whole-epochs", type=positive_int, default=None,
                    help="epochs for --source whole when --epochs is not given (default 20)")
-    p.add_argument("--batch-size", type=_positive, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="reuse the finished runs of an existing matching --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing complete JSON")
     execution = p.add_argument_group("execution (speed only; the results do not change)")
-    execution.add_argument("--threads", type=_positive, default=None,
+    execution.add_argument("--threads", type=positive_int, default=None,
                            help="torch intra-op threads (default: torch's). On a shared CPU use 1: measured 10x "
                                 "faster than 2 at IPC 1 under load (benchmarks/results/trainer_variants.json)")
     execution.add_argument("--norm", default="auto", choices=("auto", "groupnorm", "instancenorm"),
@@ -86,8 +86,8 @@ def register(subparsers) -> None:
     execution.add_argument("--amp", default="auto", choices=tuple(_TRI), help="bf16 autocast (auto: CUDA only)")
     execution.add_argument("--deterministic", action="store_true",
                            help="CUDA: deterministic kernels, no cudnn.benchmark")
-    execution.add_argument("--test-batch-size", type=_positive, default=None)
-    p.add_argument("--test-limit", type=_positive, default=None,
+    execution.add_argument("--test-batch-size", type=positive_int, default=None)
+    p.add_argument("--test-limit", type=positive_int, default=None,
                    help="test on the first N test images only (quick checks; marks the result reduced)")
     execution.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.set_defaults(func=run)

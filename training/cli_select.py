@@ -6,6 +6,10 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from distilled_datasets.cli import dataset_name
+
+    from .cli_evaluate import positive_int
+
     parser = subparsers.add_parser(
         "select", help="attach a herding selector: keep 1 in M synthesized images, the most representative",
         description="Trains a small classifier on the real training set, stores it and its per-class mean "
@@ -15,13 +19,13 @@ def register(subparsers) -> None:
                     "like any generator.")
     parser.add_argument("run_dir", help="a run directory or any generator folder")
     parser.add_argument("--out", required=True, help="the new generator folder")
-    parser.add_argument("--dataset", required=True, help="the real dataset the selector is fitted on, e.g. mnist")
+    parser.add_argument("--dataset", required=True, type=dataset_name, help="the real dataset the selector is fitted on, e.g. mnist")
     parser.add_argument("--data-root", required=True, help="torchvision root holding the real training set")
     parser.add_argument("--download", action="store_true", help="let torchvision download it")
-    parser.add_argument("--candidates", type=int, default=8, help="images synthesized per image kept (>= 2)")
-    parser.add_argument("--selector-width", type=int, default=16)
-    parser.add_argument("--selector-feature-dim", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=2, help="selector training epochs on the real data")
+    parser.add_argument("--candidates", type=positive_int, default=8, help="images synthesized per image kept (>= 2)")
+    parser.add_argument("--selector-width", type=positive_int, default=16)
+    parser.add_argument("--selector-feature-dim", type=positive_int, default=64)
+    parser.add_argument("--epochs", type=positive_int, default=2, help="selector training epochs on the real data")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 

@@ -86,6 +86,8 @@ class GenerativeDistillation:
             self._resume()
         elif config.init_from:
             self._init_from(config.init_from)
+        # What the stage-1 run this one started from did; read once, shown in every saved recipe.
+        self.init_from_recipe = self._init_from_recipe(config.init_from) if config.init_from else None
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -235,7 +237,7 @@ class GenerativeDistillation:
             recipe["stage2"]["feature_layers"] = dict(self.pool.layers)
         if c.init_from:
             # Stage 2 alone: stage 1 is what the run it started from did, not this run's flags.
-            recipe["init_from"] = {"run": c.init_from, **self._init_from_recipe(c.init_from)}
+            recipe["init_from"] = {"run": c.init_from, **self.init_from_recipe}
         return recipe
 
     @staticmethod

@@ -67,12 +67,16 @@ def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
     return net
 
 
-def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
-                    selector_kwargs: Optional[Dict[str, int]] = None) -> Generator:
-    """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images by herding."""
+def selecting_sampling(generator: Generator, candidates: int, selector_kwargs: Optional[Dict[str, int]]):
+    """``generator``'s sampling with selection on; checks candidates and selector arguments."""
     s = generator.sampling
-    sampling = SamplingConfig(chunk_size=s.chunk_size, noise_scale=s.noise_scale, candidates=candidates,
-                              selector={**SELECTOR_DEFAULTS, **(selector_kwargs or {})})
+    return SamplingConfig(chunk_size=s.chunk_size, noise_scale=s.noise_scale, candidates=candidates,
+                          selector=dict(selector_kwargs or {}))
+
+
+def attach_selector(generator: Generator, selector: FeatureNet, candidates: int) -> Generator:
+    """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images by herding."""
+    sampling = selecting_sampling(generator, candidates, selector.arguments)
     metadata = dict(generator.metadata)
     metadata.pop("metrics", None)  # measured on other images
     out = Generator(generator.config, metadata=metadata, sampling=sampling)
@@ -87,13 +91,17 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     """Load ``run_dir``'s generator, fit a selector on ``dataset``'s real training set, attach it."""
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
         raise ValueError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int (selector training epochs), got {epochs!r}")
     generator = Generator.from_pretrained(run_dir)
     spec = get_spec(dataset)
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise ValueError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
+    # Check the selector arguments before minutes of training, not after.
+    selecting_sampling(generator, candidates, selector_kwargs)
     images, labels = real_unit_range(spec.name, data_root, download=download)
     selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
-    generator = attach_selector(generator, selector, candidates, selector_kwargs)
+    generator = attach_selector(generator, selector, candidates)
     generator.metadata["selection"] = {"method": "herding", "candidates": candidates, "selector_epochs": epochs,
                                        "selector_seed": seed, "fitted_on": f"{spec.name} training split"}
     return generator
