@@ -318,8 +318,11 @@ def run_harness(args) -> int:
         cfg = EvalConfig(label=harness_label(name), threads=args.threads, data_root=str(args.data_root),
                          epochs=args.harness_epochs, runs=args.harness_runs)
         out = harness_path(args.out_dir, name, ipc)
+        if args.harness_run_indices:  # one part of the runs, e.g. a second process; merge-evaluations joins it
+            out = out.with_name(out.stem + "".join(f"-run{r}" for r in sorted(set(args.harness_run_indices)))
+                                + ".part.json")
         record = evaluate(DistilledMNIST, ipc=ipc, config=cfg, dataset_kwargs={"repo_id": str(folder)}, out=out,
-                          resume=True, command=args.command or _command())
+                          resume=True, command=args.command or _command(), run_indices=args.harness_run_indices)
         acc = record["accuracy"]
         print(f"harness {name} (ipc {ipc}): {acc['mean']:.2f} +- {acc['std']:.2f}% -> {out}")
     return 0
@@ -343,6 +346,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pool-epochs", type=int, default=1)
     parser.add_argument("--harness-epochs", type=int, default=None, help="harness epochs (default: its 1000)")
     parser.add_argument("--harness-runs", type=int, default=5)
+    parser.add_argument("--harness-run-indices", type=int, nargs="+", default=None,
+                        help="measure only these harness runs, into <result>-runR.part.json (join the parts with "
+                             "`distilled-datasets merge-evaluations`)")
     parser.add_argument("--harness-sets", nargs="+", default=["fixed", "random"],
                         help="which saved sets (wang2018_mnist_<NAME>) the harness evaluates")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")

@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--ipc", type=positive_int, nargs="+", default=None,
                    help="images per class; several values give one JSON each (not used by --source whole)")
     p.add_argument("--runs", type=positive_int, default=5, help="runs r = 0..RUNS-1 (default 5)")
+    p.add_argument("--run-indices", type=int, nargs="+", default=None, metavar="R",
+                   help="measure only these runs of 0..RUNS-1 (one part of an evaluation split across processes "
+                        "or machines; join the parts with `distilled-datasets merge-evaluations`)")
     p.add_argument("--model", default="convnet3", choices=list_models(), help="architecture trained (default convnet3)")
     p.add_argument("--protocol", default="fixed", choices=("fixed", "resample"),
                    help="fixed: the set of seed r for the whole run; resample: fresh generator noise every batch")
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
 
     from .eval_sources import default_label, resolve_source
-    from .evaluate import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate
+    from .evaluate import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate, wanted_runs
 
     whole = args.source == "whole"
     if whole and args.ipc:
@@ -132,6 +135,11 @@ def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
         raise ValueError("--ipc is required (e.g. --ipc 1 10 50) unless --source whole")
     if args.whole_epochs is not None and not whole:
         raise ValueError("--whole-epochs applies to --source whole only; use --epochs")
+    if args.run_indices is not None:
+        try:  # fail fast, before any data loads
+            wanted_runs(args.run_indices, args.runs)
+        except ValueError as exc:
+            raise ValueError(f"--run-indices: {exc}") from None
     ipcs = [None] if whole else list(dict.fromkeys(args.ipc))
     if args.out is not None and len(ipcs) > 1 and "{ipc}" not in args.out:
         raise ValueError(f"--out {args.out!r} needs '{{ipc}}' in its name with several --ipc values "
@@ -154,9 +162,12 @@ def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
     command = " ".join(shlex.quote(a) for a in ["distilled-datasets"] + sys.argv[1:])
     for ipc, out in zip(ipcs, outs):
         record = evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
-                          dataset_kwargs=dataset_kwargs, out=out, resume=args.resume, command=command)
+                          dataset_kwargs=dataset_kwargs, out=out, resume=args.resume, command=command,
+                          run_indices=args.run_indices)
         acc, proto = record["accuracy"], record["protocol"]
         reduced = f" REDUCED: {'; '.join(proto['reduced_reasons'])}" if proto["reduced"] else ""
+        if not record["complete"]:
+            reduced += f" (part: runs {[r['run'] for r in record['runs']]} of {len(record['seeds'])})"
         print(f"{record['method']} | {args.dataset} | ipc {ipc if ipc is not None else 'all'} | {args.model} | "
               f"{args.protocol}: {acc['mean']:.2f} +- {acc['std']:.2f} % over {acc['n']} runs "
               f"({record['time']['mean_run_seconds']:.0f} s/run) -> {out}{reduced}")

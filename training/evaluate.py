@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -151,7 +151,7 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
     }
 
 
-def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+def summarize_runs(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     acc = np.array([r["accuracy"] for r in runs], dtype=np.float64)
     if not len(acc):
         return {"unit": "percent", "n": 0, "mean": None, "std": None, "std_sample": None}
@@ -160,8 +160,8 @@ def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
             "min": float(acc.min()), "max": float(acc.max())}
 
 
-def _comparable(record: Dict[str, Any]) -> Dict[str, Any]:
-    """What must match for a saved run to be reused by ``resume``."""
+def comparable_key(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What must match for a saved run to be reused by ``resume`` or merged with another record's."""
     proto = {k: v for k, v in record["protocol"].items()
              if k not in ("execution", "runs", "reduced", "reduced_reasons")}
     src = {k: v for k, v in record["source"].items() if k in ("kind", "given", "kwargs", "weights_sha256")}
@@ -179,12 +179,14 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
              runs: Optional[int] = None, config: Optional[EvalConfig] = None, *, revision: Optional[str] = None,
              dataset_kwargs: Optional[Dict[str, Any]] = None, out: Union[str, os.PathLike, None] = None,
              resume: bool = False, command: Optional[str] = None, test_data: Optional[TensorPair] = None,
-             train_data: Optional[TensorPair] = None) -> Dict[str, Any]:
+             train_data: Optional[TensorPair] = None, run_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """Evaluate ``source`` under ``config`` (default: the headline fixed protocol); returns the
     result record and, with ``out``, writes it atomically after every run (``complete`` false
-    until the last). ``runs`` overrides ``config.runs``. ``ipc`` is ignored (recorded as null) for
-    "whole". ``test_data`` / ``train_data`` ((images, labels): uint8 or normalised float) replace
-    the real splits, for tests. ``resume`` reuses the finished runs of a matching ``out``."""
+    until every run of the protocol is in it). ``runs`` overrides ``config.runs``. ``ipc`` is
+    ignored (recorded as null) for "whole". ``test_data`` / ``train_data`` ((images, labels): uint8
+    or normalised float) replace the real splits, for tests. ``resume`` reuses the finished runs of
+    a matching ``out``. ``run_indices`` measures only those runs of the protocol's 0..runs-1 (one
+    part of an evaluation split across processes or machines; ``merge_evaluations`` joins the parts)."""
     from distilled_datasets import __version__
     from distilled_datasets.config import write_json_atomic
 
@@ -194,6 +196,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     if runs is not None:
         cfg.runs = runs
         cfg.__post_init__()
+    wanted = wanted_runs(run_indices, cfg.runs)
     src, name = resolve_source(source, dataset, revision, dataset_kwargs)
     whole = src.kind == "whole"
     if whole:
@@ -230,26 +233,29 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
             "source": describe_source(src, probe),
             "test_split": {"images": len(test_y), "available": test_available,
                            "root": None if test_injected else str(root)},
-            "seeds": list(range(cfg.runs)), "runs": [], "accuracy": _summary([]),
+            "seeds": list(range(cfg.runs)), "runs": [], "accuracy": summarize_runs([]),
             "command": command or default_command(), "hardware": describe_hardware(device),
             "package_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        if run_indices is not None:
+            record["run_indices"] = wanted  # this record is (at most) that part of the protocol's runs
         if resume and out is not None and os.path.isfile(out):
-            record["runs"] = _resumable_runs(out, record)
+            record["runs"], saved = _resumable_runs(out, record, wanted)
             record["resumed_runs"] = len(record["runs"])  # measured by an earlier invocation
+            if "merged_from" in saved:  # keep where the reused runs of a merged record came from
+                record["merged_from"] = saved["merged_from"]
+            record["accuracy"] = summarize_runs(record["runs"])
         started = time.perf_counter()
-        for r in range(len(record["runs"]), cfg.runs):
+        for r in [r for r in wanted if r not in {done["run"] for done in record["runs"]}]:
             record["runs"].append(_one_run(r, cfg, tcfg, src, name, spec, ipc, device, augment, probe,
                                            (train_x, train_y), (test_x, test_y)))
-            record["accuracy"] = _summary(record["runs"])
+            record["runs"].sort(key=lambda run: run["run"])
+            record["accuracy"] = summarize_runs(record["runs"])
             if out is not None:
                 _write(out, record, write_json_atomic)
-        seconds = [x["run_seconds"] for x in record["runs"]]
-        record["time"] = {"total_seconds": round(time.perf_counter() - started, 2),
-                          "mean_run_seconds": round(float(np.mean(seconds)), 2),
-                          "mean_train_seconds": round(float(np.mean([x["train_seconds"] for x in record["runs"]])), 2)}
-        record["complete"] = True
+        record["time"] = {"total_seconds": round(time.perf_counter() - started, 2), **run_times(record["runs"])}
+        record["complete"] = [r["run"] for r in record["runs"]] == record["seeds"]
         if out is not None:
             _write(out, record, write_json_atomic)
         acc = record["accuracy"]
@@ -265,20 +271,35 @@ def _write(out: Union[str, os.PathLike], record: Dict[str, Any], writer) -> None
     writer(os.fspath(out), record)
 
 
-def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def wanted_runs(run_indices: Optional[Sequence[int]], runs: int) -> List[int]:
+    """The run indices one invocation measures: all of 0..runs-1, or the given ones (sorted, unique)."""
+    if run_indices is None:
+        return list(range(runs))
+    indices = list(run_indices)
+    if not indices or any(isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < runs for r in indices):
+        raise ValueError(f"run_indices must be a non-empty list of run numbers in 0..{runs - 1} (runs={runs}), "
+                         f"got {run_indices!r}")
+    return sorted(set(indices))
+
+
+def run_times(runs: List[Dict[str, Any]]) -> Dict[str, float]:
+    return {"mean_run_seconds": round(float(np.mean([r["run_seconds"] for r in runs])), 2),
+            "mean_train_seconds": round(float(np.mean([r["train_seconds"] for r in runs])), 2)}
+
+
+def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
+                    wanted: List[int]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """The saved runs of ``out`` that this invocation wants, and the saved record."""
     with open(out, encoding="utf-8") as f:
         saved = json.load(f)
-    if saved.get("format") != RESULT_FORMAT or _comparable(saved) != _comparable(record):
+    if saved.get("format") != RESULT_FORMAT or comparable_key(saved) != comparable_key(record):
         raise ValueError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
                          "remove it or write to another --out")
-    # Runs 0..k-1 in order (a run is appended only when it finished, so this is a prefix).
-    done = []
-    for r in sorted(saved.get("runs", []), key=lambda run: run.get("run", 10**9)):
-        if r.get("run") != len(done) or len(done) == len(record["seeds"]):
-            break
-        done.append(r)
-    logger.info("resuming %s: %d of %d runs already done", out, len(done), len(record["seeds"]))
-    return done
+    # A run is written only once it finished, and runs are independent (run r seeds everything
+    # with r), so any saved run this invocation wants is reused as it is.
+    done = {r["run"]: r for r in saved.get("runs", []) if r.get("run") in wanted}
+    logger.info("resuming %s: %d of the %d wanted runs already done", out, len(done), len(wanted))
+    return [done[r] for r in sorted(done)], saved
 
 
 def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str, spec: Any, ipc: Optional[int],

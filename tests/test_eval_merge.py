@@ -1,0 +1,87 @@
+"""An evaluation split into parts (run_indices / --run-indices) and joined (merge-evaluations)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training.eval_merge import merge_evaluations
+from distilled_datasets.training.evaluate import evaluate
+from test_evaluate import TEST, TRAIN, fast, tiny_mnist_root  # noqa: F401  (tiny_mnist_root is a fixture)
+
+
+def tiny(out=None, runs=3, **kw):
+    return evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=runs), out=out, train_data=TRAIN,
+                    test_data=TEST, **kw)
+
+
+def test_parts_merge_into_the_record_of_one_invocation(tmp_path):
+    whole = tiny()
+    first = tiny(tmp_path / "a.json", run_indices=[2, 0])
+    second = tiny(tmp_path / "b.json", run_indices=[1])
+    assert not first["complete"] and [r["run"] for r in first["runs"]] == [0, 2]
+    assert first["run_indices"] == [0, 2] and first["seeds"] == [0, 1, 2]
+    merged = merge_evaluations([tmp_path / "a.json", tmp_path / "b.json"], out=tmp_path / "m.json", command="merge")
+    # Each run seeds everything with its index, so a part measures exactly what one invocation would.
+    assert [r["accuracy"] for r in merged["runs"]] == [r["accuracy"] for r in whole["runs"]]
+    assert merged["accuracy"] == whole["accuracy"] and merged["complete"] is True
+    assert [m["runs"] for m in merged["merged_from"]] == [[0, 2], [1]]
+    assert merged["merge_command"] == "merge" and "run_indices" not in merged
+    assert json.loads((tmp_path / "m.json").read_text()) == merged
+    assert second["accuracy"]["n"] == 1
+
+
+def test_missing_runs_leave_the_merge_incomplete_and_resume_fills_a_part(tmp_path):
+    tiny(tmp_path / "a.json", run_indices=[0])
+    tiny(tmp_path / "b.json", run_indices=[2])
+    merged = merge_evaluations([tmp_path / "a.json", tmp_path / "b.json"], out=tmp_path / "a.json")
+    assert merged["complete"] is False and merged["accuracy"]["n"] == 2
+    # Resuming the merged file measures only the run that is still missing.
+    resumed = tiny(tmp_path / "a.json", resume=True)
+    assert resumed["complete"] and resumed["resumed_runs"] == 2
+    assert [r["run"] for r in resumed["runs"]] == [0, 1, 2]
+    assert resumed["runs"][0] == merged["runs"][0] and resumed["runs"][2] == merged["runs"][1]
+    assert resumed["merged_from"] == merged["merged_from"]  # the reused runs keep their provenance
+
+
+def test_bad_run_indices_are_refused_before_any_work(tmp_path):
+    for bad in ([], [3], [-1], [True], ["1"]):
+        with pytest.raises(ValueError, match=r"run_indices must be .* 0\.\.2"):
+            tiny(run_indices=bad)
+
+
+def test_merge_refuses_parts_of_different_evaluations_and_conflicting_runs(tmp_path):
+    tiny(tmp_path / "a.json", run_indices=[0])
+    evaluate("random-real", dataset="mnist", ipc=2, config=fast(runs=3), out=tmp_path / "other.json",
+             train_data=TRAIN, test_data=TEST, run_indices=[1])
+    with pytest.raises(ValueError, match="different evaluation"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "other.json"])
+    conflicting = json.loads((tmp_path / "a.json").read_text())
+    conflicting["runs"][0]["accuracy"] += 1.0
+    (tmp_path / "c.json").write_text(json.dumps(conflicting))
+    with pytest.raises(ValueError, match="run 0 is in .* with different results"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "c.json"])
+    with pytest.raises(ValueError, match="at least two"):
+        merge_evaluations([tmp_path / "a.json"])
+    (tmp_path / "x.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not an evaluation record"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "x.json"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "missing.json"])
+
+
+def test_cli_split_and_merge(tiny_mnist_root, tmp_path, capsys):
+    common = ["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "2", "--epochs",
+              "1", "--device", "cpu", "--no-progress", "--data-root", str(tiny_mnist_root)]
+    assert cli_main(common + ["--run-indices", "1", "--out", str(tmp_path / "b.json")]) == 0
+    assert "part: runs [1] of 2" in capsys.readouterr().out
+    assert cli_main(common + ["--run-indices", "0", "--out", str(tmp_path / "a.json")]) == 0
+    code = cli_main(["merge-evaluations", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                     "--out", str(tmp_path / "m.json")])
+    assert code == 0 and "(complete)" in capsys.readouterr().out
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged["complete"] and merged["merge_command"].startswith("distilled-datasets")
+    assert cli_main(common + ["--run-indices", "2", "--out", str(tmp_path / "c.json")]) == 2
+    assert "--run-indices: run_indices must be" in capsys.readouterr().err

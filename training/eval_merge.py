@@ -1,0 +1,86 @@
+"""Join the parts of one evaluation measured in separate processes or on separate machines.
+
+Each run r of the protocol seeds everything with r, so runs are independent: an evaluation can be
+split (``evaluate(..., run_indices=[3, 4])``, ``distilled-datasets evaluate --run-indices 3 4``)
+and its parts joined here into the record one invocation would have written. Parts must describe
+the same evaluation (dataset, ipc, protocol, source weights); a run found in two parts must carry
+the same result in both. The merged record lists where each run came from (``merged_from``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from typing import Any, Dict, Optional, Sequence, Union
+
+from .evaluate import RESULT_FORMAT, comparable_key, run_times, summarize_runs
+
+PathLike = Union[str, os.PathLike]
+
+
+def _load(path: PathLike) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"evaluation part {os.fspath(path)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"evaluation part {os.fspath(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not an evaluation record (format {RESULT_FORMAT!r})")
+    return record
+
+
+def _same_result(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    return (a.get("accuracy"), a.get("correct"), a.get("test_images")) == \
+        (b.get("accuracy"), b.get("correct"), b.get("test_images"))
+
+
+def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
+                      command: Optional[str] = None) -> Dict[str, Any]:
+    """Merge the evaluation records at ``paths`` (at least two) into one; with ``out``, write it
+    atomically (``out`` may be one of the parts). ``complete`` is true when every run of the
+    protocol is present. The first part's protocol, source and hardware head the record."""
+    from distilled_datasets.config import write_json_atomic
+
+    if len(paths) < 2:
+        raise ValueError(f"merge needs at least two evaluation parts, got {len(paths)}")
+    parts = [_load(p) for p in paths]
+    first = parts[0]
+    for path, part in zip(paths[1:], parts[1:]):
+        if comparable_key(part) != comparable_key(first) or part.get("seeds") != first.get("seeds"):
+            raise ValueError(f"{os.fspath(path)!r} is a different evaluation from {os.fspath(paths[0])!r} "
+                             "(dataset, ipc, protocol, runs or source differ); only parts of one evaluation merge")
+    runs: Dict[int, Dict[str, Any]] = {}
+    origin: Dict[int, str] = {}
+    for path, part in zip(paths, parts):
+        for run in part.get("runs", []):
+            r = run["run"]
+            if r in runs and not _same_result(runs[r], run):
+                raise ValueError(f"run {r} is in {origin[r]!r} and {os.fspath(path)!r} with different results "
+                                 f"({runs[r].get('accuracy')} vs {run.get('accuracy')}); keep one of them")
+            runs.setdefault(r, run)
+            origin.setdefault(r, os.fspath(path))
+    if not runs:
+        raise ValueError("the evaluation parts hold no finished runs")
+    merged_runs = [runs[r] for r in sorted(runs)]
+    record = {k: v for k, v in first.items() if k not in ("run_indices", "resumed_runs", "time")}
+    record.update({
+        "runs": merged_runs, "accuracy": summarize_runs(merged_runs),
+        "complete": [r["run"] for r in merged_runs] == first["seeds"],
+        "time": {"total_seconds": None, **run_times(merged_runs),
+                 "note": "merged from parts that may have run in parallel; see merged_from"},
+        "merged_from": [{"path": os.fspath(p), "command": part.get("command"), "created": part.get("created"),
+                         "hardware": part.get("hardware"),
+                         "runs": sorted(r for r, o in origin.items() if o == os.fspath(p))}
+                        for p, part in zip(paths, parts)],
+        "merged": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "mixed_hardware": any(part.get("hardware") != first.get("hardware") for part in parts),
+    })
+    if command is not None:
+        record["merge_command"] = command
+    if out is not None:
+        write_json_atomic(os.fspath(out), record)
+    return record
+
