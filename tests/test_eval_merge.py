@@ -46,6 +46,16 @@ def test_missing_runs_leave_the_merge_incomplete_and_resume_fills_a_part(tmp_pat
     assert resumed["merged_from"] == merged["merged_from"]  # the reused runs keep their provenance
 
 
+def test_a_shorter_evaluation_merges_with_the_missing_runs_of_a_longer_one(tmp_path):
+    tiny(tmp_path / "one.json", runs=1)  # an earlier evaluation of 1 run (reduced: 1 instead of 3)
+    tiny(tmp_path / "rest.json", runs=3, run_indices=[1, 2])
+    merged = merge_evaluations([tmp_path / "one.json", tmp_path / "rest.json"])
+    assert merged["complete"] and merged["seeds"] == [0, 1, 2] and merged["protocol"]["runs"] == 3
+    reasons = " ".join(merged["protocol"]["reduced_reasons"])  # the 3-run part's protocol, not the 1-run one's
+    assert "runs = 3 instead of 5" in reasons and "runs = 1" not in reasons
+    assert [r["accuracy"] for r in merged["runs"]] == [r["accuracy"] for r in tiny()["runs"]]
+
+
 def test_bad_run_indices_are_refused_before_any_work(tmp_path):
     for bad in ([], [3], [-1], [True], ["1"]):
         with pytest.raises(ValueError, match=r"run_indices must be .* 0\.\.2"):

@@ -41,17 +41,21 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
                       command: Optional[str] = None) -> Dict[str, Any]:
     """Merge the evaluation records at ``paths`` (at least two) into one; with ``out``, write it
     atomically (``out`` may be one of the parts). ``complete`` is true when every run of the
-    protocol is present. The first part's protocol, source and hardware head the record."""
+    protocol is present. The part planning the most runs (the first of those) heads the record:
+    its protocol, source, command and hardware."""
     from distilled_datasets.config import write_json_atomic
 
     if len(paths) < 2:
         raise ValueError(f"merge needs at least two evaluation parts, got {len(paths)}")
     parts = [_load(p) for p in paths]
-    first = parts[0]
     for path, part in zip(paths[1:], parts[1:]):
-        if comparable_key(part) != comparable_key(first) or part.get("seeds") != first.get("seeds"):
+        if comparable_key(part) != comparable_key(parts[0]):
             raise ValueError(f"{os.fspath(path)!r} is a different evaluation from {os.fspath(paths[0])!r} "
-                             "(dataset, ipc, protocol, runs or source differ); only parts of one evaluation merge")
+                             "(dataset, ipc, protocol or source differ); only parts of one evaluation merge")
+    # Run r is the same measurement whatever the run count (run r seeds everything with r), so an
+    # evaluation of 2 runs and a part with runs 2..4 of a 5-run one merge; the part planning the
+    # most runs heads the record (its protocol says how many runs the merged record should hold).
+    first = max(parts, key=lambda part: len(part.get("seeds", [])))
     runs: Dict[int, Dict[str, Any]] = {}
     origin: Dict[int, str] = {}
     for path, part in zip(paths, parts):
