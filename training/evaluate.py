@@ -247,7 +247,8 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
                 record["merged_from"] = saved["merged_from"]
             record["accuracy"] = summarize_runs(record["runs"])
         started = time.perf_counter()
-        for r in [r for r in wanted if r not in {done["run"] for done in record["runs"]}]:
+        already = {done["run"] for done in record["runs"]}
+        for r in [r for r in wanted if r not in already]:
             record["runs"].append(_one_run(r, cfg, tcfg, src, name, spec, ipc, device, augment, probe,
                                            (train_x, train_y), (test_x, test_y)))
             record["runs"].sort(key=lambda run: run["run"])
