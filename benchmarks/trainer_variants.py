@@ -34,9 +34,9 @@ def _load() -> List[float]:
 def train_speed(norm: str, channels_last: bool, threads: int, images: int, epochs: int,
                 device: torch.device) -> Tuple[float, float]:
     """(images per wall second, images per process CPU second) of the training loop."""
-    from distilled_datasets.training.augment import DSA
-    from distilled_datasets.training.models import build_model
-    from distilled_datasets.training.trainer import FixedSet, TrainConfig, prepare_model, train_model
+    from distilled_datasets.training.common.augment import DSA
+    from distilled_datasets.training.common.model_zoo import build_model
+    from distilled_datasets.training.evaluation.classifier_training import FixedSet, TrainConfig, prepare_model, train_model
 
     torch.set_num_threads(threads)
     cfg = TrainConfig(epochs=epochs, norm=norm, channels_last=channels_last, progress=False)
@@ -51,8 +51,8 @@ def train_speed(norm: str, channels_last: bool, threads: int, images: int, epoch
 
 def test_speed(norm: str, channels_last: bool, threads: int, batch: int, images: int,
                device: torch.device) -> Tuple[float, float]:
-    from distilled_datasets.training.models import build_model
-    from distilled_datasets.training.trainer import TrainConfig, prepare_model, test_accuracy
+    from distilled_datasets.training.common.model_zoo import build_model
+    from distilled_datasets.training.evaluation.classifier_training import TrainConfig, prepare_model, test_accuracy
 
     torch.set_num_threads(threads)
     cfg = TrainConfig(norm=norm, channels_last=channels_last, test_batch_size=batch, progress=False)
@@ -66,7 +66,7 @@ def test_speed(norm: str, channels_last: bool, threads: int, batch: int, images:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from distilled_datasets.config import write_json_atomic
-    from distilled_datasets.training.hardware import describe_hardware, resolve_device
+    from distilled_datasets.training.common.provenance import describe_hardware, resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/trainer_variants.json")

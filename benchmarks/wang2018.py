@@ -47,7 +47,7 @@ PAPER_ITERATIONS = 400 * (60000 // 1024)
 
 def _record(name: str, args, extra: Dict[str, Any]) -> Dict[str, Any]:
     from distilled_datasets import __version__
-    from distilled_datasets.training.hardware import describe_hardware
+    from distilled_datasets.training.common.provenance import describe_hardware
 
     return {
         "format": "distilled-datasets/benchmark", "experiment": f"wang2018_{name}",
@@ -73,13 +73,13 @@ def _write(name: str, record: Dict[str, Any], out_dir: Path) -> Path:
 
 
 def _data(name: str, root: Path, train: bool = True):
-    from distilled_datasets.training.data import load_tensors
+    from distilled_datasets.training.common.real_data import load_tensors
 
     return load_tensors(name, root, train=train)
 
 
 def _classes(name: str) -> List[str]:
-    from distilled_datasets.training.cli_wang import _classes as classes
+    from distilled_datasets.training.commands.cli_wang import _classes as classes
 
     return classes(name)
 
@@ -96,11 +96,11 @@ def _reductions(cfg, paper_batch: int = 1024) -> List[str]:
 
 def run_basic(name: str, args) -> int:
     """fixed / random: distil MNIST with LeNet, then apply the learned steps to the init(s)."""
-    from distilled_datasets.training.models import build_model
-    from distilled_datasets.training.wang2018.config import WangConfig
+    from distilled_datasets.training.common.model_zoo import build_model
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import distill
-    from distilled_datasets.training.wang2018.evaluate import evaluate_schedule, heldout_inits, heldout_seeds, summarize
-    from distilled_datasets.training.wang2018.io import save_result
+    from distilled_datasets.training.wang2018.heldout import evaluate_schedule, heldout_inits, heldout_seeds, summarize
+    from distilled_datasets.training.wang2018.result_files import save_result
 
     fixed = name == "fixed"
     stem = f"mnist_{name}" + (f"_{args.tag}" if args.tag else "")
@@ -176,9 +176,9 @@ def _saved_result(folder: Path, json_path: Path):
     """(DistillResult, previous JSON record) of a saved fixed/random run."""
     import json
 
-    from distilled_datasets.training.wang2018.config import WangConfig
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import DistillResult
-    from distilled_datasets.training.wang2018.io import load_result
+    from distilled_datasets.training.wang2018.result_files import load_result
 
     learned = load_result(folder)
     with open(json_path, encoding="utf-8") as f:
@@ -201,10 +201,10 @@ def _pool(args, x, y, test):
 
 
 def run_malicious(args) -> int:
-    from distilled_datasets.training.models import build_model
-    from distilled_datasets.training.wang2018.config import WangConfig
+    from distilled_datasets.training.common.model_zoo import build_model
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import distill
-    from distilled_datasets.training.wang2018.evaluate import summarize
+    from distilled_datasets.training.wang2018.heldout import summarize
     from distilled_datasets.training.wang2018.malicious import evaluate_attack, malicious_objective
 
     k, t = args.attack
@@ -244,12 +244,12 @@ def run_malicious(args) -> int:
 
 
 def run_adaptation(args) -> int:
-    from distilled_datasets.training.models import build_model
+    from distilled_datasets.training.common.model_zoo import build_model
     from distilled_datasets.training.wang2018.adaptation import (mean_accuracy, real_subset_schedule,
                                                                  split_validation, tune_baseline_lr)
-    from distilled_datasets.training.wang2018.config import WangConfig
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import distill
-    from distilled_datasets.training.wang2018.evaluate import evaluate_schedule, summarize
+    from distilled_datasets.training.wang2018.heldout import evaluate_schedule, summarize
 
     x, y = _data("mnist", args.data_root)
     xt, yt = _data("mnist", args.data_root, train=False)
@@ -310,7 +310,7 @@ def harness_path(out_dir: Path, name: str, ipc: int) -> Path:
 def run_harness(args) -> int:
     """The fixed and random sets, as torchvision items, through the package's evaluation harness."""
     from distilled_datasets import DistilledMNIST
-    from distilled_datasets.training.evaluate import EvalConfig, evaluate
+    from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
 
     for name in args.harness_sets:
         folder = args.out_dir / f"wang2018_mnist_{name}"

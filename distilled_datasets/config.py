@@ -102,7 +102,7 @@ class SamplingConfig:
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
             raise InvalidGeneratorError(f"sampling candidates must be a positive int, got {self.candidates!r}")
         if self.candidates > 1:
-            from .selection import SELECTOR_DEFAULTS
+            from .herding import SELECTOR_DEFAULTS
 
             if not isinstance(self.selector, dict):
                 raise InvalidGeneratorError("sampling candidates > 1 needs a 'selector' object "

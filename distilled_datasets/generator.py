@@ -23,7 +23,7 @@ from .config import (CARD_NAME, CONFIG_NAME, FORMAT_NAME, FORMAT_VERSION, WEIGHT
                      SamplingConfig, read_config_file, write_json_atomic)
 from .errors import InvalidGeneratorError
 from .hub import ResolvedFiles, resolve
-from .selection import FeatureNet
+from .herding import FeatureNet
 
 SELECTOR_PREFIX = "selector."
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .generator import Generator
-from .selection import herd
+from .herding import herd
 
 
 def chunk_seed(seed: int, label: int, chunk: int) -> int:

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from distilled_datasets.training import augment
-from distilled_datasets.training.augment import DSA, OPS
+from distilled_datasets.training.common import augment
+from distilled_datasets.training.common.augment import DSA, OPS
 
 
 def _batch(b=6, c=3, h=12, w=12, seed=0):

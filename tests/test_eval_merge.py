@@ -7,8 +7,8 @@ import json
 import pytest
 
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training.eval_merge import merge_evaluations
-from distilled_datasets.training.evaluate import evaluate
+from distilled_datasets.training.evaluation.merge import merge_evaluations
+from distilled_datasets.training.evaluation.harness import evaluate
 from test_evaluate import TEST, TRAIN, fast, tiny_mnist_root  # noqa: F401  (tiny_mnist_root is a fixture)
 
 

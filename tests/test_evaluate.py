@@ -17,13 +17,13 @@ from torch import nn
 
 from distilled_datasets import DistilledMNIST
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training import evaluate as ev
-from distilled_datasets.training.data import uint8_to_normalized
-from distilled_datasets.training.eval_sources import default_data_root, resolve_source
-from distilled_datasets.training.evaluate import EvalConfig, evaluate
-from distilled_datasets.training.hardware import describe_hardware
-from distilled_datasets.training.models import build_model
-from distilled_datasets.training.trainer import TrainConfig, _swap_instance_norm
+from distilled_datasets.training.evaluation import harness as ev
+from distilled_datasets.training.common.real_data import uint8_to_normalized
+from distilled_datasets.training.evaluation.sources import default_data_root, resolve_source
+from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
+from distilled_datasets.training.common.provenance import describe_hardware
+from distilled_datasets.training.common.model_zoo import build_model
+from distilled_datasets.training.evaluation.classifier_training import TrainConfig, _swap_instance_norm
 
 
 def patch_images(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 
 from distilled_datasets import DistilledMNIST
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training.publish import metric_rows, publish, sha256_file
+from distilled_datasets.training.publishing.publish_generator import metric_rows, publish, sha256_file
 
 
 def _result(path, sha, *, method="global+local", reduced=False, complete=True):
@@ -72,7 +72,7 @@ def test_publish_command_pushes_to_the_hub(hub, mnist_generator_dir, tmp_path, f
 
 
 def test_notes_appear_in_the_card_under_the_measured_table(make_generator_dir, tmp_path):
-    from distilled_datasets.training.publish import publish
+    from distilled_datasets.training.publishing.publish_generator import publish
 
     out = publish(make_generator_dir("mnist"), out=tmp_path / "published", notes="Trained on a CPU, briefly.")
     card = (out / "README.md").read_text(encoding="utf-8")

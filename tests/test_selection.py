@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig
-from distilled_datasets.selection import herd
+from distilled_datasets.herding import herd
 from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
-from distilled_datasets.training.selection import attach_selector, fit_selector
+from distilled_datasets.training.selection.selector_fit import attach_selector, fit_selector
 
 SELECTOR = {"width": 2, "feature_dim": 4}
 
@@ -129,7 +129,7 @@ def test_select_command_refuses_bad_values_before_any_work(make_generator, tmp_p
 
 
 def test_select_checks_selector_arguments_before_reading_data(make_generator, tmp_path):
-    from distilled_datasets.training.selection import select
+    from distilled_datasets.training.selection.selector_fit import select
 
     make_generator("mnist").save_pretrained(tmp_path / "run", samples=False)
     # The data root does not exist: the argument error must come first.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from distilled_datasets.training import data
+from distilled_datasets.training.common import real_data as data
 
 # ---------------------------------------------------------------------------------------------
 # Where the real data is: $DISTILLED_DATASETS_DATA, else the first ``shared/data`` above this

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from distilled_datasets.training.models import build_model
+from distilled_datasets.training.common.model_zoo import build_model
 from distilled_datasets.training.wang2018 import linear
-from distilled_datasets.training.wang2018.config import WangConfig
+from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.distill import DistillState, InitSource, distill
 from distilled_datasets.training.wang2018.malicious import attack_metrics, malicious_objective, poison_labels
 from distilled_datasets.training.wang2018.unroll import (apply_schedule, balanced_labels, sample_init,
@@ -222,7 +222,7 @@ def test_linear_fewer_than_d_points_cannot(m):
 def test_heldout_training_and_pool_seeds_give_different_nets():
     # torch's CPU generator keeps only the low 32 bits of a seed: the ranges must differ there.
     from distilled_datasets.training.wang2018.distill import TRAIN_SEED_LIMIT, train_init_seed
-    from distilled_datasets.training.wang2018.evaluate import HELDOUT_SEED_LIMIT, heldout_seeds
+    from distilled_datasets.training.wang2018.heldout import HELDOUT_SEED_LIMIT, heldout_seeds
     from distilled_datasets.training.wang2018.pretrain import POOL_SEED_BASE
 
     assert TRAIN_SEED_LIMIT <= heldout_seeds(1)[0] and HELDOUT_SEED_LIMIT <= POOL_SEED_BASE < 2**32

@@ -12,11 +12,11 @@ from PIL import Image
 
 from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, Generator
 from distilled_datasets.errors import InvalidGeneratorError
-from distilled_datasets.training.data import get_spec
-from distilled_datasets.training.models import build_model
-from distilled_datasets.training.wang2018.config import WangConfig
+from distilled_datasets.training.common.real_data import get_spec
+from distilled_datasets.training.common.model_zoo import build_model
+from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.distill import DistillResult
-from distilled_datasets.training.wang2018.io import load_result, load_weights, save_result, save_weights
+from distilled_datasets.training.wang2018.result_files import load_result, load_weights, save_result, save_weights
 from distilled_datasets.training.wang2018.unroll import apply_schedule, balanced_labels, sample_init
 
 
@@ -134,7 +134,7 @@ def test_weights_files_and_init_from_a_result(tmp_path):
 
 
 def test_learned_images_run_through_the_evaluation_harness(tmp_path):
-    from distilled_datasets.training.evaluate import EvalConfig, evaluate
+    from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
 
     result = _result(mode="random", ipc=1, steps=1, epochs=1)
     folder = save_result(result, tmp_path / "run", list(DistilledMNIST.classes))

@@ -9,7 +9,7 @@
 - ``evaluate``: apply the learned schedule to fresh or given weights and measure test accuracy.
 """
 
-from .config import WangConfig
+from .distill_config import WangConfig
 from .unroll import apply_schedule, sample_init, softplus_inverse, step_slices, unroll
 
 __all__ = ["WangConfig", "apply_schedule", "sample_init", "softplus_inverse", "step_slices", "unroll"]

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..data import random_real_subset
+from ..common.real_data import random_real_subset
 from .unroll import Params, accuracy, apply_schedule
 
 logger = logging.getLogger(__name__)

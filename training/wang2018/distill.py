@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
-from .config import WangConfig
+from .distill_config import WangConfig
 from .unroll import Params, balanced_labels, sample_init, softplus_inverse, unroll
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..models import build_model
-from .io import load_weights, save_weights
+from ..common.model_zoo import build_model
+from .result_files import load_weights, save_weights
 from .unroll import Params, accuracy, sample_init
 
 logger = logging.getLogger(__name__)

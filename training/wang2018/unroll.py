@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import INIT_DISTRIBUTIONS
+from .distill_config import INIT_DISTRIBUTIONS
 
 Params = Dict[str, torch.Tensor]
 

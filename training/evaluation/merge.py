@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
-from .evaluate import RESULT_FORMAT, comparable_key, run_times, summarize_runs
+from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
 
 PathLike = Union[str, os.PathLike]
 

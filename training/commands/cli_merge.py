@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .eval_merge import merge_evaluations
+    from ..evaluation.merge import merge_evaluations
 
     command = " ".join(shlex.quote(a) for a in ["distilled-datasets"] + sys.argv[1:])
     record = merge_evaluations(args.parts, out=args.out, command=command)

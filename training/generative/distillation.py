@@ -23,11 +23,11 @@ from distilled_datasets import Generator, GeneratorConfig
 from distilled_datasets.preview import save_sample_grid
 
 from . import checkpoint as ckpt
-from .augment import DSA
-from .data import generator_to_normalized, get_spec, load_tensors
-from .gan import Discriminator, discriminator_loss, generator_loss
-from .matching import ModelPool, matching_losses
-from .recipe import RunConfig, load_config, save_config
+from ..common.augment import DSA
+from ..common.real_data import generator_to_normalized, get_spec, load_tensors
+from .stage1_gan import Discriminator, discriminator_loss, generator_loss
+from .stage2_matching import ModelPool, matching_losses
+from .run_config import RunConfig, load_config, save_config
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def train(config: RunConfig, resume: bool = False) -> Path:
 def export_checkpoint(run_dir, out) -> Path:
     """Write the generator of ``run_dir``'s last checkpoint to ``out`` in the runtime format
     (to measure a run while it is still training)."""
-    from .data import get_spec as _spec
+    from ..common.real_data import get_spec as _spec
 
     config = load_config(Path(run_dir) / "train_config.json")
     state = ckpt.load_checkpoint(Path(run_dir) / CHECKPOINT)

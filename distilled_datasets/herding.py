@@ -2,7 +2,7 @@
 
 A generator whose ``sampling.candidates`` is m > 1 synthesizes m images for every image it
 returns, embeds them with a small feature network shipped in its weights (trained on the real
-data, see ``distilled_datasets.training.selection``), and keeps them by *herding*: greedily, the
+data, see ``distilled_datasets.training.selection.selector_fit``), and keeps them by *herding*: greedily, the
 candidate that brings the running mean of the kept features closest to the real class mean. The
 kept images come out in herding order, so every prefix of a chunk (the first ``ipc`` images of a
 small set) is itself a herded selection. Selection runs per chunk, so an image still depends only

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import StagedNet, build_model
+from ..common.model_zoo import StagedNet, build_model
 
 logger = logging.getLogger(__name__)
 

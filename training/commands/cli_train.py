@@ -9,7 +9,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    from .recipe import add_config_arguments
+    from ..generative.run_config import add_config_arguments
 
     parser = subparsers.add_parser(
         "train", help="train a generator with global-local generative distillation",
@@ -26,8 +26,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .generative import GenerativeDistillation
-    from .recipe import config_from_args, load_config
+    from ..generative.distillation import GenerativeDistillation
+    from ..generative.run_config import config_from_args, load_config
 
     if args.resume:
         if args.out is None:

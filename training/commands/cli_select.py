@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .selection import select
+    from ..selection.selector_fit import select
 
     generator = select(args.run_dir, args.dataset, args.data_root, args.candidates,
                        selector_kwargs={"width": args.selector_width, "feature_dim": args.selector_feature_dim},

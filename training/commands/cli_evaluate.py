@@ -32,7 +32,7 @@ def positive_int(value: str) -> int:
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
 
-    from .models import list_models
+    from ..common.model_zoo import list_models
 
     p = subparsers.add_parser(
         "evaluate", help="train a classifier on a distilled set (or a baseline) and test it on the real test split",
@@ -97,7 +97,7 @@ def register(subparsers) -> None:
 
 
 def output_path(args: argparse.Namespace, ipc, label: str) -> str:
-    from .evaluate import slug
+    from ..evaluation.harness import slug
 
     if args.out is not None:
         return args.out.replace("{ipc}", str(ipc))
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
 
-    from .eval_sources import default_label, resolve_source
-    from .evaluate import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate, wanted_runs
+    from ..evaluation.sources import default_label, resolve_source
+    from ..evaluation.harness import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate, wanted_runs
 
     whole = args.source == "whole"
     if whole and args.ipc:

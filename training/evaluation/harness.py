@@ -32,12 +32,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .data import generator_to_normalized, get_spec, load_tensors, random_real_subset
-from .eval_sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_data_root, default_label,
+from ..common.real_data import generator_to_normalized, get_spec, load_tensors, random_real_subset
+from .sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_data_root, default_label,
                            describe_source, read_items, resolve_source)
-from .hardware import describe_hardware, resolve_device
-from .models import build_model, list_models
-from .trainer import (FixedSet, ResampledSet, TrainConfig, execution_dict, prepare_model, test_accuracy,
+from ..common.provenance import describe_hardware, resolve_device
+from ..common.model_zoo import build_model, list_models
+from .classifier_training import (FixedSet, ResampledSet, TrainConfig, execution_dict, prepare_model, test_accuracy,
                       train_model)
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     from distilled_datasets import __version__
     from distilled_datasets.config import write_json_atomic
 
-    from .augment import DSA
+    from ..common.augment import DSA
 
     cfg = copy.deepcopy(config) if config is not None else EvalConfig()
     if runs is not None:

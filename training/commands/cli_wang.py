@@ -79,8 +79,8 @@ def register(subparsers) -> None:
 def _setup(args):
     import torch
 
-    from .data import data_root, get_spec, load_tensors
-    from .hardware import resolve_device
+    from ..common.real_data import data_root, get_spec, load_tensors
+    from ..common.provenance import resolve_device
 
     if args.threads is not None:
         if args.threads < 1:
@@ -103,12 +103,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def run_distill(args) -> int:
-    from .models import build_model
-    from .wang2018.config import WangConfig
-    from .wang2018.distill import distill
-    from .wang2018.evaluate import evaluate_schedule, heldout_inits, summarize
-    from .wang2018.io import load_pool, load_weights, save_result
-    from .wang2018.malicious import evaluate_attack, malicious_objective
+    from ..common.model_zoo import build_model
+    from ..wang2018.distill_config import WangConfig
+    from ..wang2018.distill import distill
+    from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
+    from ..wang2018.result_files import load_pool, load_weights, save_result
+    from ..wang2018.malicious import evaluate_attack, malicious_objective
 
     out = Path(args.out)
     _check_out(out, args.overwrite)
@@ -162,7 +162,7 @@ def run_distill(args) -> int:
 
 
 def run_pretrain(args) -> int:
-    from .wang2018.pretrain import train_pool
+    from ..wang2018.pretrain import train_pool
 
     spec, device, model_name, (x, y), test = _setup(args)
     if args.nets < 1:

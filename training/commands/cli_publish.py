@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .publish import publish
+    from ..publishing.publish_generator import publish
 
     where = publish(args.run_dir, repo_id=args.repo_id, out=args.out, results=args.results, half=args.half,
                     private=args.private, branch=args.branch, commit_message=args.commit_message,

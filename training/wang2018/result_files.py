@@ -23,7 +23,7 @@ from distilled_datasets._version import __version__
 from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME, write_json_atomic
 from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
 
-from ..data import get_spec
+from ..common.real_data import get_spec
 from .distill import DistillResult
 from .unroll import Params
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from .data import get_spec, uint8_to_normalized
+from ..common.real_data import get_spec, uint8_to_normalized
 
 TensorPair = Tuple[torch.Tensor, torch.Tensor]
 SPECIAL_SOURCES = ("default", "random-real", "whole")
@@ -25,7 +25,7 @@ SPECIAL_SOURCES = ("default", "random-real", "whole")
 
 def default_data_root() -> str:
     """$DISTILLED_DATASETS_DATA, else the repository's ../shared/data when it exists, else ./data."""
-    from .data import data_root
+    from ..common.real_data import data_root
 
     shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
     return data_root(default=shared if shared.is_dir() else "data")

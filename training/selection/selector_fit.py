@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
-from distilled_datasets.selection import SELECTOR_DEFAULTS, FeatureNet
+from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 
-from .data import get_spec, load_real, uint8_to_nchw
+from ..common.real_data import get_spec, load_real, uint8_to_nchw
 
 logger = logging.getLogger(__name__)
 

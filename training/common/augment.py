@@ -171,7 +171,7 @@ class DSA:
     def for_dataset(cls, name: str, **kwargs) -> "DSA":
         """DSA with flip only where the dataset's spec allows it (CIFAR-10; not MNIST or
         Fashion-MNIST: see their specs in training/data.py for why)."""
-        from .data import get_spec
+        from .real_data import get_spec
 
         return cls(flip=get_spec(name).flip, **kwargs)
 

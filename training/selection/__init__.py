@@ -1,0 +1,1 @@
+"""Deployment-time selection: fit the herding selector that ships inside a generator's weights."""
