@@ -49,7 +49,8 @@ def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
 
 def main(argv=None) -> int:
     from distilled_datasets.config import WEIGHTS_NAME
-    from distilled_datasets.training.publishing.publish_generator import publish, sha256_file
+    from distilled_datasets.files import sha256_file
+    from distilled_datasets.training.publishing.publish_generator import publish
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])

@@ -143,7 +143,7 @@ def pick_generator(args: argparse.Namespace, tmp: str) -> Dict[str, Any]:
 
             torch.manual_seed(0)
             folder = Path(tmp) / "generator"
-            Generator(config, metadata={"dataset": "mnist"}).save_pretrained(folder, samples=False)
+            Generator(config, metadata={"dataset": "mnist"}).save_pretrained(folder)
             files = resolve(str(folder))
             kwargs, weights = {"repo_id": str(folder)}, "random init"
     generator = Generator.from_files(files)
@@ -251,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     started = time.perf_counter()
     load_start = os.getloadavg()
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
 
     with tempfile.TemporaryDirectory() as tmp:
         picked = pick_generator(args, tmp)
@@ -321,7 +321,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(str(out), result)
+    atomic_write_json(out, result)
     for name, t in targets.items():
         shown = "not measured" if t["value"] is None else f"{t['value']:.3f}"
         print(f"{name}: {shown} (target {t['target']}): {'met' if t['met'] else 'NOT met'}")

@@ -65,7 +65,7 @@ def test_speed(norm: str, channels_last: bool, threads: int, batch: int, images:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
     from distilled_datasets.training.common.provenance import describe_hardware, resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -112,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "note": "cpu_* = images per process CPU second (all threads together); wall_* = per wall second",
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_json_atomic(args.out, result)
+    atomic_write_json(args.out, result)
     rows = sorted(result["train_images_per_second"].items()) + sorted(result["test_images_per_second"].items())
     for key, row in rows:
         print(f"{key:50s} wall {row['wall_median']:8.1f} img/s   cpu {row['cpu_median']:8.1f} img/CPU-s")

@@ -63,11 +63,11 @@ def _command() -> str:
 
 
 def _write(name: str, record: Dict[str, Any], out_dir: Path) -> Path:
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"wang2018_{name}.json"
-    write_json_atomic(str(path), record)
+    atomic_write_json(path, record)
     print(f"wrote {path}")
     return path
 

@@ -4,8 +4,9 @@ from ._version import __version__
 from .architectures import list_architectures, register_architecture
 from .config import GeneratorConfig, SamplingConfig
 from .datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST
-from .errors import GeneratorNotFoundError, InvalidGeneratorError
+from .errors import DistilledDatasetsError, GeneratorNotFoundError, InvalidGeneratorError, UsageError
 from .generator import Generator
+from .repository import push_to_hub, save_repository
 
 __all__ = [
     "__version__",
@@ -16,8 +17,12 @@ __all__ = [
     "Generator",
     "GeneratorConfig",
     "SamplingConfig",
+    "DistilledDatasetsError",
+    "UsageError",
     "GeneratorNotFoundError",
     "InvalidGeneratorError",
     "list_architectures",
     "register_architecture",
+    "save_repository",
+    "push_to_hub",
 ]

@@ -10,6 +10,7 @@ from typing import Callable, Dict, List
 
 import torch
 from torch import nn
+from .errors import UsageError
 
 _ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {}
 
@@ -22,7 +23,7 @@ def register_architecture(name: str, defaults: dict) -> Callable:
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _ARCHITECTURES:
-            raise ValueError(f"generator architecture {name!r} is already registered")
+            raise UsageError(f"generator architecture {name!r} is already registered")
         _ARCHITECTURES[name] = builder
         ARCHITECTURE_DEFAULTS[name] = dict(defaults)
         return builder
@@ -36,7 +37,7 @@ def list_architectures() -> List[str]:
 
 def build_architecture(name: str, **kwargs) -> nn.Module:
     if name not in _ARCHITECTURES:
-        raise ValueError(f"unknown generator architecture {name!r}; valid values: {list_architectures()}")
+        raise UsageError(f"unknown generator architecture {name!r}; valid values: {list_architectures()}")
     return _ARCHITECTURES[name](**kwargs)
 
 
@@ -66,7 +67,7 @@ class UpsamplingGenerator(nn.Module):
                  width: int, embed_dim: int):
         super().__init__()
         if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+            raise UsageError(f"image_size must be a multiple of 4, got {image_size}")
         self.start = image_size // 4
         self.width = width
         self.embed = nn.Embedding(num_classes, embed_dim)

@@ -13,16 +13,17 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import re
 import shutil
 import sys
-import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Type
+from typing import Dict, List, Optional, Sequence
 
 from ._version import __version__
-from .errors import GeneratorNotFoundError, InvalidGeneratorError
+from .dataset_info import canonical_name, list_datasets
+from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError, WriteError
+from .files import atomic_write_json, move_into_place, temp_sibling, writing
+from .validation import non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -32,31 +33,22 @@ EXPORT_FORMAT = "distilled-datasets/export"
 EXPORT_METADATA_NAME = "export.json"
 
 
-class CommandError(Exception):
-    """A failure the user can fix (existing output, ...): printed as one line, exit code 1."""
-
-
 # ---- dataset selection ---------------------------------------------------------------------
-
-def dataset_classes() -> Dict[str, Type]:
-    """{dataset name: dataset class}, e.g. "mnist" -> DistilledMNIST."""
-    from .datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
-
-    return {cls.dataset_name: cls for cls in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}
-
 
 def dataset_name(value: str) -> str:
     """argparse type: "fashion-mnist" and "Fashion_MNIST" both mean "fashion_mnist"."""
-    name = value.strip().lower().replace("-", "_")
-    valid = list(dataset_classes())
-    if name not in valid:
-        raise argparse.ArgumentTypeError(f"unknown dataset {value!r}; valid values: {', '.join(valid)}")
-    return name
+    try:
+        return canonical_name(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def open_dataset(args: argparse.Namespace, ipc: int = 1, seed: int = 0):
-    """The dataset class of ``args.dataset`` on the weights that the common options select."""
-    cls = dataset_classes()[args.dataset]
+def open_dataset(args: argparse.Namespace, ipc: Optional[int] = None, seed: int = 0):
+    """The dataset class of ``args.dataset`` on the weights that the common options select
+    (``ipc`` None: the source's default, every image for stored learned images)."""
+    from .datasets import dataset_class
+
+    cls = dataset_class(args.dataset)
     logger.info("opening %s (ipc=%s, seed=%s, repo_id=%s, revision=%s)", cls.__name__, ipc, seed,
                 args.repo_id, args.revision)
     return cls(args.cache_dir, ipc=ipc, seed=seed, repo_id=args.repo_id, revision=args.revision,
@@ -82,21 +74,29 @@ def class_folder_names(classes: Sequence[str]) -> List[str]:
 # ---- commands ------------------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from .preview import save_sample_grid
+    from .preview import dataset_grid
 
-    dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_out(out, want_dir=False, overwrite=args.overwrite)
+    dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
     # The grid holds the dataset's own images: row c, column k = sample k of class c.
-    save_sample_grid(dataset.generator, out, per_class=args.ipc, seed=args.seed)
-    print(f"wrote {out} ({len(dataset.classes)} classes x {args.ipc} images, seed {args.seed}, "
-          f"generator {dataset.files.describe()})")
+    grid = dataset_grid(dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(out, "tmp")
+    try:
+        with writing(out):
+            grid.save(tmp, format="PNG")
+            move_into_place(tmp, out, overwrite=args.overwrite)  # refuses an OUT that appeared meanwhile
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {out} ({len(dataset.classes)} classes x {dataset.ipc} images, seed {args.seed}, "
+          f"source {dataset.files.describe()})")
     return 0
 
 
 def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
     return {
-        "format": EXPORT_FORMAT, "library_version": __version__, "dataset": args.dataset, "ipc": args.ipc,
+        "format": EXPORT_FORMAT, "library_version": __version__, "dataset": args.dataset, "ipc": dataset.ipc,
         "seed": args.seed, "source": dataset.files.describe(), "revision": dataset.files.revision,
         "classes": list(dataset.classes), "num_images": len(dataset),
     }
@@ -104,18 +104,12 @@ def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
 
 def _check_out(out: Path, want_dir: bool, overwrite: bool) -> None:
     if want_dir and out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} exists and is not a directory")
+        raise OutputExistsError(f"--out {out} exists and is not a directory")
     if not want_dir and out.is_dir():
-        raise CommandError(f"--out {out} is a directory; the safetensors format writes one file (e.g. data.safetensors)")
+        raise OutputExistsError(f"--out {out} is a directory; the safetensors format writes one file (e.g. data.safetensors)")
     non_empty = out.is_dir() and any(out.iterdir()) if want_dir else out.exists()
     if non_empty and not overwrite:
-        raise CommandError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace it")
-
-
-def _temp_sibling(out: Path, kind: str) -> Path:
-    # A hidden unique name in the same folder, so that the final os.replace is a rename within one
-    # file system (atomic); created with the user's umask, unlike tempfile's private 0600/0700.
-    return out.parent / f".{out.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        raise OutputExistsError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace it")
 
 
 def _images(dataset):
@@ -129,45 +123,24 @@ def _images(dataset):
         yield index, np.asarray(image), label
 
 
-def _export_imagefolder(dataset, args: argparse.Namespace, out: Path) -> None:
+def _export_imagefolder(dataset, args: argparse.Namespace, out: Path, tmp: Path) -> None:
     from PIL import Image
 
-    from .config import write_json_atomic
-
-    out.parent.mkdir(parents=True, exist_ok=True)
     folders = class_folder_names(dataset.classes)
     width = len(str(len(dataset) - 1))
-    # Everything is written into a hidden sibling folder and renamed into place at the end, so a
-    # failed or interrupted export never leaves a half-written DIR.
-    tmp = _temp_sibling(out, "tmp")
     tmp.mkdir()
-    try:
-        for folder in folders:
-            (tmp / folder).mkdir()
-        for index, array, label in _images(dataset):
-            Image.fromarray(array).save(tmp / folders[label] / f"{index:0{width}d}.png")
-        write_json_atomic(str(tmp / EXPORT_METADATA_NAME), {**_export_metadata(dataset, args), "folders": folders})
-        _check_out(out, want_dir=True, overwrite=args.overwrite)  # again: it may have changed meanwhile
-        if out.is_dir() and any(out.iterdir()):
-            trash = _temp_sibling(out, "old")
-            os.replace(out, trash)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            if out.is_dir():
-                out.rmdir()
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    for folder in folders:
+        (tmp / folder).mkdir()
+    for index, array, label in _images(dataset):
+        Image.fromarray(array).save(tmp / folders[label] / f"{index:0{width}d}.png")
+    atomic_write_json(tmp / EXPORT_METADATA_NAME, {**_export_metadata(dataset, args), "folders": folders})
 
 
-def _export_safetensors(dataset, args: argparse.Namespace, out: Path) -> None:
+def _export_safetensors(dataset, args: argparse.Namespace, out: Path, tmp: Path) -> None:
     import numpy as np
     import torch
     from safetensors.torch import save_file
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     images, labels = [], []
     for _, array, label in _images(dataset):
         images.append(array)
@@ -178,59 +151,66 @@ def _export_safetensors(dataset, args: argparse.Namespace, out: Path) -> None:
     }
     # safetensors metadata is str -> str: lists go as JSON.
     metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in _export_metadata(dataset, args).items()}
-    tmp = str(_temp_sibling(out, "tmp"))
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_file(tensors, str(tmp), metadata=metadata)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     want_dir = args.format == "imagefolder"
     _check_out(out, want_dir=want_dir, overwrite=args.overwrite)  # fail before synthesizing anything
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Everything is written under a hidden sibling name and moved onto OUT at the end (checked
+    # again then), so a failed or interrupted export never leaves a half-written OUT; the sibling
+    # is claimed now, so an unwritable folder fails before any synthesis.
+    tmp = temp_sibling(out, "tmp")
+    try:
+        tmp.touch()
+        tmp.unlink()
+    except OSError as exc:
+        raise WriteError(f"cannot write next to {out}: {exc}") from exc
     dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
-    (_export_imagefolder if want_dir else _export_safetensors)(dataset, args, out)
-    print(f"wrote {len(dataset)} images of {args.dataset} (ipc {args.ipc}, seed {args.seed}, "
-          f"generator {dataset.files.describe()}) to {out} [{args.format}]")
+    try:
+        with writing(out):
+            (_export_imagefolder if want_dir else _export_safetensors)(dataset, args, out, tmp)
+            move_into_place(tmp, out, overwrite=args.overwrite)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+    print(f"wrote {len(dataset)} images of {args.dataset} (ipc {dataset.ipc}, seed {args.seed}, "
+          f"source {dataset.files.describe()}) to {out} [{args.format}]")
     return 0
 
 
-def generator_info(dataset) -> Dict[str, object]:
-    """Everything ``info`` reports, as a JSON-ready dict."""
-    gen, files = dataset.generator, dataset.files
-    saved = gen.metadata
-    return {
-        "dataset": dataset.dataset_name,
-        "dataset_class": type(dataset).__name__,
-        "source": {"kind": files.source, "location": files.location, "revision": files.revision,
-                   "config_path": files.config_path, "weights_path": files.weights_path},
-        "generator": gen.config.to_dict(),
-        "num_parameters": gen.num_parameters,
-        "sampling": gen.sampling.to_dict(),
-        "training": saved.get("training") or None,
-        "metrics": saved.get("metrics") or None,
-        "metadata": {k: v for k, v in saved.items() if k not in ("training", "metrics")},
-    }
+def dataset_info_record(dataset) -> Dict[str, object]:
+    """Everything ``info`` reports, as a JSON-ready dict (from the dataset's image source)."""
+    return {"dataset": dataset.dataset_name, "dataset_class": type(dataset).__name__, **dataset.source.info()}
 
 
 def format_info(info: Dict[str, object]) -> str:
-    src, cfg = info["source"], info["generator"]
+    src = info["source"]
     where = {"default": "package default", "local": "local folder", "hub": "Hugging Face Hub"}.get(src["kind"], src["kind"])
     lines = [
         f"dataset:       {info['dataset']} ({info['dataset_class']})",
         f"source:        {where}: {src['location']}" + (f" @ {src['revision']}" if src["revision"] else ""),
         f"config file:   {src['config_path']}",
         f"weights file:  {src['weights_path']}",
-        f"architecture:  {cfg['architecture']} {json.dumps(cfg['arch_kwargs'], sort_keys=True)}",
-        f"config:        noise_dim={cfg['noise_dim']} num_classes={cfg['num_classes']} "
-        f"channels={cfg['channels']} image_size={cfg['image_size']}",
-        f"parameters:    {info['num_parameters']:,}",
-        f"sampling:      " + " ".join(f"{k}={v}" for k, v in info["sampling"].items()),
     ]
+    if info["kind"] == "generator":
+        cfg = info["generator"]
+        lines += [
+            f"architecture:  {cfg['architecture']} {json.dumps(cfg['arch_kwargs'], sort_keys=True)}",
+            f"config:        noise_dim={cfg['noise_dim']} num_classes={cfg['num_classes']} "
+            f"channels={cfg['channels']} image_size={cfg['image_size']}",
+            f"parameters:    {info['num_parameters']:,}",
+            "sampling:      " + " ".join(f"{k}={v}" for k, v in info["sampling"].items()),
+        ]
+    else:
+        images = info["images"]
+        lines += [f"images:        {images['count']} stored ({images['per_class']} per class), "
+                  f"{images['steps']} step(s) x {images['epochs']} epoch(s)",
+                  "rates:         " + ", ".join(f"{v:.4g}" for v in images["learning_rates"])]
     for key, value in info["metadata"].items():
         if key == "dataset":
             continue  # already on the first line
@@ -241,17 +221,15 @@ def format_info(info: Dict[str, object]) -> str:
         lines.append(f"  {key}: {json.dumps(value, sort_keys=True)}")
     metrics = info["metrics"]
     lines.append("metrics:       " + ("not measured" if not metrics else ""))
-    for row in metrics or []:
+    for row in (metrics.items() if isinstance(metrics, dict) else metrics or []):
         lines.append("  " + json.dumps(row, sort_keys=True))
     return "\n".join(lines)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = generator_info(open_dataset(args))
+    info = dataset_info_record(open_dataset(args))
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
-
-
 # ---- parser --------------------------------------------------------------------------------
 
 def _common_options() -> argparse.ArgumentParser:
@@ -268,10 +246,10 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def _sample_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", metavar="DATASET", type=dataset_name,
-                        help=f"one of: {', '.join(dataset_classes())}")
-    parser.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="which distilled set (default 0)")
+    parser.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(list_datasets())}")
+    parser.add_argument("--ipc", type=positive_int, default=None,
+                        help="images per class (default: 10 for a generator, all of them for stored learned images)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="which distilled set (default 0)")
 
 
 def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
@@ -287,6 +265,7 @@ def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("preview", parents=[common], help="write a PNG grid: one row per class")
     _sample_options(p)
     p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("export", parents=[common], help="write a distilled set as ImageFolder PNGs or safetensors")
@@ -298,7 +277,7 @@ def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", parents=[common], help="show where a generator comes from, its config and metrics")
-    p.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(dataset_classes())}")
+    p.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(list_datasets())}")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
 
@@ -337,29 +316,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     package_logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
     package_logger.addHandler(handler)
     try:
-        try:
-            return int(args.func(args) or 0)
-        except Exception:
-            logger.debug("command failed", exc_info=True)  # -vv: the traceback, for bug reports
-            raise
-        finally:
-            package_logger.removeHandler(handler)
-            package_logger.setLevel(level_before)
-    except (GeneratorNotFoundError, InvalidGeneratorError, CommandError) as exc:
+        return int(args.func(args) or 0)
+    except DistilledDatasetsError as exc:
+        # The package's own errors are the user's to fix: one line. Anything else is a bug and
+        # keeps its traceback.
+        logger.debug("command failed", exc_info=True)  # -vv: the traceback, for bug reports
         hint = ""
         if isinstance(exc, GeneratorNotFoundError) and getattr(args, "repo_id", None) is None:
             hint = " (on the command line: --repo-id ORG/NAME or --repo-id PATH)"
         print(f"error: {exc}{hint}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(level_before)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -92,6 +91,9 @@ class SamplingConfig:
     candidates: int = 1
     # The selector's architecture arguments (width, feature_dim); required when candidates > 1.
     selector: Optional[Dict[str, int]] = None
+    # Learned latent codes per class shipped in the weights (0: none): sample k < latents of a
+    # class comes from its learned code, the same for every seed; later samples from seeded noise.
+    latents: int = 0
 
     def __post_init__(self):
         if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
@@ -115,12 +117,19 @@ class SamplingConfig:
             self.selector = {**SELECTOR_DEFAULTS, **self.selector}
         elif self.selector is not None:
             raise InvalidGeneratorError("sampling selector is set but candidates is 1: nothing would be selected")
+        if isinstance(self.latents, bool) or not isinstance(self.latents, int) or self.latents < 0:
+            raise InvalidGeneratorError(f"sampling latents must be an int >= 0, got {self.latents!r}")
+        if self.latents and self.candidates > 1:
+            raise InvalidGeneratorError("sampling latents and candidates > 1 do not combine: learned latents are "
+                                        "already the selected set")
 
     def to_dict(self) -> Dict[str, Any]:
         """config.json's "sampling" section; selection keys only when selection is on."""
         data: Dict[str, Any] = {"chunk_size": self.chunk_size, "noise_scale": self.noise_scale}
         if self.candidates > 1:
             data.update(candidates=self.candidates, selector=dict(self.selector))
+        if self.latents:
+            data["latents"] = self.latents
         return data
 
 
@@ -151,16 +160,3 @@ def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Di
             "upgrade distilled-datasets"
         )
     return data
-
-
-def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
-    """Write JSON next to its final name, then rename: a reader never sees half a file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def optional_dict(value: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    return dict(value) if value else {}

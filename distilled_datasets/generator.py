@@ -1,16 +1,16 @@
 """``Generator``: a label-conditioned image generator that is a distilled dataset.
 
 It travels as a folder (or Hub repository) of ``config.json`` + ``model.safetensors`` +
-``README.md`` (model card); see ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``.
+``README.md`` (model card); see ``save_pretrained`` / ``from_pretrained``, and
+``distilled_datasets.repository`` for the card, the sample grid and the Hub upload.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from safetensors import SafetensorError
@@ -19,13 +19,15 @@ from torch import nn
 
 from ._version import __version__
 from .architectures import build_architecture
-from .config import (CARD_NAME, CONFIG_NAME, FORMAT_NAME, FORMAT_VERSION, WEIGHTS_NAME, GeneratorConfig,
-                     SamplingConfig, read_config_file, write_json_atomic)
+from .config import (CONFIG_NAME, FORMAT_NAME, FORMAT_VERSION, WEIGHTS_NAME, GeneratorConfig, SamplingConfig,
+                     read_config_file)
 from .errors import InvalidGeneratorError
+from .files import atomic_write, atomic_write_json
 from .hub import ResolvedFiles, resolve
 from .herding import FeatureNet
 
 SELECTOR_PREFIX = "selector."
+LATENTS_KEY = "latents"
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +62,46 @@ class Generator(nn.Module):
         if self.sampling.candidates > 1:
             self.selector = FeatureNet(config.channels, config.image_size, config.num_classes,
                                        **self.sampling.selector)
+        # Learned latent codes (sampling.latents = K > 0): sample k < K of class c is generated from
+        # latents[c, k] instead of seeded noise. They are the distilled set itself, optimised with
+        # the generator (training/generative/latent_distillation.py): [num_classes, K, noise_dim].
+        self.latents: Optional[torch.Tensor] = None
+        if self.sampling.latents > 0:
+            self.register_buffer("latents", torch.zeros(config.num_classes, self.sampling.latents, config.noise_dim))
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(noise, labels)
 
     def weights_state(self) -> Dict[str, torch.Tensor]:
-        """What model.safetensors holds: the network's tensors, then the selector's (prefixed)."""
+        """What model.safetensors holds: the network's tensors, the selector's (prefixed) and the
+        learned latents."""
         state = dict(self.net.state_dict())
         if self.selector is not None:
             state.update({SELECTOR_PREFIX + k: v for k, v in self.selector.state_dict().items()})
+        if self.latents is not None:
+            state[LATENTS_KEY] = self.latents
         return state
+
+    def load_weights_state(self, state: Dict[str, torch.Tensor], where: str = "the weights") -> None:
+        """Load ``weights_state()``-shaped tensors strictly: every key, shape and kind must match,
+        and every float tensor must be finite (a NaN or Inf weight gives black images silently)."""
+        expected = self.weights_state()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise InvalidGeneratorError(f"{where} do not match the architecture: missing keys {missing[:8]}, "
+                                        f"unexpected keys {unexpected[:8]}")
+        for key, value in state.items():
+            want = expected[key]
+            if tuple(value.shape) != tuple(want.shape):
+                raise InvalidGeneratorError(f"{where}: {key} has shape {list(value.shape)}, the architecture "
+                                            f"needs {list(want.shape)}")
+            if want.is_floating_point() != value.is_floating_point() or value.dtype == torch.bool:
+                raise InvalidGeneratorError(f"{where}: {key} is {value.dtype}, the architecture needs {want.dtype}")
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise InvalidGeneratorError(f"{where}: {key} holds NaN or Inf values; the weights are damaged")
+        with torch.no_grad():
+            for key, value in state.items():
+                expected[key].copy_(value)
 
     @property
     def num_parameters(self) -> int:
@@ -119,7 +151,7 @@ class Generator(nn.Module):
                 # bad blob back on the next load.
                 fix = (f"delete the cached file {os.path.realpath(files.weights_path)} and load again; if it "
                        f"fails again, the file in {files.describe()} itself is damaged: re-upload it "
-                       "(Generator.push_to_hub)")
+                       "(distilled_datasets.push_to_hub)")
             else:
                 fix = "save the generator again (Generator.save_pretrained) or copy the file again"
             raise InvalidGeneratorError(
@@ -127,20 +159,7 @@ class Generator(nn.Module):
                 f"it may be truncated or damaged: {fix}"
             ) from exc
         # Weights may be stored in float16 to keep repositories small; compute is float32.
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        selector_state = {k[len(SELECTOR_PREFIX):]: v for k, v in state.items() if k.startswith(SELECTOR_PREFIX)}
-        state = {k: v for k, v in state.items() if not k.startswith(SELECTOR_PREFIX)}
-        try:
-            model.net.load_state_dict(state, strict=True)
-            if model.selector is not None:
-                model.selector.load_state_dict(selector_state, strict=True)
-            elif selector_state:
-                raise RuntimeError(f"{len(selector_state)} unexpected 'selector.' tensors, but the config's "
-                                   "sampling has no candidates > 1")
-        except RuntimeError as exc:
-            raise InvalidGeneratorError(
-                f"{files.weights_path} does not match the architecture in {files.config_path}: {exc}"
-            ) from exc
+        model.load_weights_state(state, where=f"{files.weights_path} (architecture from {files.config_path})")
         model.source = files
         return model.eval()
 
@@ -152,47 +171,21 @@ class Generator(nn.Module):
         logger.info("loading generator from %s", files.describe())
         return cls.from_files(files)
 
-    def save_pretrained(self, save_directory: PathLike, *, half: bool = False, samples: bool = True,
-                        repo_id: Optional[str] = None) -> Path:
-        """Write config.json, model.safetensors, README.md (model card) and samples.png.
+    def save_pretrained(self, save_directory: PathLike, *, half: bool = False,
+                        extra_files: Optional[Dict[str, Callable[[str], Any]]] = None) -> Path:
+        """Write model.safetensors and config.json (plus ``extra_files``: name -> writer(path)).
 
-        Each file is written under a temporary name and renamed into place, weights first and
+        Each file is written atomically (files.py), the extra files and the weights first and the
         config last, so an interrupted save never leaves a config that points at half a file.
-        ``half`` stores float16 weights (half the size; loading gives float32 again). ``repo_id``
-        is the Hub id the model card's usage example names.
+        ``half`` stores float16 weights (half the size; loading gives float32 again). The model
+        card and samples.png are extra files: see ``distilled_datasets.repository``.
         """
-        from .model_card import render_card
-        from .preview import save_sample_grid
-
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.weights_state().items()}
-        tmp = folder / f".{WEIGHTS_NAME}.tmp-{os.getpid()}"
-        save_file(state, str(tmp), metadata={"format": FORMAT_NAME})
-        os.replace(tmp, folder / WEIGHTS_NAME)
-        if samples:
-            save_sample_grid(self, folder / "samples.png")
-        card = render_card(self, has_samples=samples, repo_id=repo_id)
-        tmp = folder / f".{CARD_NAME}.tmp-{os.getpid()}"
-        tmp.write_text(card, encoding="utf-8")
-        os.replace(tmp, folder / CARD_NAME)
-        write_json_atomic(str(folder / CONFIG_NAME), self.config_dict())
+        for name, writer in (extra_files or {}).items():
+            atomic_write(folder / name, writer)
+        atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT_NAME}))
+        atomic_write_json(folder / CONFIG_NAME, self.config_dict())
         return folder
-
-    def push_to_hub(self, repo_id: str, *, branch: Optional[str] = None, commit_message: Optional[str] = None,
-                    private: Optional[bool] = None, token: Optional[str] = None, create_pr: bool = False,
-                    half: bool = False):
-        """Create ``repo_id`` if needed and upload config, weights, card and samples in one commit."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if branch is not None and not create_pr:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, half=half, repo_id=repo_id)
-            return api.upload_folder(
-                repo_id=repo_id, folder_path=tmp, revision=branch, create_pr=create_pr,
-                commit_message=commit_message or f"Upload distilled-datasets generator ({__version__})",
-            )

@@ -15,6 +15,7 @@ from typing import Dict
 
 import torch
 from torch import nn
+from .errors import UsageError
 
 # The selector's own arguments; a config may override them (stored in config.json).
 SELECTOR_DEFAULTS: Dict[str, int] = {"width": 16, "feature_dim": 64}
@@ -30,7 +31,7 @@ class FeatureNet(nn.Module):
     def __init__(self, channels: int, image_size: int, num_classes: int, width: int, feature_dim: int):
         super().__init__()
         if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+            raise UsageError(f"image_size must be a multiple of 4, got {image_size}")
         side = image_size // 4
         self.arguments = {"width": width, "feature_dim": feature_dim}  # what config.json records
         self.features = nn.Sequential(
@@ -48,7 +49,7 @@ class FeatureNet(nn.Module):
 def herd(features: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of ``k`` rows of ``features`` [N, D], in herding order towards ``target`` [D]."""
     if not 0 < k <= features.shape[0]:
-        raise ValueError(f"cannot keep {k} of {features.shape[0]} candidates")
+        raise UsageError(f"cannot keep {k} of {features.shape[0]} candidates")
     chosen = []
     total = torch.zeros_like(target)
     taken = torch.zeros(features.shape[0], dtype=torch.bool)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .config import CONFIG_NAME, WEIGHTS_NAME
-from .errors import GeneratorNotFoundError
+from .errors import GeneratorNotFoundError, UsageError, UsageTypeError
 
 # Hub ids are "name" or "namespace/name" of letters, digits, '-', '_', '.'.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -71,7 +71,7 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
     from ._version import __version__
 
     if not _REPO_ID.match(repo_id):
-        raise ValueError(
+        raise UsageError(
             f"repo_id {repo_id!r} is neither an existing local folder nor a Hub id like 'org/name'"
         )
     where = f"{repo_id!r} at revision {revision or 'main'!r} on {constants.ENDPOINT}"
@@ -105,7 +105,7 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
         except EntryNotFoundError as exc:
             raise GeneratorNotFoundError(
                 f"{filename} is missing from {where}: it is not a distilled-datasets generator repository "
-                f"(one holds {CONFIG_NAME} and {WEIGHTS_NAME}, as Generator.push_to_hub uploads them)"
+                f"(one holds {CONFIG_NAME} and {WEIGHTS_NAME}, as distilled_datasets.push_to_hub uploads them)"
             ) from exc
         except HfHubHTTPError as exc:
             raise GeneratorNotFoundError(
@@ -130,15 +130,15 @@ def resolve(repo_id: Optional[Union[str, os.PathLike]], *, default_name: Optiona
     """``None`` -> the package default ``default_name``; an existing folder -> read it; else a Hub id."""
     if repo_id is None:
         if default_name is None:
-            raise ValueError("repo_id is required: a Hub id like 'org/name' or a local folder")
+            raise UsageError("repo_id is required: a Hub id like 'org/name' or a local folder")
         return resolve_default(default_name)
     if not isinstance(repo_id, (str, os.PathLike)):
-        raise TypeError(f"repo_id must be a str, a path or None, got {type(repo_id).__name__}")
+        raise UsageTypeError(f"repo_id must be a str, a path or None, got {type(repo_id).__name__}")
     if revision is not None and not isinstance(revision, str):
-        raise TypeError(f"revision must be a str or None, got {type(revision).__name__}")
+        raise UsageTypeError(f"revision must be a str or None, got {type(revision).__name__}")
     if os.path.isdir(repo_id):
         if revision is not None:
-            raise ValueError(f"revision={revision!r} applies to Hub repositories, not to the local folder {repo_id}")
+            raise UsageError(f"revision={revision!r} applies to Hub repositories, not to the local folder {repo_id}")
         return resolve_local(repo_id)
     repo_id = os.fspath(repo_id)
     if os.sep in repo_id.strip("/").replace("/", "", 1) or repo_id.startswith((".", "/", "~")):

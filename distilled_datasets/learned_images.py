@@ -20,7 +20,6 @@ fixed init, ``init.<parameter name>``. JSON and safetensors only: never a pickle
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -29,31 +28,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from .config import read_config_file
 from .errors import InvalidGeneratorError
 
 
-class _DefaultIPC(int):
-    """The dataset classes' default ipc (10), told apart from an explicit 10 by identity: for
-    learned images, leaving ipc at its default means "all stored images"."""
-
-    def __repr__(self) -> str:
-        return "10"
-
-
-DEFAULT_IPC = _DefaultIPC(10)
 IMAGES_FORMAT_NAME = "distilled-datasets/images"
 IMAGES_FORMAT_VERSION = 1
 INIT_PREFIX = "init."
-
-
-def config_format(path: str) -> Optional[str]:
-    """The "format" of a config.json (None if it has none or is not a JSON object)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None  # the regular loader reports the problem with its own message
-    return data.get("format") if isinstance(data, dict) else None
 
 
 def _require(condition: bool, path: str, message: str) -> None:
@@ -74,8 +55,6 @@ class LearnedImages:
 
     @classmethod
     def from_files(cls, config_path: str, weights_path: str) -> "LearnedImages":
-        from .config import read_config_file
-
         config = read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,))
         try:
             tensors = load_file(weights_path)
@@ -175,19 +154,6 @@ class LearnedImages:
             self._pixels = np.ascontiguousarray(pixels.numpy())
         return self._pixels
 
-    def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
-        """The dataset's ipc: None means every stored image; any other value must match it."""
-        stored = self.images_per_class
-        if ipc is not None and (isinstance(ipc, bool) or not isinstance(ipc, (int, np.integer))):
-            raise TypeError(f"ipc must be an int or None, got {type(ipc).__name__} {ipc!r}")
-        if ipc is None or int(ipc) == stored:
-            return stored
-        raise ValueError(
-            f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "
-            f"their {self.steps}-step x {self.epochs}-epoch schedule, so a subset is not the same method; "
-            f"pass ipc=None (or ipc={stored}), got ipc={ipc!r}"
-        )
-
     def describe(self) -> List[str]:
         cfg = self.config
         rates = ", ".join(f"{v:.4g}" for v in self.lr_schedule[:6]) + (", ..." if len(self.lrs) > 6 else "")
@@ -201,79 +167,3 @@ class LearnedImages:
             spread = f" +- {acc['std']:.2f}" if acc.get("n", 1) > 1 and "std" in acc else ""
             lines.append(f"Measured: {acc['mean']:.2f}{spread}% test accuracy with the schedule (n={acc.get('n', 1)})")
         return lines
-
-
-class LearnedImagesMixin:
-    """What ``DistilledDataset`` exposes when it was loaded from learned images (``learned`` set).
-
-    Rules: ``ipc`` left at its default (or None) means every stored image (ipc = M / num_classes), ``ipc`` equal to that
-    count is accepted, any other value is a ValueError (the images were learned together with
-    their schedule; a subset is not the method). ``seed`` is accepted, so that scripts looping
-    over seeds run unchanged, but has no effect: there is one stored set. Generator-backed
-    datasets have no schedule: the attributes below raise AttributeError there.
-    """
-
-    learned: Optional[LearnedImages] = None
-
-    def _init_learned(self, ipc: Optional[int]) -> None:
-        """Called by DistilledDataset.__init__ when config.json has the images format."""
-        self.learned = LearnedImages.from_files(self.files.config_path, self.files.weights_path)
-        check_learned_fits(self.learned, self.dataset_name, len(self.classes), self.channels, self.image_size,
-                           type(self).__name__, self.files.describe())
-        self.ipc = self.learned.resolve_ipc(ipc, type(self).__name__)
-
-    def _need_learned(self, what: str) -> LearnedImages:
-        if self.learned is None:
-            raise AttributeError(
-                f"{type(self).__name__}.{what} exists only for learned-image sets (config format "
-                f"{IMAGES_FORMAT_NAME!r}); this one is synthesized by a generator"
-            )
-        return self.learned
-
-    @property
-    def images(self) -> torch.Tensor:
-        """Raw float images [M, C, H, W] in the normalised space: what the schedule trains on."""
-        return self._need_learned("images").images
-
-    @property
-    def lr_schedule(self) -> List[float]:
-        """Learned rates, S * E of them, in application order (epoch e, step s -> e * S + s)."""
-        return self._need_learned("lr_schedule").lr_schedule
-
-    @property
-    def step_indices(self) -> List[List[int]]:
-        """Dataset indices each of the S steps trains on."""
-        return self._need_learned("step_indices").step_indices
-
-    @property
-    def steps(self) -> int:
-        return self._need_learned("steps").steps
-
-    @property
-    def epochs(self) -> int:
-        """How many times the S steps are repeated (E)."""
-        return self._need_learned("epochs").epochs
-
-    @property
-    def normalization(self) -> Dict[str, List[float]]:
-        return dict(self._need_learned("normalization").config["normalization"])
-
-    def schedule(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
-        """(float images, labels, lr) for each step, in order; see ``LearnedImages.schedule``."""
-        return self._need_learned("schedule").schedule()
-
-    def init_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The fixed initial weights the images were learned for (empty if none was stored)."""
-        return {k: v.clone() for k, v in self._need_learned("init_state_dict").init.items()}
-
-
-def check_learned_fits(learned: LearnedImages, dataset_name: str, num_classes: int, channels: int,
-                       image_size: int, owner: str, where: str) -> None:
-    cfg = learned.config
-    found = {"num_classes": cfg["num_classes"], "channels": cfg["channels"], "image_size": cfg["image_size"]}
-    wanted = {"num_classes": num_classes, "channels": channels, "image_size": image_size}
-    if found != wanted or cfg["dataset"] != dataset_name:
-        raise InvalidGeneratorError(
-            f"the learned images from {where} are for {cfg['dataset']!r} {found}, but {owner} needs "
-            f"{dataset_name!r} {wanted}; use the dataset class for {cfg['dataset']!r}"
-        )

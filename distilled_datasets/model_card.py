@@ -1,4 +1,5 @@
-"""Render a generator's README.md model card from the template in hub_cards/."""
+"""A generator's model card (README.md): YAML metadata from huggingface_hub's ``ModelCardData``,
+the body from the template hub_cards/generator.md, filled with the config and measured results."""
 
 from __future__ import annotations
 
@@ -7,18 +8,11 @@ from importlib import resources
 from string import Template
 from typing import Any, Dict, List, Optional
 
-from .generator import Generator
+from huggingface_hub import ModelCard, ModelCardData
+
+from .dataset_info import get_dataset_info, list_datasets
 
 TEMPLATE = "generator.md"
-
-
-def _dataset_class(dataset_name: Optional[str]):
-    from .datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
-
-    for cls in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10):
-        if cls.dataset_name == dataset_name:
-            return cls
-    return None
 
 
 def metrics_table(metrics: List[Dict[str, Any]]) -> str:
@@ -39,42 +33,53 @@ def training_text(training: Dict[str, Any]) -> str:
     return "\n".join(f"- `{key}`: `{json.dumps(value, sort_keys=True)}`" for key, value in training.items())
 
 
-def _selection_text(generator: Generator) -> str:
-    if generator.selector is None:
-        return "none: every synthesized image is kept"
-    selector_params = sum(p.numel() for p in generator.selector.parameters())
-    return (f"herding: each chunk synthesizes {generator.sampling.candidates}x more candidates and keeps those whose "
-            f"features (a {selector_params:,}-parameter classifier trained on the real training set, shipped in the "
-            "weights) best match the real class mean")
+def _sampling_text(generator) -> str:
+    sampling = generator.sampling
+    parts = []
+    if generator.latents is not None:
+        count = generator.latents.shape[1]
+        parts.append(f"learned latents: samples 0..{count - 1} of each class come from {count} latent codes per "
+                     "class optimised with the generator (the distilled set itself, the same for every seed); "
+                     f"samples from {count} on come from seeded noise")
+    if generator.selector is not None:
+        selector_params = sum(p.numel() for p in generator.selector.parameters())
+        parts.append(f"herding: each chunk synthesizes {sampling.candidates}x more candidates and keeps those whose "
+                     f"features (a {selector_params:,}-parameter classifier trained on the real training set, "
+                     "shipped in the weights) best match the real class mean")
+    return "; ".join(parts) or "none: every image comes from seeded noise, and every synthesized image is kept"
 
 
-def render_card(generator: Generator, *, has_samples: bool = False, repo_id: Optional[str] = None) -> str:
+def card_data(generator) -> ModelCardData:
+    """The card's YAML metadata: library, license, tags, the real dataset's Hub id, the metric."""
+    meta = generator.metadata
+    name = meta.get("dataset")
+    info = get_dataset_info(name) if name in list_datasets() else None
+    return ModelCardData(library_name="distilled-datasets", license=meta.get("license", "mit"),
+                         tags=["dataset-distillation", "conditional-generator", "image-classification",
+                               name or "unknown"],
+                         datasets=[info.hub_dataset if info else (name or "unknown")], metrics=["accuracy"])
+
+
+def render_card(generator, *, has_samples: bool = False, repo_id: Optional[str] = None) -> str:
+    """README.md of ``generator``'s repository (front matter + body)."""
     meta, cfg = generator.metadata, generator.config
-    cls = _dataset_class(meta.get("dataset"))
-    text = (resources.files("distilled_datasets.hub_cards") / TEMPLATE).read_text(encoding="utf-8")
-    fields = {
-        "license": meta.get("license", "mit"),
-        "dataset": meta.get("dataset", "unknown"),
-        "hub_dataset": cls.hub_dataset if cls else meta.get("dataset", "unknown"),
-        "dataset_title": cls.title if cls else meta.get("dataset", "unknown"),
-        "dataset_class": cls.__name__ if cls else "DistilledMNIST",
-        "torchvision_class": cls.real_dataset.rsplit(".", 1)[-1] if cls else "MNIST",
-        "image_mode": "RGB" if cfg.channels == 3 else "L",
-        "load_arguments": f'ipc=10, seed=0, repo_id="{repo_id}"' if repo_id else (
-            "ipc=10, seed=0" if meta.get("package_default") else 'ipc=10, seed=0, repo_id="path/to/this/folder"'),
-        "load_comment": "  # the generator that ships with the package" if meta.get("package_default") and not repo_id
-        else "",
-        "architecture": cfg.architecture,
-        "num_parameters": f"{generator.num_parameters:,}",
-        "noise_dim": cfg.noise_dim,
-        "channels": cfg.channels,
-        "image_size": cfg.image_size,
-        "chunk_size": generator.sampling.chunk_size,
-        "selection": _selection_text(generator),
-        "library_version": generator.config_dict()["library_version"],
-        "training": training_text(meta.get("training", {})),
-        "metrics": metrics_table(meta.get("metrics", [])),
-        "notes": f"\n{meta['notes']}\n" if meta.get("notes") else "",
-        "samples": "## Samples (seed 0, one row per class)\n\n![samples](samples.png)" if has_samples else "",
-    }
-    return Template(text).substitute(fields)
+    name = meta.get("dataset")
+    info = get_dataset_info(name) if name in list_datasets() else get_dataset_info("mnist")
+    package_default = bool(meta.get("package_default")) and not repo_id
+    if repo_id:
+        load = f'ipc=10, seed=0, repo_id="{repo_id}"'
+    else:
+        load = "ipc=10, seed=0" if package_default else 'ipc=10, seed=0, repo_id="path/to/this/folder"'
+    title = info.title if name in list_datasets() else (name or "unknown")
+    body = Template((resources.files("distilled_datasets.hub_cards") / TEMPLATE).read_text(encoding="utf-8"))
+    text = body.substitute(
+        dataset_title=title, dataset_class=f"Distilled{info.torchvision_name}",
+        torchvision_class=info.torchvision_name, image_mode=info.image_mode, load_arguments=load,
+        load_comment="  # the generator that ships with the package" if package_default else "",
+        architecture=cfg.architecture, num_parameters=f"{generator.num_parameters:,}", noise_dim=cfg.noise_dim,
+        channels=cfg.channels, image_size=cfg.image_size, chunk_size=generator.sampling.chunk_size,
+        selection=_sampling_text(generator), library_version=generator.config_dict()["library_version"],
+        training=training_text(meta.get("training", {})), metrics=metrics_table(meta.get("metrics", [])),
+        notes=f"\n{meta['notes']}\n" if meta.get("notes") else "",
+        samples="## Samples (seed 0, one row per class)\n\n![samples](samples.png)" if has_samples else "")
+    return str(ModelCard(f"---\n{card_data(generator).to_yaml()}\n---\n\n{text}"))

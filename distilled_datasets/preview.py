@@ -1,4 +1,4 @@
-"""Sample grids: one row per class, the first ``per_class`` images a dataset with that seed holds."""
+"""Sample grids: one row per class, the images a dataset of that seed holds, left to right."""
 
 from __future__ import annotations
 
@@ -6,38 +6,47 @@ import os
 from typing import Union
 
 import numpy as np
+import torch
 from PIL import Image
+from torchvision.utils import make_grid
 
+from .files import atomic_write
 from .generator import Generator
 from .synthesis import inference_copy, synthesize_chunk
+from .validation import check_positive_int
+
+PADDING = 2  # white pixels between and around the images
 
 
-def sample_grid(generator: Generator, per_class: int = 10, seed: int = 0, padding: int = 2) -> Image.Image:
-    """A PIL image: row c holds samples 0..per_class-1 of class c (the dataset's own images)."""
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+def image_grid(images: np.ndarray) -> Image.Image:
+    """uint8 [rows, cols, H, W] or [rows, cols, H, W, C] -> one PIL image, row r = images[r]."""
+    rows, cols = images.shape[:2]
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).flatten(0, 1)  # [rows * cols, H, W(, C)]
+    tensor = tensor[:, None] if tensor.dim() == 3 else tensor.permute(0, 3, 1, 2)  # [N, C, H, W]
+    grid = make_grid(tensor, nrow=cols, padding=PADDING, pad_value=255)  # uint8 [3 or C, h, w]
+    if images.ndim == 4:
+        return Image.fromarray(grid[0].numpy())  # make_grid repeats one channel three times
+    return Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
+
+
+def generator_grid(generator: Generator, per_class: int = 10, seed: int = 0) -> Image.Image:
+    """Row c holds samples 0..per_class-1 of class c: the images ``DistilledX(seed=seed)`` holds."""
+    check_positive_int("per_class", per_class)
     generator = inference_copy(generator)  # once, not per chunk (a no-op for a loaded generator)
-    size = generator.sampling.chunk_size
-    chunks = -(-per_class // size)
-    rows = []
-    for label in range(generator.config.num_classes):
-        row = np.concatenate([synthesize_chunk(generator, seed, label, j) for j in range(chunks)])[:per_class]
-        rows.append(row)
-    images = np.stack(rows)  # [classes, per_class, H, W(, C)]
-    classes, cols, h, w = images.shape[:4]
-    channels = images.shape[4] if images.ndim == 5 else None
-    shape = (classes * (h + padding) + padding, cols * (w + padding) + padding)
-    canvas = np.full(shape + ((channels,) if channels else ()), 255, dtype=np.uint8)
-    for r in range(classes):
-        for c in range(cols):
-            top, left = padding + r * (h + padding), padding + c * (w + padding)
-            canvas[top:top + h, left:left + w] = images[r, c]
-    return Image.fromarray(canvas)
+    chunks = -(-per_class // generator.sampling.chunk_size)
+    rows = [np.concatenate([synthesize_chunk(generator, seed, label, j) for j in range(chunks)])[:per_class]
+            for label in range(generator.config.num_classes)]
+    return image_grid(np.stack(rows))
 
 
-def save_sample_grid(generator: Generator, path: Union[str, os.PathLike], per_class: int = 10, seed: int = 0) -> None:
-    """Write the grid as PNG via a temporary name, so a reader never sees half a file."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    sample_grid(generator, per_class=per_class, seed=seed).save(tmp)
-    os.replace(tmp, path)
+def dataset_grid(dataset) -> Image.Image:
+    """Row c holds the ``ipc`` images of class c of a distilled dataset, in index order."""
+    dataset.materialize()
+    num_classes = len(dataset.classes)
+    rows = [[np.asarray(dataset.source.image(c, k)) for k in range(dataset.ipc)] for c in range(num_classes)]
+    return image_grid(np.stack([np.stack(row) for row in rows]))
+
+
+def save_grid(grid: Image.Image, path: Union[str, os.PathLike]) -> None:
+    """Write a grid as PNG, atomically (a reader never sees half a file)."""
+    atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))

@@ -30,10 +30,20 @@ def chunk_seed(seed: int, label: int, chunk: int) -> int:
 
 
 def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
-    """Noise of one chunk: [chunk_size * candidates, noise_dim] float32."""
+    """Noise of one chunk: [chunk_size * candidates, noise_dim] float32.
+
+    With learned latents (sampling.latents = K), row i of chunk j is sample k = j * chunk_size + i;
+    rows with k < K are the learned codes of the class (seed-independent), the rest seeded noise.
+    """
+    sampling = generator.sampling
     rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
-    size = (generator.sampling.chunk_size * generator.sampling.candidates, generator.config.noise_dim)
-    return torch.randn(size, generator=rng, dtype=torch.float32) * generator.sampling.noise_scale
+    size = (sampling.chunk_size * sampling.candidates, generator.config.noise_dim)
+    noise = torch.randn(size, generator=rng, dtype=torch.float32) * sampling.noise_scale
+    first = chunk * sampling.chunk_size
+    if generator.latents is not None and first < sampling.latents:
+        learned = generator.latents[label, first:first + sampling.chunk_size]  # [<= chunk_size, noise_dim]
+        noise[:learned.shape[0]] = learned.float()
+    return noise
 
 
 _threads_lock = threading.Lock()

@@ -7,7 +7,7 @@ Fixtures other test files can reuse:
   ``config_overrides`` replace GeneratorConfig fields (e.g. ``channels=3``); ``metadata=`` and
   ``sampling=`` are passed to Generator.
 - ``make_generator_dir(dataset="mnist", name=None, half=False, samples=True, **same)
-  -> pathlib.Path``: the same generator written with ``Generator.save_pretrained`` into a fresh
+  -> pathlib.Path``: the same generator written with ``save_repository`` into a fresh
   folder under ``tmp_path`` (config.json, model.safetensors, README.md, samples.png).
 - ``mnist_generator_dir``: ``make_generator_dir("mnist")``, for tests that need just one.
 - ``hub``: a running ``FakeHub`` (tests/hub_server.py) that the real huggingface_hub client
@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))  # so test files can `from hub_server import FakeHub`
 
-from distilled_datasets import Generator, GeneratorConfig, SamplingConfig  # noqa: E402
+from distilled_datasets import Generator, GeneratorConfig, SamplingConfig, save_repository  # noqa: E402
 from hub_server import FakeHub  # noqa: E402
 
 # (channels, image size) of each dataset's images.
@@ -83,7 +83,7 @@ def make_generator_dir(tmp_path):
              **kwargs) -> Path:
         counter["n"] += 1
         folder = tmp_path / (name or f"generator-{dataset}-{counter['n']}")
-        build_generator(dataset, **kwargs).save_pretrained(folder, half=half, samples=samples)
+        save_repository(build_generator(dataset, **kwargs), folder, half=half, samples=samples)
         return folder
 
     return make
@@ -223,6 +223,38 @@ def make_cifar10_root(monkeypatch):
     return make
 
 
+# ---- the real MNIST / Fashion-MNIST (../shared/data on these machines) ------------------------------
+
+DATA_ENV_VAR = "DISTILLED_DATASETS_DATA"
+
+
+def find_real_data_root() -> Optional[Path]:
+    """$DISTILLED_DATASETS_DATA, else the first ``shared/data`` above this file (a clone at
+    /work/main finds /work/shared/data; CI clones with shared/ beside the clone, the same layout)."""
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return Path(env)
+    for parent in Path(__file__).resolve().parents[1:]:
+        candidate = parent / "shared" / "data"
+        if (candidate / "MNIST" / "raw").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    """The folder holding the real MNIST and Fashion-MNIST. Under CI it must be there (the tests
+    that need it fail, never skip); elsewhere they are skipped with the fix in the message."""
+    root = find_real_data_root()
+    if root is None or not (root / "MNIST" / "raw").is_dir():
+        message = (f"real MNIST not found (looked at ${DATA_ENV_VAR} and shared/data above {Path(__file__).parent}); "
+                   f"set {DATA_ENV_VAR} to the folder holding MNIST/raw")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
 # ---- tiny MNIST / Fashion-MNIST files ---------------------------------------------------------------
 
 
@@ -240,13 +272,16 @@ def make_mnist_root():
     them unchanged: n random 28x28 images per split.
     """
 
-    def make(root, name: str = "MNIST", n: int = 4, seed: int = 0) -> Path:
+    def make(root, name: str = "MNIST", n: int = 4, seed: int = 0, splits=None) -> Path:
+        """``splits``: {"train": (images, labels), "t10k": ...} to write given arrays instead."""
         rng = np.random.default_rng(seed)
         raw = Path(root) / name / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         for split in ("train", "t10k"):
-            _write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28)))
-            _write_idx(raw / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, size=(n,)))
+            images, labels = (splits or {}).get(split) or (rng.integers(0, 256, size=(n, 28, 28)),
+                                                          rng.integers(0, 10, size=(n,)))
+            _write_idx(raw / f"{split}-images-idx3-ubyte", np.asarray(images))
+            _write_idx(raw / f"{split}-labels-idx1-ubyte", np.asarray(labels))
         return Path(root)
 
     return make

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-import distilled_datasets.datasets as datasets_module
+import distilled_datasets.sources as sources_module
 from distilled_datasets import (DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST,
                                 Generator)
 
@@ -142,16 +142,16 @@ def test_generator_attribute_is_the_loaded_generator(mnist_generator_dir):
 
 def test_lazy_nothing_synthesized_at_construction(mnist_generator_dir, monkeypatch):
     calls = []
-    real_synthesize = datasets_module.synthesize_chunk
+    real_synthesize = sources_module.synthesize_chunk
 
     def counting(*args):
         calls.append(args[1:])
         return real_synthesize(*args)
 
-    monkeypatch.setattr(datasets_module, "synthesize_chunk", counting)
+    monkeypatch.setattr(sources_module, "synthesize_chunk", counting)
     ds = DistilledMNIST(ipc=40, seed=5, repo_id=mnist_generator_dir)
     len(ds), repr(ds), ds.targets, ds.classes, ds.class_to_idx
-    assert calls == [] and ds._chunks == {}
+    assert calls == [] and ds.source._chunks == {}
     ds[13]  # class 3, sample 1: chunk 0 of class 3
     assert calls == [(5, 3, 0)]
     ds[3], ds[23]  # same chunk: served from the cache
@@ -210,12 +210,12 @@ def test_dataloader_workers_give_identical_bytes(mnist_generator_dir, context):
     ds = DistilledMNIST(ipc=20, seed=2, repo_id=mnist_generator_dir, transform=transforms.PILToTensor())
     images, labels = _loader_bytes(ds, num_workers=0)
     assert images.dtype == torch.uint8 and images.shape == (200, 1, 28, 28)
-    assert ds._chunks, "the main process synthesized"
+    assert ds.source._chunks, "the main process synthesized"
     fresh = DistilledMNIST(ipc=20, seed=2, repo_id=mnist_generator_dir, transform=transforms.PILToTensor())
     # One spawned worker is enough to cross a process boundary (each one imports torch afresh).
     workers = 2 if context == "fork" else 1
     w_images, w_labels = _loader_bytes(fresh, num_workers=workers, multiprocessing_context=context)
-    assert fresh._chunks == {}, "the workers synthesized, not the main process"
+    assert fresh.source._chunks == {}, "the workers synthesized, not the main process"
     assert torch.equal(w_images, images) and torch.equal(w_labels, labels)
 
 
@@ -225,7 +225,7 @@ def test_pickles_cheaply_without_weights(mnist_generator_dir):
     weights_size = (mnist_generator_dir / "model.safetensors").stat().st_size
     assert len(blob) < min(8_000, weights_size // 4), len(blob)
     clone = pickle.loads(blob)
-    assert clone._generator is None  # reloaded from the files only when it must synthesize
+    assert clone.source._generator is None  # reloaded from the files only when it must synthesize
     assert torch.equal(clone.data, ds.data)
 
 
@@ -234,7 +234,7 @@ def test_materialized_chunks_travel_and_spare_the_reload(mnist_generator_dir):
     ds.materialize()
     clone = pickle.loads(pickle.dumps(ds))
     assert torch.equal(clone.data, ds.data)
-    assert clone._generator is None  # every chunk came with the pickle
+    assert clone.source._generator is None  # every chunk came with the pickle
 
 
 @pytest.mark.parametrize("cls", [c[0] for c in CASES], ids=IDS)

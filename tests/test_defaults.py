@@ -17,7 +17,7 @@ DEFAULTS = Path(distilled_datasets.__file__).parent / "defaults"
 @pytest.mark.parametrize("cls", [DistilledMNIST, DistilledFashionMNIST])
 def test_default_generator_loads_offline_and_synthesizes(cls, go_offline, front_matter):
     go_offline()
-    folder = DEFAULTS / cls.default_name
+    folder = DEFAULTS / cls.info.default_generator
     assert (folder / "config.json").is_file(), f"no default generator ships in {folder}"
     ds = cls(ipc=2, seed=0)
     assert ds.generator.metadata["dataset"] == cls.dataset_name

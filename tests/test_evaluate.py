@@ -19,7 +19,8 @@ from distilled_datasets import DistilledMNIST
 from distilled_datasets.cli import main as cli_main
 from distilled_datasets.training.evaluation import harness as ev
 from distilled_datasets.training.common.real_data import uint8_to_normalized
-from distilled_datasets.training.evaluation.sources import default_data_root, resolve_source
+from distilled_datasets.training.common.real_data import default_data_root
+from distilled_datasets.training.evaluation.sources import resolve_source
 from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
 from distilled_datasets.training.common.provenance import describe_hardware
 from distilled_datasets.training.common.model_zoo import build_model
@@ -50,20 +51,11 @@ def fast(**kw) -> EvalConfig:
     return EvalConfig(**{**base, **kw})
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture
-def tiny_mnist_root(tmp_path) -> Path:
+def tiny_mnist_root(tmp_path, make_mnist_root) -> Path:
     """torchvision's MNIST raw files: the tiny train split (3 per class) and test split (4 per class)."""
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, (images, labels) in (("train", TRAIN), ("t10k", TEST)):
-        write_idx(raw / f"{split}-images-idx3-ubyte", images.numpy())
-        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.numpy())
-    return tmp_path / "data"
+    splits = {"train": (TRAIN[0].numpy(), TRAIN[1].numpy()), "t10k": (TEST[0].numpy(), TEST[1].numpy())}
+    return make_mnist_root(tmp_path / "data", splits=splits)
 
 
 @pytest.fixture
@@ -295,10 +287,9 @@ def test_cli_missing_data_says_where_to_put_it(tmp_path, capsys):
 # ---- the real data, when this machine has it ---------------------------------------------------------
 
 
-def test_real_data_path():
+def test_real_data_path(real_data_root, monkeypatch):
+    monkeypatch.setenv("DISTILLED_DATASETS_DATA", str(real_data_root))  # the default root follows it
     root = Path(default_data_root())
-    if not (root / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no real MNIST under {root} (set DISTILLED_DATASETS_DATA)")
     record = evaluate("random-real", dataset="mnist", ipc=1, config=fast(epochs=1, test_limit=200))
     assert record["test_split"] == {"images": 200, "available": 10000, "root": str(root)}
     assert any("first 200 of 10000" in r for r in record["protocol"]["reduced_reasons"])

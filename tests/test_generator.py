@@ -9,7 +9,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from distilled_datasets import Generator, GeneratorConfig, InvalidGeneratorError, SamplingConfig, list_architectures
+from distilled_datasets import save_repository, Generator, GeneratorConfig, InvalidGeneratorError, SamplingConfig, list_architectures
 from distilled_datasets.synthesis import synthesize_chunk
 
 
@@ -22,8 +22,10 @@ def _outputs(generator, seed=0):
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_round_trip_gives_identical_outputs(tmp_path, make_generator, dataset):
     generator = make_generator(dataset, metadata={"training": {"epochs": 3}, "license": "mit"})
-    folder = generator.save_pretrained(tmp_path / "gen")
+    folder = save_repository(generator, tmp_path / "gen")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
+    bare = generator.save_pretrained(tmp_path / "bare")  # the weights alone
+    assert sorted(p.name for p in bare.iterdir()) == ["config.json", "model.safetensors"]
     loaded = Generator.from_pretrained(folder)
     assert not loaded.training and loaded.source.source == "local"
     assert loaded.config == generator.config and loaded.sampling == generator.sampling
@@ -49,11 +51,11 @@ def test_weights_are_safetensors_only(tmp_path, make_generator):
 
 
 def test_samples_png_is_one_row_per_class(tmp_path, make_generator):
-    folder = make_generator("cifar10").save_pretrained(tmp_path / "gen")
+    folder = save_repository(make_generator("cifar10"), tmp_path / "gen")
     grid = Image.open(folder / "samples.png")
     assert grid.mode == "RGB"
     assert grid.size == (10 * 34 + 2, 10 * 34 + 2)  # 10 samples x 10 classes of 32 px + 2 px padding
-    no_samples = make_generator("cifar10").save_pretrained(tmp_path / "bare", samples=False)
+    no_samples = save_repository(make_generator("cifar10"), tmp_path / "bare", samples=False)
     assert not (no_samples / "samples.png").exists()
     assert "samples.png" not in (no_samples / "README.md").read_text()
 
@@ -61,7 +63,7 @@ def test_samples_png_is_one_row_per_class(tmp_path, make_generator):
 def test_saving_does_not_switch_a_training_generator(tmp_path, make_generator):
     generator = make_generator().train()
     before = {k: v.clone() for k, v in generator.state_dict().items()}
-    generator.save_pretrained(tmp_path / "gen")  # renders samples.png on the way
+    save_repository(generator, tmp_path / "gen")  # renders samples.png on the way
     assert generator.training and all(m.training for m in generator.modules())
     after = generator.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm statistics untouched
@@ -80,9 +82,9 @@ def _edit_weights(folder, edit):
 
 
 @pytest.mark.parametrize("edit,expected", [
-    (lambda s: s.update(extra=torch.zeros(3)), "Unexpected key"),
-    (lambda s: s.pop("to_image.bias"), "Missing key"),
-    (lambda s: s.update({"to_image.bias": torch.zeros(5)}), "size mismatch"),
+    (lambda s: s.update(extra=torch.zeros(3)), "unexpected keys ['extra']"),
+    (lambda s: s.pop("to_image.bias"), "missing keys ['to_image.bias']"),
+    (lambda s: s.update({"to_image.bias": torch.zeros(5)}), "to_image.bias has shape [5]"),
 ])
 def test_keys_and_shapes_load_strictly(mnist_generator_dir, edit, expected):
     _edit_weights(mnist_generator_dir, edit)
@@ -207,7 +209,7 @@ def test_model_card_has_yaml_metadata(tmp_path, make_generator, front_matter, da
     metrics = [{"method": "global+local", "protocol": "fixed", "model": "convnet3", "ipc": 10, "mean": 97.5,
                 "std": 0.2, "runs": 5, "result": "benchmarks/results/x.json"}]
     generator = make_generator(dataset, metadata={"metrics": metrics, "training": {"epochs": 3}})
-    folder = generator.save_pretrained(tmp_path / "gen", repo_id="org/distilled")
+    folder = save_repository(generator, tmp_path / "gen", repo_id="org/distilled")
     card = (folder / "README.md").read_text()
     meta = front_matter(card)
     assert meta["library_name"] == "distilled-datasets"

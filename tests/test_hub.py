@@ -9,7 +9,7 @@ import torch
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 from PIL import Image
 
-from distilled_datasets import (DistilledFashionMNIST, DistilledMNIST, Generator, GeneratorNotFoundError,
+from distilled_datasets import (DistilledFashionMNIST, push_to_hub, DistilledMNIST, Generator, GeneratorNotFoundError,
                                 InvalidGeneratorError)
 
 REPO = "org/mnist-gen"
@@ -187,7 +187,7 @@ def test_generator_from_pretrained_arguments(hub, mnist_generator_dir, tmp_path)
 
 def test_push_to_hub_round_trip(hub, make_generator, front_matter, tmp_path):
     generator = make_generator("mnist")
-    info = generator.push_to_hub("org/pushed")
+    info = push_to_hub(generator, "org/pushed")
     files = hub.files("org/pushed")
     assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= set(files)
     assert info.oid == hub.repos["org/pushed"].branches["main"]
@@ -212,9 +212,9 @@ def test_push_to_hub_round_trip(hub, make_generator, front_matter, tmp_path):
 
 def test_push_again_branch_and_pinning(hub, make_generator):
     first, second = make_generator(weights_seed=0), make_generator(weights_seed=1)
-    sha_first = first.push_to_hub("org/pushed").oid
-    sha_second = second.push_to_hub("org/pushed", commit_message="retrained", half=True).oid
-    sha_dev = first.push_to_hub("org/pushed", branch="dev", token="hf_other").oid
+    sha_first = push_to_hub(first, "org/pushed").oid
+    sha_second = push_to_hub(second, "org/pushed", commit_message="retrained", half=True).oid
+    sha_dev = push_to_hub(first, "org/pushed", branch="dev", token="hf_other").oid
     assert len({sha_first, sha_second, sha_dev}) == 3
     assert "Bearer hf_other" in hub.auth_headers
     repo = hub.repos["org/pushed"]

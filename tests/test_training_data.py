@@ -11,36 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from distilled_datasets.dataset_info import register_dataset
 from distilled_datasets.training.common import real_data as data
 
-# ---------------------------------------------------------------------------------------------
-# Where the real data is: $DISTILLED_DATASETS_DATA, else the first ``shared/data`` above this
-# file (in a clone at /work/main: /work/shared/data, i.e. parents[2] / "shared" / "data"; CI
-# clones with shared/ beside the clone, the same layout). Under CI the data must be there: the
-# checks of the committed constants are never skipped there.
-
-
-def _find_real_root():
-    env = os.environ.get(data.DATA_ENV_VAR)
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents[1:]:
-        candidate = parent / "shared" / "data"
-        if (candidate / "MNIST" / "raw").is_dir():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="module")
-def real_root():
-    root = _find_real_root()
-    if root is None or not (Path(root) / "MNIST" / "raw").is_dir():
-        message = (f"real MNIST not found (looked at ${data.DATA_ENV_VAR} and shared/data above "
-                   f"{Path(__file__).resolve().parent}); set {data.DATA_ENV_VAR} to the folder holding MNIST/raw")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return root
+def real_root(real_data_root):
+    return real_data_root
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +49,7 @@ def test_get_spec_refuses_near_misses_with_a_hint():
 
 def test_register_dataset_refuses_duplicates():
     with pytest.raises(ValueError, match="already registered"):
-        data.register_dataset(data.get_spec("mnist"))
+        register_dataset(data.get_spec("mnist"))
 
 
 def test_missing_data_says_where_and_how(tmp_path):
@@ -261,7 +237,7 @@ def test_cifar10_tiny_copy_loads_without_checksums(tmp_path):
     test_images, test_labels = data.load_tensors("cifar10", tmp_path, train=False, verify_checksums=False)
     assert test_images.shape == (4, 3, 32, 32) and test_labels.tolist() == written["test_batch"][1]
     dataset = data.load_real("cifar10", tmp_path, train=False, verify_checksums=False)
-    assert isinstance(dataset, data.get_spec("cifar10").torchvision_class) and dataset.classes[0] == "airplane"
+    assert isinstance(dataset, data.torchvision_class(data.get_spec("cifar10"))) and dataset.classes[0] == "airplane"
 
 
 def test_cifar10_missing_file_is_still_refused_without_checksums(tmp_path):

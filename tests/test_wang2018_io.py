@@ -98,7 +98,7 @@ def test_wrong_class_wrong_loader_and_tampering_are_refused(tmp_path, make_gener
         Generator.from_pretrained(folder)
     with pytest.raises(InvalidGeneratorError, match="learned images"):
         DistilledMNIST(repo_id=folder).generator
-    with pytest.raises(AttributeError, match="learned-image sets"):
+    with pytest.raises(AttributeError, match="only for stored learned images"):
         DistilledMNIST(repo_id=make_generator_dir("mnist"), ipc=1).lr_schedule
     config = json.loads((folder / "config.json").read_text())
     config["steps"] = 3  # 20 images cannot form 3 balanced steps

@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import sys
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-augment", action="store_true", help="train without DSA (marks the result reduced)")
     p.add_argument("--data-root", default=None,
                    help="folder with the real data in torchvision's layout (default: $DISTILLED_DATASETS_DATA, "
-                        "else the repository's ../shared/data, else ./data)")
+                        "else ./data)")
     p.add_argument("--download", action="store_true", help="let torchvision download the real data if missing")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--label", default=None, help='the method\'s name in the JSON, e.g. "global+local"')
@@ -111,38 +112,38 @@ def output_path(args: argparse.Namespace, ipc, label: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from distilled_datasets.cli import CommandError
+    from distilled_datasets.errors import OutputExistsError
     from distilled_datasets.errors import GeneratorNotFoundError
 
     # cli.main adds a --repo-id hint to "not found" errors when args.repo_id is None; this command
     # names its weights with --source, so it gives its own hint instead.
     args.repo_id = args.source
     try:
-        return _run(args, CommandError)
+        return _run(args, OutputExistsError)
     except GeneratorNotFoundError as exc:
         raise GeneratorNotFoundError(f"{exc} (on the command line: --source ORG/NAME or --source RUN_DIR)") from exc
 
 
-def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
+def _run(args: argparse.Namespace, OutputExistsError: type) -> int:  # noqa: N803
 
     from ..evaluation.sources import default_label, resolve_source
     from ..evaluation.harness import DEFAULT_WHOLE_EPOCHS, EvalConfig, evaluate, wanted_runs
 
     whole = args.source == "whole"
     if whole and args.ipc:
-        raise ValueError("--ipc does not apply to --source whole (it trains on every training image); drop it")
+        raise UsageError("--ipc does not apply to --source whole (it trains on every training image); drop it")
     if not whole and not args.ipc:
-        raise ValueError("--ipc is required (e.g. --ipc 1 10 50) unless --source whole")
+        raise UsageError("--ipc is required (e.g. --ipc 1 10 50) unless --source whole")
     if args.whole_epochs is not None and not whole:
-        raise ValueError("--whole-epochs applies to --source whole only; use --epochs")
+        raise UsageError("--whole-epochs applies to --source whole only; use --epochs")
     if args.run_indices is not None:
         try:  # fail fast, before any data loads
             wanted_runs(args.run_indices, args.runs)
         except ValueError as exc:
-            raise ValueError(f"--run-indices: {exc}") from None
+            raise UsageError(f"--run-indices: {exc}") from None
     ipcs = [None] if whole else list(dict.fromkeys(args.ipc))
     if args.out is not None and len(ipcs) > 1 and "{ipc}" not in args.out:
-        raise ValueError(f"--out {args.out!r} needs '{{ipc}}' in its name with several --ipc values "
+        raise UsageError(f"--out {args.out!r} needs '{{ipc}}' in its name with several --ipc values "
                          "(one JSON per ipc), e.g. results/eval_ipc{ipc}.json")
     dataset_kwargs = {"root": args.cache_dir} if args.cache_dir else None
     config = EvalConfig(
@@ -158,7 +159,7 @@ def _run(args: argparse.Namespace, CommandError: type) -> int:  # noqa: N803
     outs = [output_path(args, ipc, label) for ipc in ipcs]
     for out in outs:
         if os.path.exists(out) and not (args.resume or args.overwrite):
-            raise CommandError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+            raise OutputExistsError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
     command = " ".join(shlex.quote(a) for a in ["distilled-datasets"] + sys.argv[1:])
     for ipc, out in zip(ipcs, outs):
         record = evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,

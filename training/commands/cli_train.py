@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from distilled_datasets.errors import UsageError, MissingFileError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.out is None:
-            raise ValueError("--resume needs --out: the run directory to continue")
+            raise UsageError("--resume needs --out: the run directory to continue")
         saved = Path(args.out) / "train_config.json"
         if not saved.is_file():
-            raise FileNotFoundError(f"--resume: {saved} does not exist; start the run without --resume")
+            raise MissingFileError(f"--resume: {saved} does not exist; start the run without --resume")
         config = config_from_args(args, base=load_config(saved))
     else:
         config = config_from_args(args)

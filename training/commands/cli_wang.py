@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA_ROOT = "data"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="mnist, fashion_mnist or cifar10")
     p.add_argument("--model", default=None, help="network (default: lenet, or alexcifarnet for cifar10)")
     p.add_argument("--data-root", default=None,
-                   help=f"folder with the real data in torchvision's layout (default: $DISTILLED_DATASETS_DATA or "
-                        f"./{DEFAULT_DATA_ROOT})")
+                   help="folder with the real data in torchvision's layout (default: $DISTILLED_DATASETS_DATA, else ./data)")
     p.add_argument("--download", action="store_true", help="let torchvision download the real data")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -79,16 +78,16 @@ def register(subparsers) -> None:
 def _setup(args):
     import torch
 
-    from ..common.real_data import data_root, get_spec, load_tensors
+    from ..common.real_data import default_data_root, get_spec, load_tensors
     from ..common.provenance import resolve_device
 
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     spec = get_spec(args.dataset.strip().lower().replace("-", "_"))
     device = resolve_device(args.device)
-    root = args.data_root or data_root(DEFAULT_DATA_ROOT)
+    root = args.data_root or default_data_root()
     model_name = args.model or ("alexcifarnet" if spec.name == "cifar10" else "lenet")
     train = load_tensors(spec.name, root, train=True, download=args.download, device=device)
     test = load_tensors(spec.name, root, train=False, download=args.download, device=device)
@@ -97,9 +96,9 @@ def _setup(args):
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
+        raise UsageError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace its files")
+        raise UsageError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace its files")
 
 
 def run_distill(args) -> int:
@@ -113,12 +112,12 @@ def run_distill(args) -> int:
     out = Path(args.out)
     _check_out(out, args.overwrite)
     if args.init_from and args.init_pool:
-        raise ValueError("pass --init-from (one fixed init) or --init-pool (a pool), not both")
+        raise UsageError("pass --init-from (one fixed init) or --init-pool (a pool), not both")
     mode = args.mode or ("pool" if args.init_pool else "fixed")
     if args.init_from and mode != "fixed":
-        raise ValueError(f"--init-from gives one fixed init; it needs --mode fixed, got --mode {mode}")
+        raise UsageError(f"--init-from gives one fixed init; it needs --mode fixed, got --mode {mode}")
     if (mode == "pool") != bool(args.init_pool):
-        raise ValueError("--mode pool and --init-pool DIR go together")
+        raise UsageError("--mode pool and --init-pool DIR go together")
     spec, device, model_name, (x, y), (xt, yt) = _setup(args)
     cfg = WangConfig(
         dataset=spec.name, model=model_name, mode=mode, images_per_class=args.images_per_class, steps=args.steps,
@@ -153,7 +152,7 @@ def run_distill(args) -> int:
                                     xt, yt, count=count)
             metrics = {"test_accuracy": summarize(res["after"]), "test_accuracy_before": summarize(res["before"]),
                        "eval_nets": count}
-    save_result(result, out, _classes(spec.name), metrics=metrics, command=effective_command(args, "distill-wang"))
+    save_result(result, out, list(spec.classes), metrics=metrics, command=effective_command(args, "distill-wang"))
     print(f"wrote {out}: {result.images.shape[0]} images, {cfg.steps} step(s) x {cfg.epochs} epoch(s), "
           f"rates {[round(v, 4) for v in result.lrs.tolist()]}")
     for key, value in metrics.items():
@@ -166,7 +165,7 @@ def run_pretrain(args) -> int:
 
     spec, device, model_name, (x, y), test = _setup(args)
     if args.nets < 1:
-        raise ValueError(f"--nets must be >= 1, got {args.nets}")
+        raise UsageError(f"--nets must be >= 1, got {args.nets}")
     train_pool(model_name, spec.channels, spec.num_classes, spec.image_size, args.nets, x, y, out=args.out,
                epochs=args.train_epochs, lr=args.lr, test=test, start=args.start)
     print(f"wrote {args.nets} {model_name} classifiers trained on {spec.name} to {args.out}")
@@ -189,11 +188,3 @@ def effective_command(args, name: str) -> str:
         else:
             parts += [flag, str(value)]
     return " ".join(shlex.quote(p) for p in parts)
-
-
-def _classes(name: str):
-    # The runtime dataset classes carry the torchvision class names.
-    from distilled_datasets.datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
-
-    by_name = {c.dataset_name: c for c in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}
-    return list(by_name[name].classes)

@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from distilled_datasets.errors import UsageError, UsageTypeError
 
 OPS: Tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")
 DEFAULT_STRATEGY = "_".join(OPS)
@@ -140,22 +141,22 @@ class DSA:
                  brightness: float = 1.0, saturation: float = 2.0, contrast: float = 0.5,
                  one_op_per_call: bool = True, same_for_batch: bool = False):
         if not isinstance(strategy, str):
-            raise TypeError(f"strategy must be a str of ops joined by '_', got {type(strategy).__name__}")
+            raise UsageTypeError(f"strategy must be a str of ops joined by '_', got {type(strategy).__name__}")
         tokens = [] if strategy in ("", "none") else strategy.split("_")
         unknown = [t for t in tokens if t not in OPS]
         if unknown:
-            raise ValueError(f"strategy {strategy!r} has unknown ops {unknown}; valid ops: {list(OPS)} "
+            raise UsageError(f"strategy {strategy!r} has unknown ops {unknown}; valid ops: {list(OPS)} "
                              "(joined by '_'), or 'none'")
         if len(set(tokens)) != len(tokens):
-            raise ValueError(f"strategy {strategy!r} names an op twice")
+            raise UsageError(f"strategy {strategy!r} names an op twice")
         for name, value, low in (("scale", scale, 1.0), ("rotate_degrees", rotate_degrees, 0.0),
                                  ("crop_ratio", crop_ratio, 0.0), ("cutout_ratio", cutout_ratio, 0.0),
                                  ("brightness", brightness, 0.0), ("saturation", saturation, 0.0),
                                  ("contrast", contrast, 0.0)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < low:
-                raise ValueError(f"{name} must be a number >= {low}, got {value!r}")
+                raise UsageError(f"{name} must be a number >= {low}, got {value!r}")
         if crop_ratio >= 1 or cutout_ratio > 1:
-            raise ValueError(f"crop_ratio must be < 1 and cutout_ratio <= 1, got {crop_ratio!r}, {cutout_ratio!r}")
+            raise UsageError(f"crop_ratio must be < 1 and cutout_ratio <= 1, got {crop_ratio!r}, {cutout_ratio!r}")
         self.ops: List[str] = [t for t in tokens if flip or t != "flip"]
         self.scale_ratio, self.rotate_degrees = float(scale), float(rotate_degrees)
         self.crop_ratio, self.cutout_ratio = float(crop_ratio), float(cutout_ratio)
@@ -192,7 +193,7 @@ class DSA:
         draws a seed from torch's global CPU generator (so ``torch.manual_seed`` makes it
         reproducible)."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be a [B, C, H, W] tensor, got {getattr(x, 'shape', type(x).__name__)}")
+            raise UsageError(f"x must be a [B, C, H, W] tensor, got {getattr(x, 'shape', type(x).__name__)}")
         if not self.ops:
             return x
         if seed is None:

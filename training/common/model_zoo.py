@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
+from distilled_datasets.errors import UsageError
 
 _MODELS: Dict[str, Callable[..., "StagedNet"]] = {}
 
@@ -20,7 +21,7 @@ _MODELS: Dict[str, Callable[..., "StagedNet"]] = {}
 def register_model(name: str) -> Callable:
     def wrap(builder: Callable[..., "StagedNet"]) -> Callable[..., "StagedNet"]:
         if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
+            raise UsageError(f"model {name!r} is already registered")
         _MODELS[name] = builder
         return builder
 
@@ -33,7 +34,7 @@ def list_models() -> List[str]:
 
 def build_model(name: str, channels: int, num_classes: int, image_size: int) -> "StagedNet":
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; valid values: {list_models()}")
+        raise UsageError(f"unknown model {name!r}; valid values: {list_models()}")
     return _MODELS[name](channels=channels, num_classes=num_classes, image_size=image_size)
 
 
@@ -58,7 +59,7 @@ class StagedNet(nn.Module):
     def forward_features(self, x: torch.Tensor, layer: str) -> Tuple[torch.Tensor, torch.Tensor]:
         """(logits [B, classes], features of stage ``layer`` [B, ...]) from one pass."""
         if layer not in self.stages._modules:
-            raise ValueError(f"layer {layer!r} is not a stage of {type(self).__name__}; valid values: "
+            raise UsageError(f"layer {layer!r} is not a stage of {type(self).__name__}; valid values: "
                              f"{self.feature_layers}")
         features = None
         for name, stage in self.stages.named_children():

@@ -12,6 +12,7 @@ import sys
 from typing import Any, Dict, Optional, Union
 
 import torch
+from distilled_datasets.errors import UsageError
 
 
 def _cpu_model() -> str:
@@ -103,9 +104,9 @@ def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.dev
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device {device!r} is not a torch device; valid values: 'auto', 'cpu', 'cuda', "
+        raise UsageError(f"device {device!r} is not a torch device; valid values: 'auto', 'cpu', 'cuda', "
                          "'cuda:N'") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu "
+        raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu "
                          "or --device auto")
     return resolved

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torchvision
+from distilled_datasets.dataset_info import DatasetInfo, get_dataset_info, list_datasets
+from distilled_datasets.errors import MissingFileError, UsageError, UsageTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -30,89 +31,28 @@ logger = logging.getLogger(__name__)
 DATA_ENV_VAR = "DISTILLED_DATASETS_DATA"
 
 
-class DatasetNotFoundError(FileNotFoundError, RuntimeError):
+class DatasetNotFoundError(MissingFileError, RuntimeError):
     """The real data is not where torchvision looks. Also a ``RuntimeError``, like torchvision's
     own "Dataset not found" error, so code written against torchvision still catches it."""
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    torchvision_class: type
-    channels: int
-    image_size: int
-    num_classes: int
-    # Per-channel mean and std of the training split's pixels scaled to [0, 1].
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
-    # Whether a horizontal mirror is a label-preserving, in-distribution augmentation.
-    flip: bool
-
-    def folder(self, root: Union[str, Path]) -> str:
-        """Where torchvision looks for this dataset's files under ``root``."""
-        base = getattr(self.torchvision_class, "base_folder", None)  # CIFAR family
-        if base is not None:
-            return os.path.join(str(root), base)
-        return os.path.join(str(root), self.torchvision_class.__name__, "raw")  # MNIST family
+# The dataset facts (classes, shape, normalisation, flip policy) live in
+# distilled_datasets/dataset_info.py; this module adds how torchvision reads the real data.
+get_spec = get_dataset_info
 
 
-_DATASETS: Dict[str, DatasetSpec] = {}
+def torchvision_class(info: DatasetInfo) -> type:
+    """The torchvision.datasets class that reads ``info``'s real data."""
+    return getattr(torchvision.datasets, info.torchvision_name)
 
 
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _DATASETS:
-        raise ValueError(f"dataset {spec.name!r} is already registered")
-    if len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
-        raise ValueError(f"dataset {spec.name!r}: mean and std need one value per channel ({spec.channels})")
-    _DATASETS[spec.name] = spec
-    return spec
-
-
-# MNIST and Fashion-MNIST: measured on the training split in ../shared/data (see
-# channel_stats; tests/test_training_data.py re-measures them and fails if they drift).
-register_dataset(DatasetSpec(
-    name="mnist", torchvision_class=torchvision.datasets.MNIST, channels=1, image_size=28,
-    num_classes=10, mean=(0.1307,), std=(0.3081,),
-    flip=False,  # a mirrored 2, 3, 4, 5, 7 or 9 is not a digit (DESIGN.md: no flip for MNIST)
-))
-register_dataset(DatasetSpec(
-    name="fashion_mnist", torchvision_class=torchvision.datasets.FashionMNIST, channels=1,
-    image_size=28, num_classes=10, mean=(0.2860,), std=(0.3530,),
-    # No flip. Measured on the training split (tests check it): the seven garment/bag classes are
-    # nearly mirror-symmetric (class mean vs its mirror: cosine >= 0.96), so a flip adds almost
-    # no new view; the three footwear classes all face one way (92.7% of sandals, 99.7% of
-    # sneakers, 100% of ankle boots are closer to their class mean than to its mirror), so a
-    # flipped shoe is an image the test split never contains. Little gain, some harm.
-    flip=False,
-))
-# CIFAR-10 is not on these machines: these are the per-channel statistics of the 50,000
-# training images (pixel-level mean and std, as channel_stats computes them). DSA/DC code uses
-# std (0.2023, 0.1994, 0.2010), which is the std of per-image means, not of pixels.
-register_dataset(DatasetSpec(
-    name="cifar10", torchvision_class=torchvision.datasets.CIFAR10, channels=3, image_size=32,
-    num_classes=10, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
-    flip=True,  # natural photos: a mirrored car is a car, and the test split has both directions
-))
-
-
-def list_datasets() -> List[str]:
-    return sorted(_DATASETS)
-
-
-def _squash(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
-def get_spec(name: str) -> DatasetSpec:
-    """The spec of a registered dataset. Names are exact ("fashion_mnist"); a near miss such as
-    "FashionMNIST" or "fashion-mnist" is refused with the name to use."""
-    if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a str, got {type(name).__name__}; valid values: {list_datasets()}")
-    if name in _DATASETS:
-        return _DATASETS[name]
-    close = [valid for valid in _DATASETS if _squash(valid) == _squash(name)]
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown dataset {name!r}{hint} valid values: {list_datasets()}")
+def data_folder(info: DatasetInfo, root: Union[str, Path]) -> str:
+    """Where torchvision looks for this dataset's files under ``root``."""
+    cls = torchvision_class(info)
+    base = getattr(cls, "base_folder", None)  # CIFAR family
+    if base is not None:
+        return os.path.join(str(root), base)
+    return os.path.join(str(root), cls.__name__, "raw")  # MNIST family
 
 
 def _skip_checksums(torchvision_class: type) -> type:
@@ -143,7 +83,8 @@ def load_real(name: str, root: Union[str, Path], train: bool = True, download: b
     ``_skip_checksums``); leave it on for the real data.
     """
     spec = get_spec(name)
-    cls = spec.torchvision_class if verify_checksums else _skip_checksums(spec.torchvision_class)
+    real_class = torchvision_class(spec)
+    cls = real_class if verify_checksums else _skip_checksums(real_class)
     try:
         return cls(str(root), train=train, download=download)
     except RuntimeError as exc:
@@ -151,13 +92,13 @@ def load_real(name: str, root: Union[str, Path], train: bool = True, download: b
             raise
         split = "train" if train else "test"
         checked = ""
-        if verify_checksums and hasattr(spec.torchvision_class, "train_list"):
+        if verify_checksums and hasattr(real_class, "train_list"):
             checked = (" If the files are there but are not the original release (a local subset), "
                        "verify_checksums=False loads them without the md5 check.")
         raise DatasetNotFoundError(
-            f"{spec.torchvision_class.__name__} ({split} split) was not found or is incomplete: torchvision "
-            f"expects its files in {spec.folder(root)}. Pass download=True to fetch it, or pass as root the folder "
-            f"under which {os.path.relpath(spec.folder(root), str(root))} lies (or set {DATA_ENV_VAR}).{checked} "
+            f"{real_class.__name__} ({split} split) was not found or is incomplete: torchvision "
+            f"expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root the folder "
+            f"under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR}).{checked} "
             f"torchvision said: {exc}"
         ) from exc
 
@@ -183,15 +124,15 @@ def uint8_to_nchw(images_uint8, channels: int) -> torch.Tensor:
     """uint8 [N, H, W] or [N, H, W, C] (numpy or torch) -> uint8 tensor [N, C, H, W]."""
     images = _as_tensor(images_uint8)
     if images.dtype != torch.uint8:
-        raise TypeError(f"images must be uint8, got {images.dtype}")
+        raise UsageTypeError(f"images must be uint8, got {images.dtype}")
     if images.dim() == 3:
         images = images.unsqueeze(1)  # [N, 1, H, W]
     elif images.dim() == 4:
         images = images.permute(0, 3, 1, 2)  # [N, H, W, C] -> [N, C, H, W]
     else:
-        raise ValueError(f"images must be [N, H, W] or [N, H, W, C], got shape {tuple(images.shape)}")
+        raise UsageError(f"images must be [N, H, W] or [N, H, W, C], got shape {tuple(images.shape)}")
     if images.shape[1] != channels:
-        raise ValueError(f"images have {images.shape[1]} channels, expected {channels} "
+        raise UsageError(f"images have {images.shape[1]} channels, expected {channels} "
                          "(4-d input is read as [N, H, W, C])")
     return images
 
@@ -254,12 +195,12 @@ def class_indices(labels: torch.Tensor, num_classes: int) -> List[torch.Tensor]:
     """For each class c, the int64 indices i with labels[i] == c (on the labels' device)."""
     labels = _as_tensor(labels)
     if labels.dim() != 1:
-        raise ValueError(f"labels must be 1-d, got shape {tuple(labels.shape)}")
+        raise UsageError(f"labels must be 1-d, got shape {tuple(labels.shape)}")
     # One stable sort instead of num_classes boolean scans; counts give the class boundaries.
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels, minlength=num_classes)
     if counts.numel() > num_classes:
-        raise ValueError(f"labels hold values >= num_classes ({num_classes})")
+        raise UsageError(f"labels hold values >= num_classes ({num_classes})")
     return list(torch.split(order, counts.tolist()))
 
 
@@ -272,11 +213,11 @@ def random_real_subset(labels: torch.Tensor, ipc: int, seed: int, num_classes: i
     ipc=10 with the same seed.
     """
     if isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1:
-        raise ValueError(f"ipc must be a positive int, got {ipc!r}")
+        raise UsageError(f"ipc must be a positive int, got {ipc!r}")
     per_class = class_indices(labels, num_classes)
     short = {c: len(idx) for c, idx in enumerate(per_class) if len(idx) < ipc}
     if short:
-        raise ValueError(f"ipc={ipc} is more than some classes hold (class: count {short})")
+        raise UsageError(f"ipc={ipc} is more than some classes hold (class: count {short})")
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for idx in per_class:
@@ -285,14 +226,17 @@ def random_real_subset(labels: torch.Tensor, ipc: int, seed: int, num_classes: i
     return torch.stack(chosen, dim=1).reshape(-1)  # [ipc, num_classes] -> interleaved
 
 
-def data_root(default: Union[str, Path, None] = None) -> Union[str, None]:
-    """The real-data folder: ``$DISTILLED_DATASETS_DATA`` if set, else ``default``."""
-    value = os.environ.get(DATA_ENV_VAR)
-    return value if value else (str(default) if default is not None else None)
+DEFAULT_DATA_ROOT = "data"  # like torchvision's examples: ./data under the working directory
+
+
+def default_data_root() -> str:
+    """Where the real data is looked for when no root is given: ``$DISTILLED_DATASETS_DATA`` if set,
+    else ./data. Every command (train, evaluate, select, distill-wang) uses this one rule."""
+    return os.environ.get(DATA_ENV_VAR) or DEFAULT_DATA_ROOT
 
 
 __all__: Sequence[str] = [
-    "DATA_ENV_VAR", "DatasetNotFoundError", "DatasetSpec", "register_dataset", "list_datasets", "get_spec",
+    "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_spec", "torchvision_class", "data_folder",
     "load_real", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
-    "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "data_root",
+    "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "default_data_root",
 ]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +54,19 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise UsageError(f"{name} must be a positive int, got {value!r}")
         for name in ("lr", "lr_decay_factor"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+                raise UsageError(f"{name} must be a positive number, got {value!r}")
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+                raise UsageError(f"{name} must be a number >= 0, got {value!r}")
         if self.lr_decay_epoch is not None and (not isinstance(self.lr_decay_epoch, int) or self.lr_decay_epoch < 0):
-            raise ValueError(f"lr_decay_epoch must be None or an int >= 0, got {self.lr_decay_epoch!r}")
+            raise UsageError(f"lr_decay_epoch must be None or an int >= 0, got {self.lr_decay_epoch!r}")
         if self.norm not in NORM_CHOICES:
-            raise ValueError(f"norm must be one of {NORM_CHOICES}, got {self.norm!r}")
+            raise UsageError(f"norm must be one of {NORM_CHOICES}, got {self.norm!r}")
 
     @property
     def decay_epoch(self) -> int:
@@ -89,7 +90,7 @@ class FixedSet:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor):
         if images.dim() != 4 or labels.dim() != 1 or len(images) != len(labels) or len(labels) == 0:
-            raise ValueError(f"need images [N, C, H, W] and labels [N] with N >= 1, got {tuple(images.shape)} "
+            raise UsageError(f"need images [N, C, H, W] and labels [N] with N >= 1, got {tuple(images.shape)} "
                              f"and {tuple(labels.shape)}")
         self.images, self.labels = images, labels
 

@@ -32,13 +32,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..common.real_data import generator_to_normalized, get_spec, load_tensors, random_real_subset
-from .sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_data_root, default_label,
+from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
+from .sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_label,
                            describe_source, read_items, resolve_source)
 from ..common.provenance import describe_hardware, resolve_device
 from ..common.model_zoo import build_model, list_models
 from .classifier_training import (FixedSet, ResampledSet, TrainConfig, execution_dict, prepare_model, test_accuracy,
                       train_model)
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +83,17 @@ class EvalConfig:
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+            raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.model not in list_models():
-            raise ValueError(f"unknown model {self.model!r}; valid values: {list_models()}")
+            raise UsageError(f"unknown model {self.model!r}; valid values: {list_models()}")
         for name in ("runs", "whole_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise UsageError(f"{name} must be a positive int, got {value!r}")
         if self.test_limit is not None and (not isinstance(self.test_limit, int) or self.test_limit < 1):
-            raise ValueError(f"test_limit must be None or a positive int, got {self.test_limit!r}")
+            raise UsageError(f"test_limit must be None or a positive int, got {self.test_limit!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be None or a positive int, got {self.threads!r}")
+            raise UsageError(f"threads must be None or a positive int, got {self.threads!r}")
         self.train_config(whole=False)  # validates the optimisation values now, not after loading data
 
     def train_config(self, whole: bool) -> TrainConfig:
@@ -188,7 +189,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     a matching ``out``. ``run_indices`` measures only those runs of the protocol's 0..runs-1 (one
     part of an evaluation split across processes or machines; ``merge_evaluations`` joins the parts)."""
     from distilled_datasets import __version__
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
 
     from ..common.augment import DSA
 
@@ -202,9 +203,9 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     if whole:
         ipc = None
     elif isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1:
-        raise ValueError(f"ipc must be a positive int, got {ipc!r}")
+        raise UsageError(f"ipc must be a positive int, got {ipc!r}")
     if cfg.protocol == "resample" and src.kind != "dataset":
-        raise ValueError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
+        raise UsageError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
                          f"dataset class), not {src.kind!r}")
     spec, device, tcfg = get_spec(name), resolve_device(cfg.device), cfg.train_config(whole)
     root = cfg.data_root or default_data_root()
@@ -254,11 +255,11 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
             record["runs"].sort(key=lambda run: run["run"])
             record["accuracy"] = summarize_runs(record["runs"])
             if out is not None:
-                _write(out, record, write_json_atomic)
+                _write(out, record, atomic_write_json)
         record["time"] = {"total_seconds": round(time.perf_counter() - started, 2), **run_times(record["runs"])}
         record["complete"] = [r["run"] for r in record["runs"]] == record["seeds"]
         if out is not None:
-            _write(out, record, write_json_atomic)
+            _write(out, record, atomic_write_json)
         acc = record["accuracy"]
         logger.info("%s %s ipc=%s %s %s: %.2f +- %.2f %% over %d runs", record["method"], name, ipc, cfg.model,
                     cfg.protocol, acc["mean"], acc["std"], acc["n"])
@@ -278,7 +279,7 @@ def wanted_runs(run_indices: Optional[Sequence[int]], runs: int) -> List[int]:
         return list(range(runs))
     indices = list(run_indices)
     if not indices or any(isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < runs for r in indices):
-        raise ValueError(f"run_indices must be a non-empty list of run numbers in 0..{runs - 1} (runs={runs}), "
+        raise UsageError(f"run_indices must be a non-empty list of run numbers in 0..{runs - 1} (runs={runs}), "
                          f"got {run_indices!r}")
     return sorted(set(indices))
 
@@ -294,7 +295,7 @@ def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
     with open(out, encoding="utf-8") as f:
         saved = json.load(f)
     if saved.get("format") != RESULT_FORMAT or comparable_key(saved) != comparable_key(record):
-        raise ValueError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
+        raise UsageError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
                          "remove it or write to another --out")
     # A run is written only once it finished, and runs are independent (run r seeds everything
     # with r), so any saved run this invocation wants is reused as it is.
@@ -314,7 +315,7 @@ def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str,
         ds = probe if r == 0 else src.dataset_cls(ipc=ipc, seed=r, **src.kwargs)  # the probe has seed 0
         x, y = read_items(ds, name, device)
         if len(y) != ipc * spec.num_classes:
-            raise ValueError(f"{type(ds).__name__}(ipc={ipc}) has {len(y)} items, expected ipc * num_classes = "
+            raise UsageError(f"{type(ds).__name__}(ipc={ipc}) has {len(y)} items, expected ipc * num_classes = "
                              f"{ipc * spec.num_classes}")
         train_set = FixedSet(x, y)
     elif src.kind == "random-real":

@@ -15,6 +15,7 @@ import os
 from typing import Any, Dict, Optional, Sequence, Union
 
 from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
+from distilled_datasets.errors import UsageError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
 
@@ -24,11 +25,11 @@ def _load(path: PathLike) -> Dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"evaluation part {os.fspath(path)!r} does not exist") from None
+        raise MissingFileError(f"evaluation part {os.fspath(path)!r} does not exist") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"evaluation part {os.fspath(path)!r} is not valid JSON: {exc}") from None
+        raise UsageError(f"evaluation part {os.fspath(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not an evaluation record (format {RESULT_FORMAT!r})")
+        raise UsageError(f"{os.fspath(path)!r} is not an evaluation record (format {RESULT_FORMAT!r})")
     return record
 
 
@@ -43,14 +44,14 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
     atomically (``out`` may be one of the parts). ``complete`` is true when every run of the
     protocol is present. The part planning the most runs (the first of those) heads the record:
     its protocol, source, command and hardware."""
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
 
     if len(paths) < 2:
-        raise ValueError(f"merge needs at least two evaluation parts, got {len(paths)}")
+        raise UsageError(f"merge needs at least two evaluation parts, got {len(paths)}")
     parts = [_load(p) for p in paths]
     for path, part in zip(paths[1:], parts[1:]):
         if comparable_key(part) != comparable_key(parts[0]):
-            raise ValueError(f"{os.fspath(path)!r} is a different evaluation from {os.fspath(paths[0])!r} "
+            raise UsageError(f"{os.fspath(path)!r} is a different evaluation from {os.fspath(paths[0])!r} "
                              "(dataset, ipc, protocol or source differ); only parts of one evaluation merge")
     # Run r is the same measurement whatever the run count (run r seeds everything with r), so an
     # evaluation of 2 runs and a part with runs 2..4 of a 5-run one merge; the part planning the
@@ -62,12 +63,12 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
         for run in part.get("runs", []):
             r = run["run"]
             if r in runs and not _same_result(runs[r], run):
-                raise ValueError(f"run {r} is in {origin[r]!r} and {os.fspath(path)!r} with different results "
+                raise UsageError(f"run {r} is in {origin[r]!r} and {os.fspath(path)!r} with different results "
                                  f"({runs[r].get('accuracy')} vs {run.get('accuracy')}); keep one of them")
             runs.setdefault(r, run)
             origin.setdefault(r, os.fspath(path))
     if not runs:
-        raise ValueError("the evaluation parts hold no finished runs")
+        raise UsageError("the evaluation parts hold no finished runs")
     merged_runs = [runs[r] for r in sorted(runs)]
     record = {k: v for k, v in first.items() if k not in ("run_indices", "resumed_runs", "time")}
     record.update({
@@ -85,6 +86,6 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
     if command is not None:
         record["merge_command"] = command
     if out is not None:
-        write_json_atomic(os.fspath(out), record)
+        atomic_write_json(out, record)
     return record
 

@@ -8,35 +8,20 @@ constants, so a measured accuracy is the accuracy of the dataset users download.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from ..common.real_data import get_spec, uint8_to_normalized
+from distilled_datasets.datasets import DATASET_CLASSES
+from distilled_datasets.files import sha256_file
+from distilled_datasets.errors import UsageError, UsageTypeError
 
 TensorPair = Tuple[torch.Tensor, torch.Tensor]
 SPECIAL_SOURCES = ("default", "random-real", "whole")
-
-
-def default_data_root() -> str:
-    """$DISTILLED_DATASETS_DATA, else the repository's ../shared/data when it exists, else ./data."""
-    from ..common.real_data import data_root
-
-    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-    return data_root(default=shared if shared.is_dir() else "data")
-
-
-def dataset_classes() -> Dict[str, type]:
-    from distilled_datasets.datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
-
-    return {cls.dataset_name: cls for cls in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}
-
-
 
 
 @dataclass
@@ -54,47 +39,39 @@ def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
     if isinstance(source, type):
         name = getattr(source, "dataset_name", None) or dataset
         if not name:
-            raise ValueError(f"dataset is required: {source.__name__} has no dataset_name")
+            raise UsageError(f"dataset is required: {source.__name__} has no dataset_name")
         if dataset is not None and dataset != name:
-            raise ValueError(f"dataset={dataset!r} does not match {source.__name__} (a {name!r} dataset)")
+            raise UsageError(f"dataset={dataset!r} does not match {source.__name__} (a {name!r} dataset)")
         get_spec(name)
         if revision is not None:
             kwargs["revision"] = revision
         bad = sorted({"ipc", "seed", "train", "transform", "target_transform"} & set(kwargs))
         if bad:
-            raise ValueError(f"dataset_kwargs must not set {bad}: the harness sets ipc and seed per run and "
+            raise UsageError(f"dataset_kwargs must not set {bad}: the harness sets ipc and seed per run and "
                              "reads untransformed items")
         return Source("dataset", source, kwargs, f"{source.__module__}.{source.__qualname__}"), name
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"source must be a str, a path or a dataset class, got {type(source).__name__}")
+        raise UsageTypeError(f"source must be a str, a path or a dataset class, got {type(source).__name__}")
     if dataset is None:
-        raise ValueError(f"dataset is required for source {os.fspath(source)!r}; valid values: "
-                         f"{sorted(dataset_classes())}")
+        raise UsageError(f"dataset is required for source {os.fspath(source)!r}; valid values: "
+                         f"{sorted(DATASET_CLASSES)}")
     get_spec(dataset)
-    classes = dataset_classes()
+    classes = DATASET_CLASSES
     if dataset not in classes:
-        raise ValueError(f"dataset {dataset!r} has no distilled dataset class; valid values: {sorted(classes)}")
+        raise UsageError(f"dataset {dataset!r} has no distilled dataset class; valid values: {sorted(classes)}")
     given = os.fspath(source)
     if dataset_kwargs and given in ("random-real", "whole"):
-        raise ValueError(f"dataset_kwargs apply to generator sources, not to {given!r}")
+        raise UsageError(f"dataset_kwargs apply to generator sources, not to {given!r}")
     if given in ("random-real", "whole"):
         if revision is not None:
-            raise ValueError(f"revision applies to Hub ids, not to source {given!r}")
+            raise UsageError(f"revision applies to Hub ids, not to source {given!r}")
         return Source(given, given=given), dataset
     if given == "default":
         if revision is not None:
-            raise ValueError("revision applies to Hub ids, not to the package default")
+            raise UsageError("revision applies to Hub ids, not to the package default")
         return Source("dataset", classes[dataset], kwargs, given), dataset
     kwargs.update(repo_id=given, revision=revision)
     return Source("dataset", classes[dataset], kwargs, given), dataset
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
@@ -108,12 +85,12 @@ def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
     learned = getattr(ds, "learned", None)
     if files is not None and learned is not None:  # stored learned images (Wang et al. 2018)
         out.update(generator=files.describe(), origin=files.source, location=files.location,
-                   revision=files.revision, weights_sha256=_sha256(files.weights_path),
+                   revision=files.revision, weights_sha256=sha256_file(files.weights_path),
                    learned_images={k: learned.config.get(k) for k in ("method", "mode", "model", "steps", "epochs")})
     elif files is not None:  # a DistilledDataset: pin exactly which weights were measured
         gen = ds.generator
         out.update(generator=files.describe(), origin=files.source, location=files.location,
-                   revision=files.revision, weights_sha256=_sha256(files.weights_path),
+                   revision=files.revision, weights_sha256=sha256_file(files.weights_path),
                    generator_config=gen.config.to_dict(), generator_parameters=gen.num_parameters,
                    generator_library_version=gen.metadata.get("library_version"))
     return out
@@ -147,5 +124,5 @@ def read_items(ds: Any, name: str, device: torch.device) -> TensorPair:
         labels.append(int(label))
     pixels = np.stack(images)  # uint8 [N, H, W] or [N, H, W, C]
     if pixels.dtype != np.uint8:
-        raise TypeError(f"{type(ds).__name__} items are {pixels.dtype} images; the harness reads uint8 images")
+        raise UsageTypeError(f"{type(ds).__name__} items are {pixels.dtype} images; the harness reads uint8 images")
     return uint8_to_normalized(pixels, name).to(device), torch.tensor(labels, dtype=torch.int64, device=device)

@@ -15,6 +15,7 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 from safetensors.torch import load_file, save_file
+from distilled_datasets.errors import UsageTypeError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
 
@@ -25,14 +26,14 @@ def _flatten(value: Any, path: str, tensors: Dict[str, torch.Tensor]) -> Any:
         return {"__tensor__": path}
     if isinstance(value, dict):
         if not all(isinstance(k, (str, int)) for k in value):
-            raise TypeError(f"checkpoint keys must be str or int at {path!r}")
+            raise UsageTypeError(f"checkpoint keys must be str or int at {path!r}")
         # int keys (optimizer state indices) are kept apart so they come back as ints.
         return {"__dict__": [[k, _flatten(v, f"{path}.{k}", tensors)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
         return [_flatten(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"cannot checkpoint {type(value).__name__} at {path!r}")
+    raise UsageTypeError(f"cannot checkpoint {type(value).__name__} at {path!r}")
 
 
 def _unflatten(value: Any, tensors: Dict[str, torch.Tensor]) -> Any:
@@ -67,7 +68,7 @@ def save_checkpoint(state: Dict[str, Any], prefix: PathLike) -> None:
 def load_checkpoint(prefix: PathLike) -> Dict[str, Any]:
     tensor_path, json_path = paths(prefix)
     if not json_path.is_file() or not tensor_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {json_path} (+ {tensor_path.name}); nothing to resume from")
+        raise MissingFileError(f"no checkpoint at {json_path} (+ {tensor_path.name}); nothing to resume from")
     skeleton = json.loads(json_path.read_text())
     return _unflatten(skeleton["state"], load_file(str(tensor_path)))
 

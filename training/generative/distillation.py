@@ -14,20 +14,22 @@ import logging
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
-from distilled_datasets.preview import save_sample_grid
+from distilled_datasets.preview import generator_grid, save_grid
+from distilled_datasets.repository import save_repository
 
 from . import checkpoint as ckpt
 from ..common.augment import DSA
-from ..common.real_data import generator_to_normalized, get_spec, load_tensors
+from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
 from .stage2_matching import ModelPool, matching_losses
 from .run_config import RunConfig, load_config, save_config
+from distilled_datasets.errors import MissingFileError
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +42,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def dataset_classes(name: str):
-    from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
-
-    return {c.dataset_name: c for c in (DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10)}[name].classes
-
-
 class GenerativeDistillation:
     """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
 
     def __init__(self, config: RunConfig, resume: bool = False):
         config.validate()
+        if config.data_root is None:  # recorded as resolved, so the saved config says where the data was
+            config.data_root = default_data_root()
         self.config = config
         self.out = Path(config.out)
         self.device = pick_device(config.device)
@@ -97,7 +95,7 @@ class GenerativeDistillation:
         gen_config = GeneratorConfig(architecture=c.architecture, noise_dim=c.noise_dim,
                                      num_classes=self.spec.num_classes, channels=self.spec.channels,
                                      image_size=self.spec.image_size, arch_kwargs=kwargs)
-        meta = {"dataset": self.spec.name, "classes": dataset_classes(self.spec.name),
+        meta = {"dataset": self.spec.name, "classes": list(self.spec.classes),
                 "normalization": {"mean": list(self.spec.mean), "std": list(self.spec.std)}}
         return Generator(gen_config, metadata=meta)
 
@@ -255,10 +253,10 @@ class GenerativeDistillation:
     def save_samples(self) -> None:
         folder = self.out / "samples"
         folder.mkdir(parents=True, exist_ok=True)
-        save_sample_grid(self._cpu_generator(), folder / f"stage{self.stage}_step{self.step:07d}.png")
+        save_grid(generator_grid(self._cpu_generator()), folder / f"stage{self.stage}_step{self.step:07d}.png")
 
     def save_generator(self) -> None:
-        self._cpu_generator().save_pretrained(self.out)
+        save_repository(self._cpu_generator(), self.out)
         logger.info("generator saved to %s", self.out)
 
     def state(self) -> Dict[str, Any]:
@@ -304,7 +302,7 @@ def train(config: RunConfig, resume: bool = False) -> Path:
     if resume:
         saved = Path(config.out) / "train_config.json"
         if not saved.is_file():
-            raise FileNotFoundError(f"--resume: {saved} does not exist; start the run without --resume")
+            raise MissingFileError(f"--resume: {saved} does not exist; start the run without --resume")
         config = load_config(saved)
     return GenerativeDistillation(config, resume=resume).run()
 
@@ -321,10 +319,10 @@ def export_checkpoint(run_dir, out) -> Path:
     gen = Generator(GeneratorConfig(architecture=config.architecture, noise_dim=config.noise_dim,
                                     num_classes=spec.num_classes, channels=spec.channels,
                                     image_size=spec.image_size, arch_kwargs=kwargs),
-                    metadata={"dataset": spec.name, "classes": dataset_classes(spec.name),
+                    metadata={"dataset": spec.name, "classes": list(spec.classes),
                               "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
                               "training": {"checkpoint_of": str(run_dir), "step": state["step"],
                                            "stage": state["stage"]}})
     gen.load_state_dict(state["generator"])
-    gen.save_pretrained(out)
+    save_repository(gen, out)
     return Path(out)

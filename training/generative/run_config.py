@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
+from distilled_datasets.errors import UsageError
 
 STAGES = ("1", "2", "both")
 
@@ -57,7 +58,7 @@ class Stage2Config:
 class RunConfig:
     out: str = "runs/mnist"
     dataset: str = "mnist"
-    data_root: str = "data"
+    data_root: Optional[str] = None  # None: $DISTILLED_DATASETS_DATA, else ./data
     download: bool = False
     stage: str = "both"
     init_from: Optional[str] = None  # a stage-1 run directory to start stage 2 from
@@ -74,22 +75,22 @@ class RunConfig:
 
     def validate(self) -> None:
         if self.stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+            raise UsageError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.stage == "2" and not self.init_from:
-            raise ValueError("stage 2 alone needs --init-from: a run directory holding a stage-1 generator")
+            raise UsageError("stage 2 alone needs --init-from: a run directory holding a stage-1 generator")
         if self.stage1.gan_loss not in ("hinge", "wgan-gp"):
-            raise ValueError(f"stage1 gan_loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
+            raise UsageError(f"stage1 gan_loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
         for name, value in [("stage1.steps", self.stage1.steps), ("stage2.steps", self.stage2.steps),
                             ("stage1.batch_size", self.stage1.batch_size), ("stage2.batch_size", self.stage2.batch_size),
                             ("stage1.n_critic", self.stage1.n_critic), ("stage2.reinit_every", self.stage2.reinit_every),
                             ("checkpoint_every", self.checkpoint_every), ("sample_every", self.sample_every),
                             ("log_every", self.log_every)]:
             if value < (0 if name.endswith("steps") else 1):
-                raise ValueError(f"{name} must be {'>= 0' if name.endswith('steps') else '>= 1'}, got {value}")
+                raise UsageError(f"{name} must be {'>= 0' if name.endswith('steps') else '>= 1'}, got {value}")
         if self.stage2.match not in ("paired", "class_mean"):
-            raise ValueError(f"stage2 match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
+            raise UsageError(f"stage2 match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
         if self.stage2.lambda_global < 0 or self.stage2.lambda_local < 0:
-            raise ValueError("stage2 lambda_global and lambda_local must be >= 0")
+            raise UsageError("stage2 lambda_global and lambda_local must be >= 0")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,7 +137,7 @@ def _parse_layers(items) -> Dict[str, str]:
     layers = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--stage2-feature-layers takes MODEL=LAYER items, got {item!r}")
+            raise UsageError(f"--stage2-feature-layers takes MODEL=LAYER items, got {item!r}")
         model, layer = item.split("=", 1)
         layers[model] = layer
     return layers
@@ -163,9 +164,9 @@ def config_from_args(args: argparse.Namespace, base: Optional[RunConfig] = None)
 
 
 def save_config(config: RunConfig, path) -> None:
-    from distilled_datasets.config import write_json_atomic
+    from distilled_datasets.files import atomic_write_json
 
-    write_json_atomic(str(path), config.to_dict())
+    atomic_write_json(path, config.to_dict())
 
 
 def load_config(path) -> RunConfig:

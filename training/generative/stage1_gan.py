@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from distilled_datasets.errors import UsageError
 
 GAN_LOSSES = ("hinge", "wgan-gp")
 
@@ -45,7 +46,7 @@ class Discriminator(nn.Module):
         score = self.adv(h).squeeze(1)
         if self.project is not None:
             if labels is None:
-                raise ValueError("a projection discriminator needs the labels")
+                raise UsageError("a projection discriminator needs the labels")
             score = score + (self.project(labels) * h).sum(1)
         return score, self.aux(h)
 
@@ -61,7 +62,7 @@ def discriminator_loss(kind: str, d: Discriminator, real: torch.Tensor, fake: to
     elif kind == "wgan-gp":
         adv = s_fake.mean() - s_real.mean() + gp_weight * gradient_penalty(d, real, fake, labels)
     else:
-        raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, got {kind!r}")
+        raise UsageError(f"gan_loss must be one of {GAN_LOSSES}, got {kind!r}")
     # The classifier head learns from real images only, so it never learns the generator's flaws.
     aux = F.cross_entropy(logits[: real.shape[0]], labels)
     return adv + aux_weight * aux

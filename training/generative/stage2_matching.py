@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.model_zoo import StagedNet, build_model
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,9 @@ def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch
     ModelPool.frozen); the real branch needs no graph at all.
     """
     if mode not in MATCH_MODES:
-        raise ValueError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
+        raise UsageError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
     if mode == "class_mean" and labels is None:
-        raise ValueError("class_mean matching needs the batch labels")
+        raise UsageError("class_mean matching needs the batch labels")
     if augment is not None:
         syn, real = augment(syn, seed=seed), augment(real, seed=seed)  # Siamese: same parameters
     with torch.no_grad():
@@ -91,7 +92,7 @@ class ModelPool:
                  image_size: int, device: torch.device, online_steps: int = 1, online_lr: float = 0.01,
                  reinit_every: int = 1, channels_last: bool = False):
         if not names:
-            raise ValueError("the model pool must name at least one model")
+            raise UsageError("the model pool must name at least one model")
         self.names = list(names)
         self.shape = (channels, num_classes, image_size)
         self.device, self.channels_last = device, channels_last

@@ -8,7 +8,6 @@ results (random real subset, whole training set) are shown for comparison.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,18 +18,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
+from distilled_datasets.files import sha256_file
+from distilled_datasets.repository import save_repository
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
-
-
-def sha256_file(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def protocol_label(protocol: Dict[str, Any]) -> str:
@@ -52,11 +46,11 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
         if not record.get("complete", True):
-            raise ValueError(f"{path} is an unfinished evaluation (complete: false); let it finish first")
+            raise UsageError(f"{path} is an unfinished evaluation (complete: false); let it finish first")
         source = record.get("source", {})
         measured = source.get("weights_sha256")
         if measured is not None and measured != weights_sha256:
-            raise ValueError(
+            raise UsageError(
                 f"{path} was measured on weights {measured[:12]}..., not on the weights being published "
                 f"({weights_sha256[:12]}...); evaluate the published folder itself (e.g. after --half)"
             )
@@ -79,7 +73,7 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
             notes: Optional[str] = None) -> Path:
     """Stage the repository folder, check the results against its weights, then write/push it."""
     if repo_id is None and out is None:
-        raise ValueError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
+        raise UsageError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
     generator = Generator.from_pretrained(run_dir)
     generator.metadata["license"] = license
     if package_default:  # the card then shows loading without repo_id
@@ -88,9 +82,9 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
         generator.metadata["notes"] = notes
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "repo"
-        generator.save_pretrained(staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
+        save_repository(generator, staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
         generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root)
-        generator.save_pretrained(staged, half=half, samples=True, repo_id=repo_id)
+        save_repository(generator, staged, half=half, samples=True, repo_id=repo_id)
         if out is not None:
             _replace_folder(staged, Path(out))
             logger.info("wrote %s", out)

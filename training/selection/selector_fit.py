@@ -20,7 +20,8 @@ from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 
-from ..common.real_data import get_spec, load_real, uint8_to_nchw
+from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
                       for i in range(0, len(labels), 2000))
         for c in range(num_classes):
             if not bool((labels == c).any()):
-                raise ValueError(f"class {c} has no real training image: its herding target is undefined")
+                raise UsageError(f"class {c} has no real training image: its herding target is undefined")
             net.class_means[c] = features[labels == c].mean(0)
     logger.info("selector: %.2f%% training accuracy, %d parameters", 100 * correct / len(labels),
                 sum(p.numel() for p in net.parameters()))
@@ -90,16 +91,16 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
            download: bool = False) -> Generator:
     """Load ``run_dir``'s generator, fit a selector on ``dataset``'s real training set, attach it."""
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
-        raise ValueError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
+        raise UsageError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int (selector training epochs), got {epochs!r}")
+        raise UsageError(f"epochs must be a positive int (selector training epochs), got {epochs!r}")
     generator = Generator.from_pretrained(run_dir)
     spec = get_spec(dataset)
     if generator.metadata.get("dataset") not in (None, spec.name):
-        raise ValueError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
+        raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
     # Check the selector arguments before minutes of training, not after.
     selecting_sampling(generator, candidates, selector_kwargs)
-    images, labels = real_unit_range(spec.name, data_root, download=download)
+    images, labels = real_unit_range(spec.name, data_root or default_data_root(), download=download)
     selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
     generator = attach_selector(generator, selector, candidates)
     generator.metadata["selection"] = {"method": "herding", "candidates": candidates, "selector_epochs": epochs,

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..common.real_data import random_real_subset
 from .unroll import Params, accuracy, apply_schedule
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def split_validation(x: torch.Tensor, y: torch.Tensor, size: int, seed: int = 0
     """(train_x, train_y, val_x, val_y): a fixed random ``size`` images of the training split are
     set aside for choosing hyper-parameters; distillation and baselines use only the rest."""
     if not 0 < size < x.shape[0]:
-        raise ValueError(f"validation size must be in (0, {x.shape[0]}), got {size}")
+        raise UsageError(f"validation size must be in (0, {x.shape[0]}), got {size}")
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed)).to(x.device)
     val, train = perm[:size], perm[size:]
     return x[train], y[train], x[val], y[val]

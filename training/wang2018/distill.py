@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .distill_config import WangConfig
 from .unroll import Params, balanced_labels, sample_init, softplus_inverse, unroll
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +58,13 @@ class InitSource:
             _check_params(self.init, model, "init")
         elif cfg.mode == "pool":
             if not pool:
-                raise ValueError("mode 'pool' needs a non-empty pool of weights (e.g. classifiers trained on real "
+                raise UsageError("mode 'pool' needs a non-empty pool of weights (e.g. classifiers trained on real "
                                  "data); pass pool=[...] or --init-pool DIR")
             for i, params in enumerate(pool):
                 _check_params(params, model, f"pool[{i}]")
             self.pool = [{k: params[k] for k in names} for params in pool]
         elif init is not None or pool:
-            raise ValueError("mode 'random' draws its own inits; init and pool must be left out")
+            raise UsageError("mode 'random' draws its own inits; init and pool must be left out")
 
     def draw(self, iteration: int, generator: torch.Generator) -> List[Params]:
         cfg = self.cfg
@@ -82,7 +83,7 @@ def _check_params(params: Params, model: nn.Module, what: str) -> None:
     if found != expected:
         missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
         wrong = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
-        raise ValueError(f"{what} weights do not fit {type(model).__name__}: missing {missing}, unexpected "
+        raise UsageError(f"{what} weights do not fit {type(model).__name__}: missing {missing}, unexpected "
                          f"{extra}, wrong shapes {wrong}")
 
 

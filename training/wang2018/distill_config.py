@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
+from distilled_datasets.errors import UsageError
 
 MODES = ("fixed", "random", "pool")
 INIT_DISTRIBUTIONS = ("default", "xavier")  # see unroll.sample_init
@@ -13,12 +14,12 @@ INIT_DISTRIBUTIONS = ("default", "xavier")  # see unroll.sample_init
 
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise UsageError(f"{name} must be a positive int, got {value!r}")
 
 
 def _positive_float(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+        raise UsageError(f"{name} must be a positive number, got {value!r}")
 
 
 @dataclass
@@ -63,27 +64,27 @@ class WangConfig:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
+            raise UsageError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
         if self.init not in INIT_DISTRIBUTIONS:
-            raise ValueError(f"init must be one of {list(INIT_DISTRIBUTIONS)}, got {self.init!r}")
+            raise UsageError(f"init must be one of {list(INIT_DISTRIBUTIONS)}, got {self.init!r}")
         for name in ("images_per_class", "steps", "epochs", "iterations", "batch_size", "nets_per_step", "log_every"):
             _positive_int(name, getattr(self, name))
         for name in ("lr", "init_step_lr", "decay_factor"):
             _positive_float(name, getattr(self, name))
         if self.images_per_class % self.steps:
-            raise ValueError(
+            raise UsageError(
                 f"images_per_class ({self.images_per_class}) must be a multiple of steps ({self.steps}): every "
                 "step uses the same number of images of every class"
             )
         if isinstance(self.decay_every, bool) or not isinstance(self.decay_every, int) or self.decay_every < 0:
-            raise ValueError(f"decay_every must be an int >= 0, got {self.decay_every!r}")
+            raise UsageError(f"decay_every must be an int >= 0, got {self.decay_every!r}")
         if not isinstance(self.grad_clip, (int, float)) or self.grad_clip < 0:
-            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
+            raise UsageError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
         if self.malicious is not None:
             pair = tuple(self.malicious)
             if len(pair) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in pair) \
                     or pair[0] == pair[1] or min(pair) < 0:
-                raise ValueError(f"malicious must be two different class indices (K, T), got {self.malicious!r}")
+                raise UsageError(f"malicious must be two different class indices (K, T), got {self.malicious!r}")
             self.malicious = (int(pair[0]), int(pair[1]))
 
     @property
@@ -108,7 +109,7 @@ class WangConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown WangConfig keys {unknown}; valid keys: {sorted(known)}")
+            raise UsageError(f"unknown WangConfig keys {unknown}; valid keys: {sorted(known)}")
         data = dict(data)
         if data.get("malicious") is not None:
             data["malicious"] = tuple(data["malicious"])

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .distill import TRAIN_SEED_LIMIT
 from .unroll import Params, accuracy, apply_schedule, sample_init
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ assert HELDOUT_SEED_BASE >= TRAIN_SEED_LIMIT
 
 def heldout_seeds(n: int, offset: int = 0) -> List[int]:
     if offset < 0 or HELDOUT_SEED_BASE + offset + n > HELDOUT_SEED_LIMIT:
-        raise ValueError(f"held-out seeds must stay in [{HELDOUT_SEED_BASE}, {HELDOUT_SEED_LIMIT}); got offset {offset}, "
+        raise UsageError(f"held-out seeds must stay in [{HELDOUT_SEED_BASE}, {HELDOUT_SEED_LIMIT}); got offset {offset}, "
                          f"n {n}")
     return [HELDOUT_SEED_BASE + offset + i for i in range(n)]
 

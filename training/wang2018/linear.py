@@ -19,6 +19,7 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+from distilled_datasets.errors import UsageError
 
 DTYPE = torch.float64
 
@@ -101,7 +102,7 @@ def null_direction(syn_data: torch.Tensor) -> torch.Tensor:
     """A unit vector v with d~ v = 0 (exists when M < D): A v = v, so theta_1 moves with theta_0 along v."""
     m, dim = syn_data.shape
     if m >= dim and torch.linalg.matrix_rank(syn_data) == dim:
-        raise ValueError(f"d~ has full column rank {dim}; it has no null direction")
+        raise UsageError(f"d~ has full column rank {dim}; it has no null direction")
     _, _, vh = torch.linalg.svd(syn_data, full_matrices=True)
     return vh[-1]
 

@@ -14,18 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-import numpy as np
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from distilled_datasets._version import __version__
-from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME, write_json_atomic
+from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
+from distilled_datasets.files import atomic_write, atomic_write_json
+from distilled_datasets.preview import image_grid
 from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
 
 from ..common.real_data import get_spec
 from .distill import DistillResult
 from .unroll import Params
+from distilled_datasets.errors import UsageError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
 
@@ -75,15 +77,9 @@ def sample_grid(result: DistillResult) -> Image.Image:
     spec = get_spec(cfg.dataset)
     mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
     std = torch.tensor(spec.std).view(1, -1, 1, 1)
-    unit = (images * std + mean).clamp(0, 1)
-    pixels = (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [M, H, W, C]
-    rows, cols = cfg.steps, images.shape[0] // cfg.steps
-    h, w, c, pad = pixels.shape[1], pixels.shape[2], pixels.shape[3], 2
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
-    for i in range(images.shape[0]):
-        r, k = divmod(i, cols)
-        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = pixels[i]
-    return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    pixels = ((images * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)  # [M, H, W, C]
+    pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    return image_grid(pixels.reshape(cfg.steps, -1, *pixels.shape[1:]).numpy())
 
 
 def save_result(result: DistillResult, folder: PathLike, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
@@ -97,13 +93,10 @@ def save_result(result: DistillResult, folder: PathLike, classes: List[str], met
     }
     if result.init is not None:
         tensors.update({INIT_PREFIX + k: v.detach().float().cpu().contiguous() for k, v in result.init.items()})
-    tmp = folder / f".{WEIGHTS_NAME}.tmp-{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": IMAGES_FORMAT_NAME})
-    os.replace(tmp, folder / WEIGHTS_NAME)
-    tmp = folder / f".{SAMPLES_NAME}.tmp-{os.getpid()}.png"
-    sample_grid(result).save(tmp)
-    os.replace(tmp, folder / SAMPLES_NAME)
-    write_json_atomic(str(folder / CONFIG_NAME), result_config(result, classes, metrics, command, extra))
+    atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": IMAGES_FORMAT_NAME}))
+    grid = sample_grid(result)
+    atomic_write(folder / SAMPLES_NAME, lambda tmp: grid.save(tmp, format="PNG"))
+    atomic_write_json(folder / CONFIG_NAME, result_config(result, classes, metrics, command, extra))
     return folder
 
 
@@ -116,9 +109,8 @@ def load_result(folder: PathLike) -> LearnedImages:
 def save_weights(params: Params, path: PathLike, metadata: Optional[Dict[str, str]] = None) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({k: v.detach().float().cpu().contiguous() for k, v in params.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in params.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_weights(path: PathLike) -> Params:
@@ -128,11 +120,11 @@ def load_weights(path: PathLike) -> Params:
     if path.is_dir():
         learned = load_result(path)
         if not learned.init:
-            raise ValueError(f"--init-from {path}: this result stores no init (mode {learned.config.get('mode')!r}); "
+            raise UsageError(f"--init-from {path}: this result stores no init (mode {learned.config.get('mode')!r}); "
                              "pass a fixed-init result folder or a .safetensors file of weights")
         return dict(learned.init)
     if not path.is_file():
-        raise FileNotFoundError(f"--init-from {path}: no such file or folder")
+        raise MissingFileError(f"--init-from {path}: no such file or folder")
     return {k: v.float() for k, v in load_file(str(path)).items()}
 
 
@@ -141,6 +133,6 @@ def load_pool(folder: PathLike) -> List[Params]:
     folder = Path(folder)
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not files:
-        raise FileNotFoundError(f"--init-pool {folder}: no *.safetensors weight files there; write some with "
+        raise MissingFileError(f"--init-pool {folder}: no *.safetensors weight files there; write some with "
                                 "`distilled-datasets wang-pretrain --out DIR`")
     return [load_weights(f) for f in files]

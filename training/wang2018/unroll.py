@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .distill_config import INIT_DISTRIBUTIONS
+from distilled_datasets.errors import UsageError
 
 Params = Dict[str, torch.Tensor]
 
@@ -28,21 +29,21 @@ Params = Dict[str, torch.Tensor]
 def softplus_inverse(value: float) -> float:
     """raw such that softplus(raw) == value (> 0): how the raw rates are initialised."""
     if not value > 0:
-        raise ValueError(f"a learning rate must be > 0, got {value!r}")
+        raise UsageError(f"a learning rate must be > 0, got {value!r}")
     return value + math.log(-math.expm1(-value))  # log(exp(v) - 1), stable for small and large v
 
 
 def balanced_labels(num_images: int, num_classes: int, device=None) -> torch.Tensor:
     """int64 [M]: 0, 1, ..., K-1, 0, 1, ... (every step of M/S images, M/S a multiple of K, is balanced)."""
     if num_images % num_classes:
-        raise ValueError(f"the number of images ({num_images}) must be a multiple of num_classes ({num_classes})")
+        raise UsageError(f"the number of images ({num_images}) must be a multiple of num_classes ({num_classes})")
     return torch.arange(num_images, device=device) % num_classes
 
 
 def step_slices(num_images: int, steps: int) -> List[slice]:
     """Which images each step uses: ``steps`` contiguous, equal slices of [0, num_images)."""
     if num_images % steps:
-        raise ValueError(f"{num_images} images cannot be split into {steps} equal steps")
+        raise UsageError(f"{num_images} images cannot be split into {steps} equal steps")
     n = num_images // steps
     return [slice(s * n, (s + 1) * n) for s in range(steps)]
 
@@ -75,7 +76,7 @@ def sample_init(model: nn.Module, seed: int, distribution: str = "default") -> P
                 nn.init.xavier_normal_(value, gain=1.0, generator=generator)
             params[name] = value.to(p.device)
         return params
-    raise ValueError(f"init distribution must be one of {list(INIT_DISTRIBUTIONS)}, got {distribution!r}")
+    raise UsageError(f"init distribution must be one of {list(INIT_DISTRIBUTIONS)}, got {distribution!r}")
 
 
 def inner_loss(model: nn.Module, params: Mapping[str, torch.Tensor], images: torch.Tensor,
@@ -92,7 +93,7 @@ def unroll(model: nn.Module, params: Params, images: torch.Tensor, labels: torch
     (second-order terms included); without it each step is detached (evaluation).
     """
     if lrs.shape != (steps * epochs,):
-        raise ValueError(f"lrs must have shape [{steps * epochs}] (steps * epochs), got {list(lrs.shape)}")
+        raise UsageError(f"lrs must have shape [{steps * epochs}] (steps * epochs), got {list(lrs.shape)}")
     slices = step_slices(images.shape[0], steps)
     names = list(params)
     if not create_graph:

@@ -1,0 +1,105 @@
+"""File helpers every writer in the package uses: atomic writes and content hashes.
+
+An atomic write produces the file under a hidden unique name in the same folder and renames it
+into place (a rename within one file system is atomic), so a reader sees the old file or the
+new one, never half of one; if the writer fails, the temporary file is removed. Temporary files
+are created by the writer itself, so they get the user's umask (tempfile's are private, 0600).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Union
+
+from .errors import DistilledDatasetsError, OutputExistsError, WriteError
+
+PathLike = Union[str, os.PathLike]
+
+
+def temp_sibling(path: PathLike, kind: str = "tmp") -> Path:
+    """A hidden, unique name next to ``path`` (same folder, so a rename onto ``path`` is atomic)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def atomic_write(path: PathLike, writer: Callable[[str], Any]) -> Path:
+    """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``."""
+    path = Path(path)
+    tmp = temp_sibling(path)
+    try:
+        writer(str(tmp))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"could not write {path}: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: PathLike, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def move_into_place(tmp: PathLike, out: PathLike, overwrite: bool) -> None:
+    """Rename a finished file or folder ``tmp`` onto ``out``, refusing at that very moment an
+    ``out`` that exists (a non-empty folder, or any file) unless ``overwrite``.
+
+    Without ``overwrite`` nothing is ever replaced: a file goes in with a hard link, which fails if
+    ``out`` appeared meanwhile; a folder with a rename, which fails on a non-empty folder. With it,
+    an old folder is swapped out first and deleted last, so ``out`` is never half written.
+    """
+    tmp, out = Path(tmp), Path(out)
+    try:
+        if tmp.is_dir():
+            if overwrite and out.is_dir() and any(out.iterdir()):
+                old = temp_sibling(out, "old")
+                os.replace(out, old)
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, out)  # onto nothing or an empty folder; a non-empty one raises
+        elif overwrite:
+            os.replace(tmp, out)
+        else:
+            os.link(tmp, out)  # raises FileExistsError if out exists, whatever appeared meanwhile
+            tmp.unlink()
+    except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        raise OutputExistsError(f"{out} exists ({'a folder' if out.is_dir() else 'a file'}); pass --overwrite to "
+                                "replace it") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite to replace it") from exc
+        raise WriteError(f"could not write {out}: {exc}") from exc
+
+
+@contextmanager
+def writing(out: PathLike) -> Iterator[None]:
+    """Report a failed write of ``out`` (full or read-only disk...) as a WriteError naming it."""
+    try:
+        yield
+    except DistilledDatasetsError:
+        raise
+    except OSError as exc:
+        raise WriteError(f"could not write {out}: {exc}") from exc

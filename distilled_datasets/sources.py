@@ -1,0 +1,218 @@
+"""Where a distilled dataset's images come from, behind one small interface.
+
+Two kinds of folder (or Hub repository) hold a distilled dataset:
+
+- a generator (config format "distilled-datasets/generator"): ``GeneratorSource`` synthesizes
+  sample k of class c lazily, chunk by chunk, from (weights, seed, c, k) alone;
+- stored images (format "distilled-datasets/images", e.g. Wang et al. 2018's learned pixels):
+  ``StoredImagesSource`` holds a fixed set of images and the schedule they were learned with.
+
+``open_source(files, seed)`` reads the config's format and returns the right one; the dataset
+classes, the CLI's preview, info and export, and the evaluation harness only use the interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .config import FORMAT_NAME
+from .dataset_info import DatasetInfo
+from .errors import InvalidGeneratorError, UsageError
+from .generator import Generator
+from .hub import ResolvedFiles
+from .learned_images import IMAGES_FORMAT_NAME, LearnedImages
+from .synthesis import synthesize_chunk
+from .validation import check_positive_int
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GENERATOR_IPC = 10  # what ipc=None means for a generator (torchvision scripts rarely pass it)
+
+
+def config_format(path: str) -> str:
+    """The "format" of a config.json (a config without one is a generator's)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return FORMAT_NAME  # the generator loader reports the problem with its own message
+    return data.get("format", FORMAT_NAME) if isinstance(data, dict) else FORMAT_NAME
+
+
+class ImageSource(abc.ABC):
+    """The images of one distilled set: ``image(label, k)`` is sample k of class ``label`` as
+    uint8 [H, W] or [H, W, C]. Subclasses say how many exist and where they come from."""
+
+    kind: str = ""
+
+    def __init__(self, files: ResolvedFiles, seed: int):
+        self.files, self.seed = files, seed
+
+    @abc.abstractmethod
+    def check_fits(self, info: DatasetInfo, owner: str) -> None:
+        """Refuse (InvalidGeneratorError) a source made for another dataset or image shape."""
+
+    @abc.abstractmethod
+    def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
+        """The images per class a dataset asking for ``ipc`` (None: the source's default) holds."""
+
+    @abc.abstractmethod
+    def image(self, label: int, k: int) -> np.ndarray:
+        """uint8 sample ``k`` of class ``label``."""
+
+    def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:
+        """Make every image of the first ``ipc`` per class ready (no-op for stored images)."""
+
+    @abc.abstractmethod
+    def describe(self) -> List[str]:
+        """Lines for the dataset's repr."""
+
+    @abc.abstractmethod
+    def info(self) -> Dict[str, Any]:
+        """A JSON-ready description (``distilled-datasets info``)."""
+
+    def source_record(self) -> Dict[str, Any]:
+        return {"kind": self.files.source, "location": self.files.location, "revision": self.files.revision,
+                "config_path": self.files.config_path, "weights_path": self.files.weights_path}
+
+
+class GeneratorSource(ImageSource):
+    """Images synthesized by a conditional generator; see synthesis.py for the chunk scheme."""
+
+    kind = "generator"
+
+    def __init__(self, files: ResolvedFiles, seed: int):
+        super().__init__(files, seed)
+        self._generator: Optional[Generator] = None
+        self.chunk_size = self.generator.sampling.chunk_size
+        self._chunks: Dict[Tuple[int, int], np.ndarray] = {}
+
+    @property
+    def generator(self) -> Generator:
+        """The loaded generator (reloaded from its files after unpickling in a worker)."""
+        if self._generator is None:
+            self._generator = Generator.from_files(self.files)
+        return self._generator
+
+    def check_fits(self, info: DatasetInfo, owner: str) -> None:
+        cfg, dataset = self.generator.config, self.generator.metadata.get("dataset")
+        wanted = {"num_classes": info.num_classes, "channels": info.channels, "image_size": info.image_size}
+        found = {k: getattr(cfg, k) for k in wanted}
+        if found != wanted:
+            raise InvalidGeneratorError(
+                f"the generator from {self.files.describe()} makes {found} but {owner} needs {wanted}; "
+                f"load a generator trained for {info.name}")
+        if dataset is not None and dataset != info.name:
+            raise InvalidGeneratorError(
+                f"the generator from {self.files.describe()} was trained on {dataset!r}, not {info.name!r}; "
+                f"use the dataset class for {dataset!r} or another generator")
+
+    def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
+        return DEFAULT_GENERATOR_IPC if ipc is None else check_positive_int("ipc", ipc)
+
+    def _chunk(self, label: int, chunk: int) -> np.ndarray:
+        key = (label, chunk)
+        if key not in self._chunks:
+            self._chunks[key] = synthesize_chunk(self.generator, self.seed, label, chunk)
+        return self._chunks[key]
+
+    def image(self, label: int, k: int) -> np.ndarray:
+        return self._chunk(label, k // self.chunk_size)[k % self.chunk_size]
+
+    def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:
+        chunks_per_class = -(-ipc // self.chunk_size)
+        missing = [(c, j) for j in range(chunks_per_class) for c in range(num_classes) if (c, j) not in self._chunks]
+        if not missing:
+            return
+        generator = self.generator
+        with ThreadPoolExecutor(max_workers=max(1, threads or torch.get_num_threads())) as pool:
+            images = pool.map(lambda key: synthesize_chunk(generator, self.seed, *key), missing)
+            self._chunks.update(zip(missing, images))
+
+    def describe(self) -> List[str]:
+        gen = self._generator
+        arch = f"{gen.config.architecture} ({gen.num_parameters:,} parameters)" if gen is not None else "not loaded"
+        return [f"Seed: {self.seed}", f"Generator: {self.files.describe()}", f"Architecture: {arch}"]
+
+    def info(self) -> Dict[str, Any]:
+        gen = self.generator
+        saved = gen.metadata
+        return {
+            "kind": self.kind, "source": self.source_record(), "generator": gen.config.to_dict(),
+            "num_parameters": gen.num_parameters, "sampling": gen.sampling.to_dict(),
+            "training": saved.get("training") or None, "metrics": saved.get("metrics") or None,
+            "metadata": {k: v for k, v in saved.items() if k not in ("training", "metrics")},
+        }
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # The module is dropped (a worker reloads it from the same files only if it must
+        # synthesize); already synthesized chunks travel, being small uint8 arrays.
+        state = self.__dict__.copy()
+        state["_generator"] = None
+        return state
+
+
+class StoredImagesSource(ImageSource):
+    """A fixed set of stored images (Wang et al. 2018) with the schedule they were learned for.
+
+    ``ipc`` None (or the stored count) means every stored image; another value is refused, since
+    the images were learned together with their schedule and a subset is not the same method.
+    ``seed`` is accepted so that scripts looping over seeds run unchanged, but there is one set.
+    """
+
+    kind = "stored images"
+
+    def __init__(self, files: ResolvedFiles, seed: int):
+        super().__init__(files, seed)
+        self.learned = LearnedImages.from_files(files.config_path, files.weights_path)
+
+    @property
+    def generator(self) -> Generator:
+        raise InvalidGeneratorError(f"{self.files.describe()} holds learned images, not a generator")
+
+    def check_fits(self, info: DatasetInfo, owner: str) -> None:
+        cfg = self.learned.config
+        found = {"num_classes": cfg["num_classes"], "channels": cfg["channels"], "image_size": cfg["image_size"]}
+        wanted = {"num_classes": info.num_classes, "channels": info.channels, "image_size": info.image_size}
+        if found != wanted or cfg["dataset"] != info.name:
+            raise InvalidGeneratorError(
+                f"the learned images from {self.files.describe()} are for {cfg['dataset']!r} {found}, but {owner} "
+                f"needs {info.name!r} {wanted}; use the dataset class for {cfg['dataset']!r}")
+
+    def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
+        stored = self.learned.images_per_class
+        if ipc is None or check_positive_int("ipc", ipc) == stored:
+            return stored
+        raise UsageError(
+            f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "
+            f"their {self.learned.steps}-step x {self.learned.epochs}-epoch schedule, so a subset is not the same "
+            f"method; pass ipc=None (or ipc={stored}), got ipc={ipc!r}")
+
+    def image(self, label: int, k: int) -> np.ndarray:
+        # Stored image j has label j % num_classes: sample k of class c is image k * K + c.
+        return self.learned.pixels()[k * self.learned.num_classes + label]
+
+    def describe(self) -> List[str]:
+        return [f"Source: {self.files.describe()}", *self.learned.describe()]
+
+    def info(self) -> Dict[str, Any]:
+        cfg = self.learned.config
+        return {"kind": self.kind, "source": self.source_record(),
+                "images": {"count": int(self.learned.images.shape[0]), "per_class": self.learned.images_per_class,
+                           "steps": self.learned.steps, "epochs": self.learned.epochs,
+                           "learning_rates": self.learned.lr_schedule},
+                "training": cfg.get("training") or None, "metrics": cfg.get("metrics") or None,
+                "metadata": {k: v for k, v in cfg.items() if k not in ("training", "metrics", "learning_rates")}}
+
+
+def open_source(files: ResolvedFiles, seed: int) -> ImageSource:
+    """The source that reads ``files``, chosen by the config's format."""
+    kind = StoredImagesSource if config_format(files.config_path) == IMAGES_FORMAT_NAME else GeneratorSource
+    return kind(files, seed)
