@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         results = matching_results(dataset, digest)
         training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
         publish(folder, out=folder, results=results, half=True, package_default=True, results_root=REPO,
-                notes=notes(training))
+                notes=notes(training), overwrite=True)
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

@@ -307,6 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(with_training=_wants_training(argv))
     args = parser.parse_args(argv)
+    args.argv = ["distilled-datasets", *argv]  # what commands record as their command line
     # The package's own logger gets a stderr handler for this command only (main() may run
     # several times in one process, e.g. in tests, and the root logger belongs to the caller).
     handler = logging.StreamHandler(sys.stderr)

@@ -20,7 +20,7 @@ from distilled_datasets.cli import main as cli_main
 from distilled_datasets.training.evaluation import harness as ev
 from distilled_datasets.training.common.real_data import uint8_to_normalized
 from distilled_datasets.training.common.real_data import default_data_root
-from distilled_datasets.training.evaluation.sources import resolve_source
+from distilled_datasets.training.evaluation.source_resolution import resolve_source
 from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
 from distilled_datasets.training.common.provenance import describe_hardware
 from distilled_datasets.training.common.model_zoo import build_model

@@ -31,7 +31,7 @@ def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator
     sha = sha256_file(out / "model.safetensors")
     ours = _result(tmp_path / "ours.json", sha, reduced=True)
     baseline = _result(tmp_path / "random.json", None, method="random real")
-    publish(out, out=out, half=True, results=[ours, baseline], package_default=True)
+    publish(out, out=out, half=True, results=[ours, baseline], package_default=True, overwrite=True)
     assert sha256_file(out / "model.safetensors") == sha  # re-publishing fp16 weights is exact
     card = (out / "README.md").read_text()
     assert front_matter(card)["library_name"] == "distilled-datasets"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 
 
 def register(subparsers) -> None:
@@ -22,7 +20,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.merge import merge_evaluations
 
-    command = " ".join(shlex.quote(a) for a in ["distilled-datasets"] + sys.argv[1:])
+    from ..common.provenance import command_line
+
+    command = command_line(args.argv)
     record = merge_evaluations(args.parts, out=args.out, command=command)
     acc = record["accuracy"]
     state = "complete" if record["complete"] else f"incomplete: {acc['n']} of {len(record['seeds'])} runs"

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
                     "through huggingface_hub (HF_TOKEN or `hf auth login`), and/or writes them to --out.")
     parser.add_argument("run_dir", help="a run directory or any folder holding config.json + model.safetensors")
     parser.add_argument("--repo-id", help="Hub repository to create/update, e.g. ORG/NAME")
-    parser.add_argument("--out", help="also (or only) write the repository folder here")
+    parser.add_argument("--out", help="also (or only) write the repository folder here (never a run folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--results", nargs="*", default=[], metavar="JSON",
                         help="evaluation JSON files (distilled-datasets evaluate) to show in the model card")
     parser.add_argument("--half", action="store_true", help="store float16 weights (loading gives float32)")
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     where = publish(args.run_dir, repo_id=args.repo_id, out=args.out, results=args.results, half=args.half,
                     private=args.private, branch=args.branch, commit_message=args.commit_message,
                     license=args.license, results_root=os.getcwd(),
-                    package_default=args.package_default, notes=args.notes)
+                    package_default=args.package_default, notes=args.notes, overwrite=args.overwrite)
     if args.repo_id:
         print(f"published to {args.repo_id}" + (f" (branch {args.branch})" if args.branch else ""))
     if args.out:

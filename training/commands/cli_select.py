@@ -8,7 +8,7 @@ import argparse
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
 
-    from .cli_evaluate import positive_int
+    from distilled_datasets.validation import positive_int
 
     parser = subparsers.add_parser(
         "select", help="attach a herding selector: keep 1 in M synthesized images, the most representative",

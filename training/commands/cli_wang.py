@@ -107,6 +107,7 @@ def run_distill(args) -> int:
     from ..wang2018.distill import distill
     from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
     from ..wang2018.result_files import load_pool, load_weights, save_result
+    from ..common.provenance import command_line
     from ..wang2018.malicious import evaluate_attack, malicious_objective
 
     out = Path(args.out)
@@ -152,7 +153,7 @@ def run_distill(args) -> int:
                                     xt, yt, count=count)
             metrics = {"test_accuracy": summarize(res["after"]), "test_accuracy_before": summarize(res["before"]),
                        "eval_nets": count}
-    save_result(result, out, list(spec.classes), metrics=metrics, command=effective_command(args, "distill-wang"))
+    save_result(result, out, list(spec.classes), metrics=metrics, command=command_line(args.argv))
     print(f"wrote {out}: {result.images.shape[0]} images, {cfg.steps} step(s) x {cfg.epochs} epoch(s), "
           f"rates {[round(v, 4) for v in result.lrs.tolist()]}")
     for key, value in metrics.items():
@@ -170,21 +171,3 @@ def run_pretrain(args) -> int:
                epochs=args.train_epochs, lr=args.lr, test=test, start=args.start)
     print(f"wrote {args.nets} {model_name} classifiers trained on {spec.name} to {args.out}")
     return 0
-
-
-def effective_command(args, name: str) -> str:
-    """The command with every option spelled out (defaults included), for the result's config.json."""
-    import shlex
-
-    parts = ["distilled-datasets", name]
-    for key, value in vars(args).items():
-        if key in ("func", "command", "verbose") or value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            parts.append(flag)
-        elif isinstance(value, (list, tuple)):
-            parts += [flag, *map(str, value)]
-        else:
-            parts += [flag, str(value)]
-    return " ".join(shlex.quote(p) for p in parts)

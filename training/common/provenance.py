@@ -1,4 +1,5 @@
-"""Describe the hardware and software a measurement ran on, for result JSONs.
+"""Provenance for result JSONs: the hardware and software a measurement ran on, the command that
+made it, and the device it resolved to.
 
 Every committed number carries this record, so that a reader can tell a CPU figure from a GPU
 one and compare timings only between like machines. Nothing here touches the network.
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from distilled_datasets.errors import UsageError
@@ -110,3 +112,13 @@ def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.dev
         raise UsageError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu "
                          "or --device auto")
     return resolved
+
+
+def command_line(argv: Optional[Sequence[str]] = None) -> str:
+    """A shell-quoted command for the record. The CLI passes its own argv (``args.argv``, which
+    starts with "distilled-datasets"), so a command run in-process records itself, not its host;
+    without one, this process's command line (``python script.py ...``)."""
+    if argv is None:
+        argv = ["python", *sys.argv] if not os.path.basename(sys.argv[0]).startswith("distilled-datasets") else \
+            ["distilled-datasets", *sys.argv[1:]]
+    return " ".join(shlex.quote(str(a)) for a in argv)

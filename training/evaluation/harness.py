@@ -22,10 +22,8 @@ import json
 import logging
 import os
 import re
-import shlex
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -33,67 +31,76 @@ import numpy as np
 import torch
 
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
-from .sources import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_label,
+from .source_resolution import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_label,
                            describe_source, read_items, resolve_source)
-from ..common.provenance import describe_hardware, resolve_device
+from ..common.provenance import command_line, describe_hardware, resolve_device
 from ..common.model_zoo import build_model, list_models
-from .classifier_training import (FixedSet, ResampledSet, TrainConfig, execution_dict, prepare_model, test_accuracy,
-                      train_model)
+from .classifier_training import (HEADLINE, NORM_CHOICES, FixedSet, ResampledSet, TrainConfig, execution_dict,
+                                  prepare_model, test_accuracy, train_model)
 from distilled_datasets.errors import UsageError
+from distilled_datasets.validation import check_positive_int, positive_int
 
 logger = logging.getLogger(__name__)
 
 RESULT_FORMAT = "distilled-datasets/evaluation"
 PROTOCOLS = ("fixed", "resample")
-# DESIGN.md's headline protocol; any difference makes a result "reduced" (and says why).
-HEADLINE = {"epochs": 1000, "runs": 5, "batch_size": 256, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
-            "lr_decay_factor": 0.1, "lr_decay_epoch": 500, "augment": "DSA"}
 DEFAULT_WHOLE_EPOCHS = 20
+
+
+def _help(text: str, **more) -> Dict[str, Any]:
+    return {"help": text, **more}
 
 
 @dataclass
 class EvalConfig:
-    """Everything but the source, dataset and ipc. ``epochs=None``: 1000 (the headline), or
-    ``whole_epochs`` for the whole training set. Execution options change speed, not results."""
+    """Everything but the source, dataset and ipc; every field is a flag of ``distilled-datasets
+    evaluate``. ``epochs=None``: 1000 (the headline), or ``whole_epochs`` for the whole training
+    set. Execution options change speed, not results."""
 
-    protocol: str = "fixed"
-    model: str = "convnet3"
-    runs: int = 5
-    epochs: Optional[int] = None
-    whole_epochs: int = DEFAULT_WHOLE_EPOCHS
-    batch_size: int = 256
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_decay_epoch: Optional[int] = None
-    lr_decay_factor: float = 0.1
-    augment: bool = True  # DSA (flip only where the dataset allows it)
-    data_root: Optional[str] = None  # None: default_data_root()
-    download: bool = False
-    device: str = "auto"
-    label: Optional[str] = None  # the method's name in the JSON ("cGAN", "DiM", "global+local")
-    threads: Optional[int] = None  # torch intra-op threads during the evaluation (None: unchanged)
-    norm: str = "auto"
-    channels_last: Optional[bool] = None
-    amp: Optional[bool] = None
-    deterministic: bool = False
-    test_batch_size: Optional[int] = None
-    test_limit: Optional[int] = None  # test on the first N test images only (smoke checks; reduced)
-    progress: bool = True
+    protocol: str = field(default="fixed", metadata=_help(
+        "fixed: the set of seed r for the whole run; resample: fresh generator noise every batch", choices=PROTOCOLS))
+    model: str = field(default="convnet3", metadata=_help("architecture trained", choices=list_models()))
+    runs: int = field(default=HEADLINE["runs"], metadata=_help("runs r = 0..RUNS-1", type=positive_int))
+    epochs: Optional[int] = field(default=None, metadata=_help(
+        "training epochs (None: 1000; for --source whole, --whole-epochs)", type=positive_int))
+    whole_epochs: int = field(default=DEFAULT_WHOLE_EPOCHS, metadata=_help(
+        "epochs for --source whole when --epochs is not given", type=positive_int))
+    batch_size: int = field(default=HEADLINE["batch_size"], metadata=_help("", type=positive_int))
+    lr: float = HEADLINE["lr"]
+    momentum: float = HEADLINE["momentum"]
+    weight_decay: float = HEADLINE["weight_decay"]
+    lr_decay_epoch: Optional[int] = field(default=None, metadata=_help("None: half of the epochs"))
+    lr_decay_factor: float = HEADLINE["lr_decay_factor"]
+    augment: bool = field(default=True, metadata=_help(
+        "DSA augmentation (flip only where the dataset allows it); --no-augment marks the result reduced"))
+    data_root: Optional[str] = field(default=None, metadata=_help(
+        "folder with the real data in torchvision's layout (None: $DISTILLED_DATASETS_DATA, else ./data)"))
+    download: bool = field(default=False, metadata=_help("let torchvision download the real data if missing"))
+    device: str = field(default="auto", metadata=_help("auto (CUDA when present), cpu, cuda, cuda:N"))
+    label: Optional[str] = field(default=None, metadata=_help(
+        'the method\'s name in the JSON, e.g. "global+local"'))
+    # Execution: speed only, the results do not change.
+    threads: Optional[int] = field(default=None, metadata=_help(
+        "torch intra-op threads (None: torch's). On a shared CPU use 1: measured 10x faster than 2 at IPC 1 under "
+        "load (benchmarks/results/trainer_variants.json)", type=positive_int))
+    norm: str = field(default="auto", metadata=_help("kernel for instance norm (mathematically equal)",
+                                                     choices=NORM_CHOICES))
+    channels_last: Optional[bool] = field(default=None, metadata=_help("channels_last memory format (None: CUDA only)"))
+    amp: Optional[bool] = field(default=None, metadata=_help("bf16 autocast (None: CUDA only)"))
+    deterministic: bool = field(default=False, metadata=_help("CUDA: deterministic kernels, no cudnn.benchmark"))
+    test_batch_size: Optional[int] = field(default=None, metadata=_help("", type=positive_int))
+    test_limit: Optional[int] = field(default=None, metadata=_help(
+        "test on the first N test images only (quick checks; marks the result reduced)", type=positive_int))
+    progress: bool = field(default=True, metadata=_help("tqdm bars"))
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.model not in list_models():
             raise UsageError(f"unknown model {self.model!r}; valid values: {list_models()}")
-        for name in ("runs", "whole_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name} must be a positive int, got {value!r}")
-        if self.test_limit is not None and (not isinstance(self.test_limit, int) or self.test_limit < 1):
-            raise UsageError(f"test_limit must be None or a positive int, got {self.test_limit!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise UsageError(f"threads must be None or a positive int, got {self.threads!r}")
+        for name in ("runs", "whole_epochs", "test_limit", "threads", "test_batch_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
         self.train_config(whole=False)  # validates the optimisation values now, not after loading data
 
     def train_config(self, whole: bool) -> TrainConfig:
@@ -169,10 +176,6 @@ def comparable_key(record: Dict[str, Any]) -> Dict[str, Any]:
     return {"dataset": record["dataset"], "ipc": record["ipc"], "protocol": proto, "source": src}
 
 
-def default_command() -> str:
-    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0]) or "python"] + sys.argv[1:])
-
-
 # ---- the harness -----------------------------------------------------------------------------
 
 
@@ -235,7 +238,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
             "test_split": {"images": len(test_y), "available": test_available,
                            "root": None if test_injected else str(root)},
             "seeds": list(range(cfg.runs)), "runs": [], "accuracy": summarize_runs([]),
-            "command": command or default_command(), "hardware": describe_hardware(device),
+            "command": command or command_line(), "hardware": describe_hardware(device),
             "package_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }

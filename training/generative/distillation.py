@@ -25,6 +25,7 @@ from distilled_datasets.repository import save_repository
 
 from . import checkpoint as ckpt
 from ..common.augment import DSA
+from ..common.provenance import resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
 from .stage2_matching import ModelPool, matching_losses
@@ -36,12 +37,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoints/last"
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class GenerativeDistillation:
     """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
 
@@ -51,7 +46,7 @@ class GenerativeDistillation:
             config.data_root = default_data_root()
         self.config = config
         self.out = Path(config.out)
-        self.device = pick_device(config.device)
+        self.device = resolve_device(config.device)
         self.cuda = self.device.type == "cuda"
         self.spec = get_spec(config.dataset)
         torch.manual_seed(config.seed)
@@ -305,24 +300,3 @@ def train(config: RunConfig, resume: bool = False) -> Path:
             raise MissingFileError(f"--resume: {saved} does not exist; start the run without --resume")
         config = load_config(saved)
     return GenerativeDistillation(config, resume=resume).run()
-
-
-def export_checkpoint(run_dir, out) -> Path:
-    """Write the generator of ``run_dir``'s last checkpoint to ``out`` in the runtime format
-    (to measure a run while it is still training)."""
-    from ..common.real_data import get_spec as _spec
-
-    config = load_config(Path(run_dir) / "train_config.json")
-    state = ckpt.load_checkpoint(Path(run_dir) / CHECKPOINT)
-    spec = _spec(config.dataset)
-    kwargs = {"width": config.width} if config.width else {}
-    gen = Generator(GeneratorConfig(architecture=config.architecture, noise_dim=config.noise_dim,
-                                    num_classes=spec.num_classes, channels=spec.channels,
-                                    image_size=spec.image_size, arch_kwargs=kwargs),
-                    metadata={"dataset": spec.name, "classes": list(spec.classes),
-                              "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
-                              "training": {"checkpoint_of": str(run_dir), "step": state["step"],
-                                           "stage": state["stage"]}})
-    gen.load_state_dict(state["generator"])
-    save_repository(gen, out)
-    return Path(out)

@@ -11,9 +11,22 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
+
 from distilled_datasets.errors import UsageError
 
+from ..common.config_flags import add_dataclass_flags, apply_flags
+
 STAGES = ("1", "2", "both")
+
+
+def _parse_layers(items) -> Dict[str, str]:
+    layers = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--stage2-feature-layers takes MODEL=LAYER items, got {item!r}")
+        model, layer = item.split("=", 1)
+        layers[model] = layer
+    return layers
 
 
 @dataclass
@@ -46,7 +59,9 @@ class Stage2Config:
     pool: Tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
     # Stage whose output the local loss reads, per pool model ("" = the model's default:
     # block2 of ConvNet3, layer2 (second residual stage) of ResNets).
-    feature_layers: Dict[str, str] = field(default_factory=dict)
+    feature_layers: Dict[str, str] = field(default_factory=dict, metadata={
+        "parse": _parse_layers, "metavar": "MODEL=LAYER",
+        "help": "per-model feature layer, e.g. convnet3=block2 resnet18=layer2"})
     online_steps: int = 1  # SGD steps on real batches before each matching step
     online_lr: float = 0.01
     reinit_every: int = 1  # draws of a pool model between fresh initialisations
@@ -109,56 +124,16 @@ _SECTIONS = (("", RunConfig), ("stage1-", Stage1Config), ("stage2-", Stage2Confi
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field; defaults are None so only given flags override."""
+    """One flag per config field (config_flags.py); only the flags given override a config."""
     for prefix, cls in _SECTIONS:
-        group = parser.add_argument_group(f"{prefix.rstrip('-') or 'run'} options")
-        for f in dataclasses.fields(cls):
-            if f.name in ("stage1", "stage2"):
-                continue
-            flag = f"--{prefix}{f.name.replace('_', '-')}"
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            dest = f"{prefix.replace('-', '_')}{f.name}"
-            if isinstance(default, bool):
-                group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
-                                   help=f"(default: {default})")
-            elif isinstance(default, tuple):
-                group.add_argument(flag, dest=dest, nargs="+", default=None, help=f"(default: {' '.join(default)})")
-            elif isinstance(default, dict):
-                group.add_argument(flag, dest=dest, nargs="+", default=None, metavar="MODEL=LAYER",
-                                   help="per-model feature layer, e.g. convnet3=block2 resnet18=layer2")
-            else:
-                kind = type(default) if default is not None else str
-                if f.name == "width":
-                    kind = int
-                group.add_argument(flag, dest=dest, type=kind, default=None, help=f"(default: {default})")
-
-
-def _parse_layers(items) -> Dict[str, str]:
-    layers = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--stage2-feature-layers takes MODEL=LAYER items, got {item!r}")
-        model, layer = item.split("=", 1)
-        layers[model] = layer
-    return layers
+        add_dataclass_flags(parser.add_argument_group(f"{prefix.rstrip('-') or 'run'} options"), cls, prefix)
 
 
 def config_from_args(args: argparse.Namespace, base: Optional[RunConfig] = None) -> RunConfig:
     """Apply the flags that were given onto ``base`` (defaults, or a resumed run's config)."""
     config = base or RunConfig()
     for prefix, cls in _SECTIONS:
-        target = config if not prefix else getattr(config, prefix.rstrip("-").replace("-", ""))
-        for f in dataclasses.fields(cls):
-            if f.name in ("stage1", "stage2"):
-                continue
-            value = getattr(args, f"{prefix.replace('-', '_')}{f.name}", None)
-            if value is None:
-                continue
-            if f.name == "pool":
-                value = tuple(value)
-            elif f.name == "feature_layers":
-                value = _parse_layers(value)
-            setattr(target, f.name, value)
+        apply_flags(args, getattr(config, prefix.rstrip("-")) if prefix else config, prefix)
     config.validate()
     return config
 

@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
-from distilled_datasets.files import sha256_file
+from distilled_datasets.files import move_into_place, sha256_file, temp_sibling, writing
 from distilled_datasets.repository import save_repository
-from distilled_datasets.errors import UsageError
+from distilled_datasets.errors import OutputExistsError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,13 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
     """Model-card rows from evaluation JSONs; refuses a generator result on other weights."""
     rows = []
     for path in result_files:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): {exc}") from exc
+        if not isinstance(record, dict) or "accuracy" not in record:
+            raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): no accuracy")
         if not record.get("complete", True):
             raise UsageError(f"{path} is an unfinished evaluation (complete: false); let it finish first")
         source = record.get("source", {})
@@ -66,14 +71,36 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
     return rows
 
 
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a training run (its checkpoints and log must never be replaced)."""
+    return folder.is_dir() and any((folder / name).exists() for name in ("train_config.json", "checkpoints",
+                                                                         "log.jsonl"))
+
+
+def check_out_folder(out: Path, run_dir: Path, overwrite: bool) -> None:
+    """Refuse an --out that is a training run folder (whatever the flags), a file, or a non-empty
+    folder without ``overwrite``: publish never deletes what it did not create unless told to. A
+    published folder may be re-published onto itself (new results in its card) with ``overwrite``."""
+    if is_run_folder(out):
+        raise OutputExistsError(f"--out {out} is a training run folder; publishing there would replace its "
+                                "checkpoints and log. Choose another --out")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out} is a file, not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"--out {out} is not empty ({len(list(out.iterdir()))} entries); pass --overwrite "
+                                "to replace it")
+
+
 def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[PathLike] = None,
             results: Sequence[PathLike] = (), half: bool = False, private: Optional[bool] = None,
             branch: Optional[str] = None, commit_message: Optional[str] = None, token: Optional[str] = None,
             license: str = "mit", results_root: Optional[PathLike] = None, package_default: bool = False,
-            notes: Optional[str] = None) -> Path:
+            notes: Optional[str] = None, overwrite: bool = False) -> Path:
     """Stage the repository folder, check the results against its weights, then write/push it."""
     if repo_id is None and out is None:
         raise UsageError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
+    if out is not None:
+        check_out_folder(Path(out), Path(run_dir), overwrite)  # before any work
     generator = Generator.from_pretrained(run_dir)
     generator.metadata["license"] = license
     if package_default:  # the card then shows loading without repo_id
@@ -86,7 +113,16 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
         generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root)
         save_repository(generator, staged, half=half, samples=True, repo_id=repo_id)
         if out is not None:
-            _replace_folder(staged, Path(out))
+            out = Path(out)
+            check_out_folder(out, Path(run_dir), overwrite)  # again: it may have changed meanwhile
+            out.parent.mkdir(parents=True, exist_ok=True)
+            incoming = temp_sibling(out, "incoming")
+            try:
+                with writing(out):
+                    shutil.copytree(staged, incoming)
+                    move_into_place(incoming, out, overwrite=overwrite)
+            finally:
+                shutil.rmtree(incoming, ignore_errors=True)
             logger.info("wrote %s", out)
         if repo_id is not None:
             from huggingface_hub import HfApi
@@ -99,16 +135,3 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
                               commit_message=commit_message or f"Publish generator from {Path(run_dir).name}")
             logger.info("pushed to %s", repo_id)
     return Path(out) if out is not None else Path(run_dir)
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Copy ``source`` next to ``target`` and swap it in, so ``target`` is never half written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    incoming = target.with_name(f".{target.name}.incoming-{os.getpid()}")
-    shutil.rmtree(incoming, ignore_errors=True)
-    shutil.copytree(source, incoming)
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(incoming, target)
-    shutil.rmtree(old, ignore_errors=True)

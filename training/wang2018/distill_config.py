@@ -7,19 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 from distilled_datasets.errors import UsageError
+from distilled_datasets.validation import check_number, check_positive_int
 
 MODES = ("fixed", "random", "pool")
 INIT_DISTRIBUTIONS = ("default", "xavier")  # see unroll.sample_init
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{name} must be a positive int, got {value!r}")
-
-
-def _positive_float(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise UsageError(f"{name} must be a positive number, got {value!r}")
 
 
 @dataclass
@@ -68,9 +59,9 @@ class WangConfig:
         if self.init not in INIT_DISTRIBUTIONS:
             raise UsageError(f"init must be one of {list(INIT_DISTRIBUTIONS)}, got {self.init!r}")
         for name in ("images_per_class", "steps", "epochs", "iterations", "batch_size", "nets_per_step", "log_every"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("lr", "init_step_lr", "decay_factor"):
-            _positive_float(name, getattr(self, name))
+            check_number(name, getattr(self, name), 0.0, strict=True)
         if self.images_per_class % self.steps:
             raise UsageError(
                 f"images_per_class ({self.images_per_class}) must be a multiple of steps ({self.steps}): every "
@@ -86,10 +77,6 @@ class WangConfig:
                     or pair[0] == pair[1] or min(pair) < 0:
                 raise UsageError(f"malicious must be two different class indices (K, T), got {self.malicious!r}")
             self.malicious = (int(pair[0]), int(pair[1]))
-
-    @property
-    def per_step_per_class(self) -> int:
-        return self.images_per_class // self.steps
 
     @property
     def num_rates(self) -> int:

@@ -9,8 +9,6 @@ half a file.
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -24,17 +22,13 @@ from distilled_datasets.files import atomic_write, atomic_write_json
 from distilled_datasets.preview import image_grid
 from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
 
+from ..common.provenance import command_line
 from ..common.real_data import get_spec
 from .distill import DistillResult
 from .unroll import Params
 from distilled_datasets.errors import UsageError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
-
-
-def command_line(argv: Optional[List[str]] = None) -> str:
-    argv = sys.argv if argv is None else argv
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 def result_config(result: DistillResult, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
