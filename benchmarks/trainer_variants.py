@@ -36,7 +36,12 @@ def train_speed(norm: str, channels_last: bool, threads: int, images: int, epoch
     """(images per wall second, images per process CPU second) of the training loop."""
     from distilled_datasets.training.common.augment import DSA
     from distilled_datasets.training.common.model_zoo import build_model
-    from distilled_datasets.training.evaluation.classifier_training import FixedSet, TrainConfig, prepare_model, train_model
+    from distilled_datasets.training.evaluation.classifier_training import (
+        FixedSet,
+        TrainConfig,
+        prepare_model,
+        train_model,
+    )
 
     torch.set_num_threads(threads)
     cfg = TrainConfig(epochs=epochs, norm=norm, channels_last=channels_last, progress=False)

@@ -24,12 +24,12 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from distilled_datasets.training.common.augment import DSA
-from distilled_datasets.training.common.real_data import load_tensors
-from distilled_datasets.training.generative.distillation import GenerativeDistillation
-from distilled_datasets.training.common.provenance import describe_hardware
 from distilled_datasets.training.common.model_zoo import build_model
-from distilled_datasets.training.generative.run_config import RunConfig, Stage1Config, Stage2Config
+from distilled_datasets.training.common.provenance import describe_hardware
+from distilled_datasets.training.common.real_data import load_tensors
 from distilled_datasets.training.evaluation.classifier_training import FixedSet, TrainConfig, prepare_model, train_model
+from distilled_datasets.training.generative.distillation import GenerativeDistillation
+from distilled_datasets.training.generative.run_config import RunConfig, Stage1Config, Stage2Config
 
 RESULT = Path(__file__).parent / "results" / "training_speed.json"
 

@@ -97,8 +97,8 @@ def _reductions(cfg, paper_batch: int = 1024) -> List[str]:
 def run_basic(name: str, args) -> int:
     """fixed / random: distil MNIST with LeNet, then apply the learned steps to the init(s)."""
     from distilled_datasets.training.common.model_zoo import build_model
-    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import distill
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.heldout import evaluate_schedule, heldout_inits, heldout_seeds, summarize
     from distilled_datasets.training.wang2018.result_files import save_result
 
@@ -176,8 +176,8 @@ def _saved_result(folder: Path, json_path: Path):
     """(DistillResult, previous JSON record) of a saved fixed/random run."""
     import json
 
-    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import DistillResult
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.result_files import load_result
 
     learned = load_result(folder)
@@ -202,8 +202,8 @@ def _pool(args, x, y, test):
 
 def run_malicious(args) -> int:
     from distilled_datasets.training.common.model_zoo import build_model
-    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.distill import distill
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.heldout import summarize
     from distilled_datasets.training.wang2018.malicious import evaluate_attack, malicious_objective
 
@@ -245,10 +245,14 @@ def run_malicious(args) -> int:
 
 def run_adaptation(args) -> int:
     from distilled_datasets.training.common.model_zoo import build_model
-    from distilled_datasets.training.wang2018.adaptation import (mean_accuracy, real_subset_schedule,
-                                                                 split_validation, tune_baseline_lr)
-    from distilled_datasets.training.wang2018.distill_config import WangConfig
+    from distilled_datasets.training.wang2018.adaptation import (
+        mean_accuracy,
+        real_subset_schedule,
+        split_validation,
+        tune_baseline_lr,
+    )
     from distilled_datasets.training.wang2018.distill import distill
+    from distilled_datasets.training.wang2018.distill_config import WangConfig
     from distilled_datasets.training.wang2018.heldout import evaluate_schedule, summarize
 
     x, y = _data("mnist", args.data_root)

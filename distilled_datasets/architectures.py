@@ -10,6 +10,7 @@ from typing import Callable, Dict, List
 
 import torch
 from torch import nn
+
 from .errors import UsageError
 
 _ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {}

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .architectures import ARCHITECTURE_DEFAULTS, list_architectures
 from .errors import InvalidGeneratorError
+from .validation import check_known_keys
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -72,10 +73,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidGeneratorError(f"generator config has unknown keys {unknown}; valid keys: {sorted(known)}")
+        check_known_keys(data, [f.name for f in dataclasses.fields(cls)], "generator config", InvalidGeneratorError)
         return cls(**data)
 
 

@@ -19,12 +19,19 @@ from torch import nn
 
 from ._version import __version__
 from .architectures import build_architecture
-from .config import (CONFIG_NAME, FORMAT_NAME, FORMAT_VERSION, WEIGHTS_NAME, GeneratorConfig, SamplingConfig,
-                     read_config_file)
+from .config import (
+    CONFIG_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    GeneratorConfig,
+    SamplingConfig,
+    read_config_file,
+)
 from .errors import InvalidGeneratorError
 from .files import atomic_write, atomic_write_json
-from .hub import ResolvedFiles, resolve
 from .herding import FeatureNet
+from .hub import ResolvedFiles, resolve
 
 SELECTOR_PREFIX = "selector."
 LATENTS_KEY = "latents"

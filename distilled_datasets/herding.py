@@ -15,6 +15,7 @@ from typing import Dict
 
 import torch
 from torch import nn
+
 from .errors import UsageError
 
 # The selector's own arguments; a config may override them (stored in config.json).

@@ -65,8 +65,13 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
                 local_files_only: bool = False) -> ResolvedFiles:
     # Imported here so that loading the package default never pays for huggingface_hub.
     from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     from ._version import __version__
 

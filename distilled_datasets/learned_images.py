@@ -31,7 +31,6 @@ from safetensors.torch import load_file
 from .config import read_config_file
 from .errors import InvalidGeneratorError
 
-
 IMAGES_FORMAT_NAME = "distilled-datasets/images"
 IMAGES_FORMAT_VERSION = 1
 INIT_PREFIX = "init."

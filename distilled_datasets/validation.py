@@ -36,23 +36,26 @@ def check_number(name: str, value: Any, minimum: float = 0.0, *, strict: bool = 
     return float(value)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return number
+def check_known_keys(data: dict, known, what: str, error: type = UsageError) -> None:
+    """Refuse keys of ``data`` outside ``known`` (a config read from JSON), naming the valid ones."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise error(f"{what} has unknown keys {unknown}; valid keys: {sorted(known)}")
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (seeds, run indices)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return number
+def _int_type(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = minimum - 1
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return number
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+positive_int = _int_type(1, "a positive integer")  # argparse type
+non_negative_int = _int_type(0, "an integer >= 0")  # argparse type: seeds, run indices

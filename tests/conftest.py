@@ -35,8 +35,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))  # so test files can `from hub_server import FakeHub`
 
-from distilled_datasets import Generator, GeneratorConfig, SamplingConfig, save_repository  # noqa: E402
 from hub_server import FakeHub  # noqa: E402
+
+from distilled_datasets import Generator, GeneratorConfig, SamplingConfig, save_repository  # noqa: E402
 
 # (channels, image size) of each dataset's images.
 DATASET_SHAPES = {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}
@@ -285,6 +286,15 @@ def make_mnist_root():
         return Path(root)
 
     return make
+
+
+@pytest.fixture
+def tiny_mnist_root(tmp_path, make_mnist_root) -> Path:
+    """torchvision's MNIST raw files of tiny_data's learnable splits (train 3, test 4 per class)."""
+    from tiny_data import TEST, TRAIN
+
+    splits = {"train": (TRAIN[0].numpy(), TRAIN[1].numpy()), "t10k": (TEST[0].numpy(), TEST[1].numpy())}
+    return make_mnist_root(tmp_path / "data", splits=splits)
 
 
 # ---- model card metadata ----------------------------------------------------------------------------

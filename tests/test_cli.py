@@ -18,9 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torchvision.datasets import ImageFolder
 
-from distilled_datasets import (DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, Generator,
-                                GeneratorConfig)
-from distilled_datasets import cli
+from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, Generator, GeneratorConfig, cli
 from distilled_datasets.cli import class_folder_names, main
 
 DATASETS = {"mnist": (DistilledMNIST, 1, 28), "fashion_mnist": (DistilledFashionMNIST, 1, 28),

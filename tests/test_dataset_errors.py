@@ -7,8 +7,13 @@ import pytest
 import torch
 
 import distilled_datasets.hub as hub_module
-from distilled_datasets import (DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, GeneratorNotFoundError,
-                                InvalidGeneratorError)
+from distilled_datasets import (
+    DistilledCIFAR10,
+    DistilledFashionMNIST,
+    DistilledMNIST,
+    GeneratorNotFoundError,
+    InvalidGeneratorError,
+)
 
 
 @pytest.fixture

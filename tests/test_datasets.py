@@ -18,8 +18,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 import distilled_datasets.sources as sources_module
-from distilled_datasets import (DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST,
-                                Generator)
+from distilled_datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST, Generator
 
 # (distilled class, torchvision class, dataset name in configs)
 CASES = [

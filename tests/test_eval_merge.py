@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny_data import TEST, TRAIN, fast
 
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training.evaluation.merge import merge_evaluations
 from distilled_datasets.training.evaluation.harness import evaluate
-from test_evaluate import TEST, TRAIN, fast, tiny_mnist_root  # noqa: F401  (tiny_mnist_root is a fixture)
+from distilled_datasets.training.evaluation.merge import merge_evaluations
 
 
 def tiny(out=None, runs=3, **kw):

@@ -13,49 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_data import TEST, TRAIN, fast
 from torch import nn
 
 from distilled_datasets import DistilledMNIST
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training.evaluation import harness as ev
-from distilled_datasets.training.common.real_data import uint8_to_normalized
-from distilled_datasets.training.common.real_data import default_data_root
-from distilled_datasets.training.evaluation.source_resolution import resolve_source
-from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
-from distilled_datasets.training.common.provenance import describe_hardware
 from distilled_datasets.training.common.model_zoo import build_model
+from distilled_datasets.training.common.provenance import describe_hardware
+from distilled_datasets.training.common.real_data import default_data_root, uint8_to_normalized
+from distilled_datasets.training.evaluation import harness as ev
 from distilled_datasets.training.evaluation.classifier_training import TrainConfig, _swap_instance_norm
-
-
-def patch_images(labels: np.ndarray, seed: int) -> np.ndarray:
-    """uint8 [N, 28, 28]: class c lights the 7x7 patch c of a 4x4 grid (plus noise)."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 60, size=(len(labels), 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        r, k = divmod(int(c), 4)
-        images[i, 7 * r:7 * r + 7, 7 * k:7 * k + 7] = 230
-    return images
-
-
-def tiny_split(per_class: int, seed: int):
-    labels = np.tile(np.arange(10), per_class)
-    return torch.from_numpy(patch_images(labels, seed)), torch.from_numpy(labels).long()
-
-
-TRAIN, TEST = tiny_split(3, seed=1), tiny_split(4, seed=2)
-
-
-def fast(**kw) -> EvalConfig:
-    """A reduced config: few epochs, one thread-friendly CPU run, no progress bars."""
-    base = dict(epochs=2, runs=1, device="cpu", progress=False)
-    return EvalConfig(**{**base, **kw})
-
-
-@pytest.fixture
-def tiny_mnist_root(tmp_path, make_mnist_root) -> Path:
-    """torchvision's MNIST raw files: the tiny train split (3 per class) and test split (4 per class)."""
-    splits = {"train": (TRAIN[0].numpy(), TRAIN[1].numpy()), "t10k": (TEST[0].numpy(), TEST[1].numpy())}
-    return make_mnist_root(tmp_path / "data", splits=splits)
+from distilled_datasets.training.evaluation.harness import EvalConfig, evaluate
+from distilled_datasets.training.evaluation.source_resolution import resolve_source
 
 
 @pytest.fixture

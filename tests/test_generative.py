@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from distilled_datasets import DistilledMNIST, Generator, GeneratorConfig
-from distilled_datasets.training.generative.distillation import GenerativeDistillation
-from distilled_datasets.training.generative.stage2_matching import ModelPool, global_loss, local_loss, matching_losses
 from distilled_datasets.training.common.model_zoo import build_model
+from distilled_datasets.training.generative.distillation import GenerativeDistillation
 from distilled_datasets.training.generative.run_config import RunConfig, Stage1Config, Stage2Config
+from distilled_datasets.training.generative.stage2_matching import ModelPool, global_loss, local_loss, matching_losses
 
 
 def tiny_config(root, out, **overrides) -> RunConfig:

@@ -9,7 +9,14 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from distilled_datasets import save_repository, Generator, GeneratorConfig, InvalidGeneratorError, SamplingConfig, list_architectures
+from distilled_datasets import (
+    Generator,
+    GeneratorConfig,
+    InvalidGeneratorError,
+    SamplingConfig,
+    list_architectures,
+    save_repository,
+)
 from distilled_datasets.synthesis import synthesize_chunk
 
 

@@ -9,8 +9,14 @@ import torch
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 from PIL import Image
 
-from distilled_datasets import (DistilledFashionMNIST, push_to_hub, DistilledMNIST, Generator, GeneratorNotFoundError,
-                                InvalidGeneratorError)
+from distilled_datasets import (
+    DistilledFashionMNIST,
+    DistilledMNIST,
+    Generator,
+    GeneratorNotFoundError,
+    InvalidGeneratorError,
+    push_to_hub,
+)
 
 REPO = "org/mnist-gen"
 

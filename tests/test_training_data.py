@@ -3,7 +3,6 @@ CIFAR-10 path on tiny files in the CIFAR-10 python format."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 
 from distilled_datasets.dataset_info import register_dataset
 from distilled_datasets.training.common import real_data as data
+
 
 @pytest.fixture(scope="module")
 def real_root(real_data_root):

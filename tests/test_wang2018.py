@@ -10,11 +10,17 @@ from torch.func import functional_call
 
 from distilled_datasets.training.common.model_zoo import build_model
 from distilled_datasets.training.wang2018 import linear
-from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.distill import DistillState, InitSource, distill
+from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.malicious import attack_metrics, malicious_objective, poison_labels
-from distilled_datasets.training.wang2018.unroll import (apply_schedule, balanced_labels, sample_init,
-                                                         softplus_inverse, step_slices, unroll)
+from distilled_datasets.training.wang2018.unroll import (
+    apply_schedule,
+    balanced_labels,
+    sample_init,
+    softplus_inverse,
+    step_slices,
+    unroll,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -186,12 +192,18 @@ def test_malicious_objective_relabels_only_the_attacked_class():
 # ---- the linear case (sec. 3.3) --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("m", [5, 7])
-def test_linear_m_at_least_d_reaches_the_optimum_from_any_init(m):
+def _distilled_linear(m):
+    """A D=5 least-squares problem, its optimum loss, M learned points and their step map A."""
     data, targets = linear.make_problem(40, 5, seed=0)
     _, best = linear.optimum(data, targets)
     learned = linear.distill_linear(data, targets, m, seed=1)
     a, _ = linear.step_map(learned.syn_data, learned.syn_targets, learned.eta)
+    return data, targets, best, learned, a
+
+
+@pytest.mark.parametrize("m", [5, 7])
+def test_linear_m_at_least_d_reaches_the_optimum_from_any_init(m):
+    data, targets, best, learned, a = _distilled_linear(m)
     assert torch.linalg.matrix_norm(a) < 1e-6  # eq. 8: I - eta/M d~^T d~ = 0
     g = torch.Generator().manual_seed(2)
     for scale in (0.1, 10.0, 1000.0):
@@ -202,10 +214,7 @@ def test_linear_m_at_least_d_reaches_the_optimum_from_any_init(m):
 
 @pytest.mark.parametrize("m", [2, 4])
 def test_linear_fewer_than_d_points_cannot(m):
-    data, targets = linear.make_problem(40, 5, seed=0)
-    _, best = linear.optimum(data, targets)
-    learned = linear.distill_linear(data, targets, m, seed=1)
-    a, _ = linear.step_map(learned.syn_data, learned.syn_targets, learned.eta)
+    data, targets, best, learned, a = _distilled_linear(m)
     # I - A has rank <= M < D: A keeps eigenvalue 1 on null(d~), so A != 0.
     assert torch.linalg.matrix_rank(torch.eye(5, dtype=linear.DTYPE) - a) <= m
     bound = linear.excess_lower_bound(data, m)

@@ -12,10 +12,10 @@ from PIL import Image
 
 from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, Generator
 from distilled_datasets.errors import InvalidGeneratorError
-from distilled_datasets.training.common.real_data import get_spec
 from distilled_datasets.training.common.model_zoo import build_model
-from distilled_datasets.training.wang2018.distill_config import WangConfig
+from distilled_datasets.training.common.real_data import get_spec
 from distilled_datasets.training.wang2018.distill import DistillResult
+from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.result_files import load_result, load_weights, save_result, save_weights
 from distilled_datasets.training.wang2018.unroll import apply_schedule, balanced_labels, sample_init
 

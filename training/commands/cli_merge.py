@@ -18,9 +18,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.merge import merge_evaluations
-
     from ..common.provenance import command_line
+    from ..evaluation.merge import merge_evaluations
 
     command = command_line(args.argv)
     record = merge_evaluations(args.parts, out=args.out, command=command)

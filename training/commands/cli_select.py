@@ -7,7 +7,6 @@ import argparse
 
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
-
     from distilled_datasets.validation import positive_int
 
     parser = subparsers.add_parser(

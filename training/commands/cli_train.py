@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from distilled_datasets.errors import UsageError, MissingFileError
+
+from distilled_datasets.errors import MissingFileError, UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+
 from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ def register(subparsers) -> None:
 def _setup(args):
     import torch
 
-    from ..common.real_data import default_data_root, get_spec, load_tensors
     from ..common.provenance import resolve_device
+    from ..common.real_data import default_data_root, get_spec, load_tensors
 
     if args.threads is not None:
         if args.threads < 1:
@@ -103,12 +104,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 def run_distill(args) -> int:
     from ..common.model_zoo import build_model
-    from ..wang2018.distill_config import WangConfig
-    from ..wang2018.distill import distill
-    from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
-    from ..wang2018.result_files import load_pool, load_weights, save_result
     from ..common.provenance import command_line
+    from ..wang2018.distill import distill
+    from ..wang2018.distill_config import WangConfig
+    from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
     from ..wang2018.malicious import evaluate_attack, malicious_objective
+    from ..wang2018.result_files import load_pool, load_weights, save_result
 
     out = Path(args.out)
     _check_out(out, args.overwrite)

@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+
 from distilled_datasets.errors import UsageError, UsageTypeError
 
 OPS: Tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")

@@ -8,11 +8,13 @@ the same single pass, so the local (intermediate-feature) loss needs no second f
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
+
 from distilled_datasets.errors import UsageError
 
 _MODELS: Dict[str, Callable[..., "StagedNet"]] = {}
@@ -78,6 +80,7 @@ def _instance_norm(width: int) -> nn.Module:
     return nn.GroupNorm(width, width, affine=True)
 
 
+@register_model("convnet3")
 class ConvNet(StagedNet):
     """Conv(3x3) -> instance norm -> ReLU -> 2x2 avg pool, ``depth`` times; linear head."""
 
@@ -91,11 +94,6 @@ class ConvNet(StagedNet):
                 nn.AvgPool2d(2))))
             c_in, size = width, size // 2
         super().__init__(stages, nn.Sequential(nn.Flatten(), nn.Linear(width * size * size, num_classes)))
-
-
-@register_model("convnet3")
-def _convnet3(**kw) -> StagedNet:
-    return ConvNet(**kw)
 
 
 class _BasicBlock(nn.Module):
@@ -128,16 +126,11 @@ class ResNet(StagedNet):
         super().__init__(stages, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)))
 
 
-@register_model("resnet10")
-def _resnet10(**kw) -> StagedNet:
-    return ResNet(blocks=(1, 1, 1, 1), **kw)
+register_model("resnet10")(functools.partial(ResNet, blocks=(1, 1, 1, 1)))
+register_model("resnet18")(functools.partial(ResNet, blocks=(2, 2, 2, 2)))
 
 
-@register_model("resnet18")
-def _resnet18(**kw) -> StagedNet:
-    return ResNet(blocks=(2, 2, 2, 2), **kw)
-
-
+@register_model("alexnet")
 class AlexNet(StagedNet):
     """AlexNet sized for 28/32-pixel images (as in the dataset-distillation literature)."""
 
@@ -158,11 +151,7 @@ class AlexNet(StagedNet):
         super().__init__(stages, nn.Sequential(nn.Flatten(), nn.Linear(192 * size * size, num_classes)))
 
 
-@register_model("alexnet")
-def _alexnet(**kw) -> StagedNet:
-    return AlexNet(**kw)
-
-
+@register_model("vgg11")
 class VGG11(StagedNet):
     """VGG11 with instance norm; four poolings then global average, so 28 and 32 pixels both fit."""
 
@@ -182,11 +171,7 @@ class VGG11(StagedNet):
         super().__init__(stages, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)))
 
 
-@register_model("vgg11")
-def _vgg11(**kw) -> StagedNet:
-    return VGG11(**kw)
-
-
+@register_model("lenet")
 class LeNet(StagedNet):
     """LeNet-5 as used by Wang et al. 2018 for MNIST (28-pixel inputs are padded to 32)."""
 
@@ -204,11 +189,7 @@ class LeNet(StagedNet):
         super().__init__(stages, nn.Sequential(nn.Linear(84, num_classes)))
 
 
-@register_model("lenet")
-def _lenet(**kw) -> StagedNet:
-    return LeNet(**kw)
-
-
+@register_model("alexcifarnet")
 class AlexCifarNet(StagedNet):
     """The small AlexNet of Wang et al. 2018 for CIFAR-10 (two 5x5 convs with LRN, three FCs)."""
 
@@ -228,6 +209,3 @@ class AlexCifarNet(StagedNet):
         super().__init__(stages, nn.Sequential(nn.Linear(192, num_classes)))
 
 
-@register_model("alexcifarnet")
-def _alexcifarnet(**kw) -> StagedNet:
-    return AlexCifarNet(**kw)

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
+
 from distilled_datasets.errors import UsageError
 
 

@@ -21,6 +21,7 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torchvision
+
 from distilled_datasets.dataset_info import DatasetInfo, get_dataset_info, list_datasets
 from distilled_datasets.errors import MissingFileError, UsageError, UsageTypeError
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
 from distilled_datasets.errors import UsageError
 from distilled_datasets.validation import check_int, check_number, check_positive_int
 

@@ -30,15 +30,33 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
-from .source_resolution import (SPECIAL_SOURCES, Source, TensorPair, as_normalized, default_label,
-                           describe_source, read_items, resolve_source)
-from ..common.provenance import command_line, describe_hardware, resolve_device
-from ..common.model_zoo import build_model, list_models
-from .classifier_training import (HEADLINE, NORM_CHOICES, FixedSet, ResampledSet, TrainConfig, execution_dict,
-                                  prepare_model, test_accuracy, train_model)
 from distilled_datasets.errors import UsageError
 from distilled_datasets.validation import check_positive_int, positive_int
+
+from ..common.model_zoo import build_model, list_models
+from ..common.provenance import command_line, describe_hardware, resolve_device
+from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
+from .classifier_training import (
+    HEADLINE,
+    NORM_CHOICES,
+    FixedSet,
+    ResampledSet,
+    TrainConfig,
+    execution_dict,
+    prepare_model,
+    test_accuracy,
+    train_model,
+)
+from .source_resolution import (
+    SPECIAL_SOURCES,
+    Source,
+    TensorPair,
+    as_normalized,
+    default_label,
+    describe_source,
+    read_items,
+    resolve_source,
+)
 
 logger = logging.getLogger(__name__)
 

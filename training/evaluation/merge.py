@@ -14,8 +14,9 @@ import json
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
+from distilled_datasets.errors import MissingFileError, UsageError
+
 from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
-from distilled_datasets.errors import UsageError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
 

@@ -15,10 +15,11 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from ..common.real_data import get_spec, uint8_to_normalized
 from distilled_datasets.datasets import DATASET_CLASSES
-from distilled_datasets.files import sha256_file
 from distilled_datasets.errors import UsageError, UsageTypeError
+from distilled_datasets.files import sha256_file
+
+from ..common.real_data import get_spec, uint8_to_normalized
 
 TensorPair = Tuple[torch.Tensor, torch.Tensor]
 SPECIAL_SOURCES = ("default", "random-real", "whole")

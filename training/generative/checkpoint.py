@@ -15,7 +15,8 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 from safetensors.torch import load_file, save_file
-from distilled_datasets.errors import UsageTypeError, MissingFileError
+
+from distilled_datasets.errors import MissingFileError, UsageTypeError
 
 PathLike = Union[str, os.PathLike]
 

@@ -20,17 +20,17 @@ import torch
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
+from distilled_datasets.errors import MissingFileError
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
-from . import checkpoint as ckpt
 from ..common.augment import DSA
 from ..common.provenance import resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
+from . import checkpoint as ckpt
+from .run_config import RunConfig, load_config, save_config
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
 from .stage2_matching import ModelPool, matching_losses
-from .run_config import RunConfig, load_config, save_config
-from distilled_datasets.errors import MissingFileError
 
 logger = logging.getLogger(__name__)
 

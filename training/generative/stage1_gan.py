@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
 from distilled_datasets.errors import UsageError
 
 GAN_LOSSES = ("hinge", "wgan-gp")

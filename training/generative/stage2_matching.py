@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common.model_zoo import StagedNet, build_model
 from distilled_datasets.errors import UsageError
+
+from ..common.model_zoo import StagedNet, build_model
 
 logger = logging.getLogger(__name__)
 

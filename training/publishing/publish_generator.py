@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
+from distilled_datasets.errors import OutputExistsError, UsageError
 from distilled_datasets.files import move_into_place, sha256_file, temp_sibling, writing
 from distilled_datasets.repository import save_repository
-from distilled_datasets.errors import OutputExistsError, UsageError
 
 logger = logging.getLogger(__name__)
 

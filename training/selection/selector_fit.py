@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
+from distilled_datasets.errors import UsageError
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 
 from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
-from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
+from distilled_datasets.errors import UsageError
+
 from ..common.real_data import random_real_subset
 from .unroll import Params, accuracy, apply_schedule
-from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

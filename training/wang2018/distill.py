@@ -22,9 +22,10 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
+from distilled_datasets.errors import UsageError
+
 from .distill_config import WangConfig
 from .unroll import Params, balanced_labels, sample_init, softplus_inverse, unroll
-from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

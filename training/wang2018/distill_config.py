@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
+
 from distilled_datasets.errors import UsageError
-from distilled_datasets.validation import check_number, check_positive_int
+from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
 
 MODES = ("fixed", "random", "pool")
 INIT_DISTRIBUTIONS = ("default", "xavier")  # see unroll.sample_init
@@ -93,10 +94,7 @@ class WangConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "WangConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown WangConfig keys {unknown}; valid keys: {sorted(known)}")
+        check_known_keys(data, [f.name for f in dataclasses.fields(cls)], "WangConfig")
         data = dict(data)
         if data.get("malicious") is not None:
             data["malicious"] = tuple(data["malicious"])

@@ -13,9 +13,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from distilled_datasets.errors import UsageError
+
 from .distill import TRAIN_SEED_LIMIT
 from .unroll import Params, accuracy, apply_schedule, sample_init
-from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+
 from distilled_datasets.errors import UsageError
 
 DTYPE = torch.float64

@@ -18,15 +18,15 @@ from safetensors.torch import load_file, save_file
 
 from distilled_datasets._version import __version__
 from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
+from distilled_datasets.errors import MissingFileError, UsageError
 from distilled_datasets.files import atomic_write, atomic_write_json
-from distilled_datasets.preview import image_grid
 from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
+from distilled_datasets.preview import image_grid
 
 from ..common.provenance import command_line
 from ..common.real_data import get_spec
 from .distill import DistillResult
 from .unroll import Params
-from distilled_datasets.errors import UsageError, MissingFileError
 
 PathLike = Union[str, os.PathLike]
 

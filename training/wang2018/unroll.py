@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .distill_config import INIT_DISTRIBUTIONS
 from distilled_datasets.errors import UsageError
+
+from .distill_config import INIT_DISTRIBUTIONS
 
 Params = Dict[str, torch.Tensor]
 
