@@ -252,6 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     load_start = os.getloadavg()
     from distilled_datasets.files import atomic_write_json
+    from distilled_datasets.training.common.provenance import command_line
 
     with tempfile.TemporaryDirectory() as tmp:
         picked = pick_generator(args, tmp)
@@ -306,7 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         targets[name] = {"value": value, "target": f"{op} {limit}", "met": met}
     result = {
         "benchmark": "synthesis",
-        "command": " ".join(["python", "benchmarks/synthesis.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(None if argv is None else ["python", "benchmarks/synthesis.py", *argv]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code_commit": git_commit(),
         "hardware": hardware(),

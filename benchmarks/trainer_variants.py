@@ -71,7 +71,7 @@ def test_speed(norm: str, channels_last: bool, threads: int, batch: int, images:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from distilled_datasets.files import atomic_write_json
-    from distilled_datasets.training.common.provenance import describe_hardware, resolve_device
+    from distilled_datasets.training.common.provenance import command_line, describe_hardware, resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/trainer_variants.json")
@@ -109,7 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     result = {
         "what": "ConvNet3 (MNIST shape) images/second of the evaluation trainer under execution variants",
-        "command": " ".join(["python"] + sys.argv),
+        "command": command_line(),
         "hardware": describe_hardware(device),
         "load_average_before": load_before, "load_average_after": _load(),
         "rounds": args.rounds, "train_images_per_measurement": args.train_images, "test_images": args.test_images,

@@ -25,7 +25,7 @@ import torch
 
 from distilled_datasets.training.common.augment import DSA
 from distilled_datasets.training.common.model_zoo import build_model
-from distilled_datasets.training.common.provenance import describe_hardware
+from distilled_datasets.training.common.provenance import command_line, describe_hardware
 from distilled_datasets.training.common.real_data import load_tensors
 from distilled_datasets.training.evaluation.classifier_training import FixedSet, TrainConfig, prepare_model, train_model
 from distilled_datasets.training.generative.distillation import GenerativeDistillation
@@ -99,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     record: Dict[str, Any] = {
-        "benchmark": "training_speed", "command": "python " + " ".join([sys.argv[0]] + (argv or sys.argv[1:])),
+        "benchmark": "training_speed", "command": command_line(None if argv is None else ["python", sys.argv[0], *argv]),
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "load_average_at_start": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)}, "devices": {},

@@ -59,7 +59,9 @@ def _record(name: str, args, extra: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _command() -> str:
-    return " ".join(["python", "benchmarks/wang2018.py", *sys.argv[1:]])
+    from distilled_datasets.training.common.provenance import command_line
+
+    return command_line()
 
 
 def _write(name: str, record: Dict[str, Any], out_dir: Path) -> Path:

@@ -23,5 +23,8 @@ def test_quick_start_is_two_commands_install_and_run_then_test():
     assert len(commands) == 2
     assert commands[0].startswith("pip install") and "distilled-datasets" in commands[0]
     assert commands[1].startswith("pip install") and "pytest" in commands[1]
-    ci = (REPO / ".ci" / "run").read_text()
-    assert "python -m pytest -q" in ci and "python -m pytest -q" in commands[1]
+    # CI installs and tests exactly as the README says: a wheel (not editable), then the same test command.
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    install, test = commands[1].split(" && ")
+    assert install == "pip install '.[test]'" and "python -m pip install -q '.[test]'" in ci
+    assert test in ci
