@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from ._version import __version__
 from .dataset_info import canonical_name, list_datasets
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError, WriteError
-from .files import atomic_write_json, move_into_place, temp_sibling, writing
+from .files import apply_umask, atomic_write_json, move_into_place, temp_sibling, writing
 from .validation import non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def _export_safetensors(dataset, args: argparse.Namespace, out: Path, tmp: Path)
     # safetensors metadata is str -> str: lists go as JSON.
     metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in _export_metadata(dataset, args).items()}
     save_file(tensors, str(tmp), metadata=metadata)
+    apply_umask(tmp)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -23,6 +23,16 @@ FORMAT_VERSION = 1
 # published repository keeps its images even if the library's default changes.
 DEFAULT_CHUNK_SIZE = 16
 
+# Upper bounds of every size a config may ask for: a config is data from a file or the Hub, and a
+# huge value must be a clear error, not an attempt to allocate it.
+LIMITS = {"noise_dim": 4096, "num_classes": 10000, "channels": 4, "image_size": 1024, "arch_size": 4096,
+          "chunk_size": 4096, "candidates": 64, "latents": 100000, "noise_scale": 100.0}
+
+
+def _check_size(what: str, value: Any, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise InvalidGeneratorError(f"{what} must be an int in 1..{limit}, got {value!r}")
+
 
 @dataclass
 class GeneratorConfig:
@@ -45,9 +55,7 @@ class GeneratorConfig:
                 f"unknown generator architecture {self.architecture!r}; valid values: {list_architectures()}"
             )
         for name in ("noise_dim", "num_classes", "channels", "image_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidGeneratorError(f"generator config {name} must be a positive int, got {value!r}")
+            _check_size(f"generator config {name}", getattr(self, name), LIMITS[name])
         if not isinstance(self.arch_kwargs, dict):
             raise InvalidGeneratorError(
                 f"generator config arch_kwargs must be an object of architecture arguments, got {self.arch_kwargs!r}"
@@ -61,11 +69,8 @@ class GeneratorConfig:
             )
         for name, value in self.arch_kwargs.items():
             # Every registered argument is a size; its default tells the expected type.
-            bad_int = isinstance(value, bool) or not isinstance(value, int) or value < 1
-            if isinstance(defaults[name], int) and bad_int:
-                raise InvalidGeneratorError(
-                    f"generator config arch_kwargs[{name!r}] must be a positive int, got {value!r}"
-                )
+            if isinstance(defaults[name], int):
+                _check_size(f"generator config arch_kwargs[{name!r}]", value, LIMITS["arch_size"])
         self.arch_kwargs = {**defaults, **self.arch_kwargs}
 
     def to_dict(self) -> Dict[str, Any]:
@@ -94,13 +99,12 @@ class SamplingConfig:
     latents: int = 0
 
     def __post_init__(self):
-        if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
-            raise InvalidGeneratorError(f"sampling chunk_size must be a positive int, got {self.chunk_size!r}")
+        _check_size("sampling chunk_size", self.chunk_size, LIMITS["chunk_size"])
         if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)) \
-                or not self.noise_scale > 0 or self.noise_scale == float("inf"):
-            raise InvalidGeneratorError(f"sampling noise_scale must be a positive number, got {self.noise_scale!r}")
-        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
-            raise InvalidGeneratorError(f"sampling candidates must be a positive int, got {self.candidates!r}")
+                or not 0 < self.noise_scale <= LIMITS["noise_scale"]:
+            raise InvalidGeneratorError(f"sampling noise_scale must be a number in (0, {LIMITS['noise_scale']}], "
+                                        f"got {self.noise_scale!r}")
+        _check_size("sampling candidates", self.candidates, LIMITS["candidates"])
         if self.candidates > 1:
             from .herding import SELECTOR_DEFAULTS
 
@@ -108,15 +112,16 @@ class SamplingConfig:
                 raise InvalidGeneratorError("sampling candidates > 1 needs a 'selector' object "
                                             f"(keys {sorted(SELECTOR_DEFAULTS)}), got {self.selector!r}")
             unknown = sorted(set(self.selector) - set(SELECTOR_DEFAULTS))
-            bad = [k for k, v in self.selector.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1]
-            if unknown or bad:
+            if unknown:
                 raise InvalidGeneratorError(f"sampling selector {self.selector!r}: keys must be among "
-                                            f"{sorted(SELECTOR_DEFAULTS)} with positive int values")
+                                            f"{sorted(SELECTOR_DEFAULTS)}")
+            for key, value in self.selector.items():
+                _check_size(f"sampling selector[{key!r}]", value, LIMITS["arch_size"])
             self.selector = {**SELECTOR_DEFAULTS, **self.selector}
         elif self.selector is not None:
             raise InvalidGeneratorError("sampling selector is set but candidates is 1: nothing would be selected")
-        if isinstance(self.latents, bool) or not isinstance(self.latents, int) or self.latents < 0:
-            raise InvalidGeneratorError(f"sampling latents must be an int >= 0, got {self.latents!r}")
+        if self.latents != 0:
+            _check_size("sampling latents", self.latents, LIMITS["latents"])
         if self.latents and self.candidates > 1:
             raise InvalidGeneratorError("sampling latents and candidates > 1 do not combine: learned latents are "
                                         "already the selected set")

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 _MAX_SEED = 2**63 - 1
+# Up to a million images a set (MNIST-sized sets are 0.8 GB of uint8 pixels then): a larger ipc is
+# almost surely a typo, refused with its bound rather than an attempt to allocate it.
+MAX_IPC = 100_000
 
 
 def _check_callable(name: str, value: Any) -> None:
@@ -87,7 +90,7 @@ class DistilledDataset(VisionDataset):
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = True
         if ipc is not None:
-            check_int("ipc", ipc, 1)
+            ipc = check_int("ipc", ipc, 1, MAX_IPC)
         self.seed = check_int("seed", seed, 0, _MAX_SEED)
         if repo_id is None and self.info.default_generator is None:
             raise GeneratorNotFoundError(

@@ -29,12 +29,32 @@ def temp_sibling(path: PathLike, kind: str = "tmp") -> Path:
     return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _umask() -> int:
+    try:  # Linux states it without changing it (os.umask can only be read by setting it)
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: PathLike) -> None:
+    """Give a file the permissions of a file created normally (0666 minus the umask): some writers
+    (safetensors) create private 0600 files, which other users of a shared folder cannot read."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write(path: PathLike, writer: Callable[[str], Any]) -> Path:
     """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``."""
     path = Path(path)
     tmp = temp_sibling(path)
     try:
         writer(str(tmp))
+        apply_umask(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

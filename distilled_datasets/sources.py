@@ -29,7 +29,6 @@ from .generator import Generator
 from .hub import ResolvedFiles
 from .learned_images import IMAGES_FORMAT_NAME, LearnedImages
 from .synthesis import synthesize_chunk
-from .validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +112,10 @@ class GeneratorSource(ImageSource):
             raise InvalidGeneratorError(
                 f"the generator from {self.files.describe()} was trained on {dataset!r}, not {info.name!r}; "
                 f"use the dataset class for {dataset!r} or another generator")
+        check_metadata_fits(self.generator.metadata, info, self.files.describe())
 
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
-        return DEFAULT_GENERATOR_IPC if ipc is None else check_positive_int("ipc", ipc)
+        return DEFAULT_GENERATOR_IPC if ipc is None else ipc  # checked by the dataset
 
     def _chunk(self, label: int, chunk: int) -> np.ndarray:
         key = (label, chunk)
@@ -159,6 +159,21 @@ class GeneratorSource(ImageSource):
         return state
 
 
+def check_metadata_fits(metadata: Dict[str, Any], info: DatasetInfo, where: str) -> None:
+    """The config's class names and normalisation, when it states them, must be the dataset's."""
+    classes = metadata.get("classes")
+    if classes is not None and list(classes) != list(info.classes):
+        raise InvalidGeneratorError(f"the config from {where} names the classes {classes}, but {info.title}'s are "
+                                    f"{list(info.classes)}; it was not made for {info.name}")
+    norm = metadata.get("normalization")
+    if norm is not None:
+        stated = (list(norm.get("mean", [])), list(norm.get("std", []))) if isinstance(norm, dict) else None
+        if stated is None or [round(v, 4) for v in stated[0]] != [round(v, 4) for v in info.mean] \
+                or [round(v, 4) for v in stated[1]] != [round(v, 4) for v in info.std]:
+            raise InvalidGeneratorError(f"the config from {where} states the normalization {norm}, but {info.title} "
+                                        f"uses mean {list(info.mean)} and std {list(info.std)}")
+
+
 class StoredImagesSource(ImageSource):
     """A fixed set of stored images (Wang et al. 2018) with the schedule they were learned for.
 
@@ -185,10 +200,11 @@ class StoredImagesSource(ImageSource):
             raise InvalidGeneratorError(
                 f"the learned images from {self.files.describe()} are for {cfg['dataset']!r} {found}, but {owner} "
                 f"needs {info.name!r} {wanted}; use the dataset class for {cfg['dataset']!r}")
+        check_metadata_fits(cfg, info, self.files.describe())
 
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
         stored = self.learned.images_per_class
-        if ipc is None or check_positive_int("ipc", ipc) == stored:
+        if ipc is None or ipc == stored:
             return stored
         raise UsageError(
             f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "

@@ -111,7 +111,7 @@ def test_tiny_end_to_end_run_loads_as_a_dataset(tiny_root, tmp_path):
     out = tmp_path / "run"
     GenerativeDistillation(tiny_config(tiny_root, out)).run()
     for name in ("config.json", "model.safetensors", "README.md", "samples.png", "train_config.json",
-                 "checkpoints/last.json", "checkpoints/last.safetensors"):
+                 "checkpoints/last.safetensors"):
         assert (out / name).is_file(), name
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]

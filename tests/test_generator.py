@@ -144,9 +144,10 @@ def test_bad_ints_are_refused(field, value):
 
 @pytest.mark.parametrize("arch_kwargs,expected", [
     ({"depth": 3}, "unknown keys ['depth']"),
-    ({"width": 0}, "arch_kwargs['width'] must be a positive int"),
-    ({"width": "4"}, "arch_kwargs['width'] must be a positive int"),
-    ({"embed_dim": 2.5}, "arch_kwargs['embed_dim'] must be a positive int"),
+    ({"width": 0}, "arch_kwargs['width'] must be an int in 1..4096"),
+    ({"width": "4"}, "arch_kwargs['width'] must be an int in 1..4096"),
+    ({"embed_dim": 2.5}, "arch_kwargs['embed_dim'] must be an int in 1..4096"),
+    ({"width": 10**9}, "arch_kwargs['width'] must be an int in 1..4096"),  # bounded: never allocated
     ([4], "must be an object"),
 ])
 def test_bad_arch_kwargs_are_refused(arch_kwargs, expected):
@@ -182,7 +183,9 @@ def _rewrite_config(folder, edit):
 @pytest.mark.parametrize("edit,expected", [
     (lambda c: c["generator"].update(colour="red"), "unknown keys ['colour']"),
     (lambda c: c["generator"].update(architecture="gpt"), "unknown generator architecture 'gpt'"),
-    (lambda c: c["generator"].update(noise_dim=0), "noise_dim must be a positive int"),
+    (lambda c: c["generator"].update(noise_dim=0), "noise_dim must be an int in 1..4096"),
+    (lambda c: c["generator"].update(image_size=10**6), "image_size must be an int in 1..1024"),
+    (lambda c: c["sampling"].update(chunk_size=10**9), "chunk_size must be an int in 1..4096"),
     (lambda c: c["generator"]["arch_kwargs"].update(width=-4), "arch_kwargs['width']"),
     (lambda c: c.pop("generator"), "no 'generator' section"),
     (lambda c: c.update(generator=[1]), "'generator' section must be an object"),

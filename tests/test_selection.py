@@ -29,11 +29,12 @@ def test_herding_takes_the_closest_point_first_then_balances_the_mean():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"candidates": 0}, "candidates must be a positive int"),
-    ({"candidates": True}, "candidates must be a positive int"),
+    ({"candidates": 0}, "candidates must be an int in 1..64"),
+    ({"candidates": True}, "candidates must be an int in 1..64"),
+    ({"candidates": 1000}, "candidates must be an int in 1..64"),
     ({"candidates": 2}, "needs a 'selector' object"),
     ({"candidates": 2, "selector": {"depth": 3}}, "keys must be among"),
-    ({"candidates": 2, "selector": {"width": 0}}, "keys must be among"),
+    ({"candidates": 2, "selector": {"width": 0}}, "selector\\['width'\\] must be an int in 1..4096"),
     ({"selector": {"width": 2}}, "candidates is 1"),
 ])
 def test_bad_selection_config_is_refused(kwargs, message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 # Modules that add subcommands, in the order they appear in --help.
-COMMAND_MODULES = ("cli_train", "cli_select", "cli_evaluate", "cli_merge", "cli_publish", "cli_wang")
+COMMAND_MODULES = ("cli_train", "cli_latents", "cli_select", "cli_evaluate", "cli_merge", "cli_publish", "cli_wang")
 
 
 def register(subparsers) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -19,27 +19,21 @@ def register(subparsers) -> None:
                     "lambda_global * logit matching + lambda_local * feature matching through a random "
                     "model pool. The run directory ends up loadable with DistilledMNIST(repo_id=RUN_DIR).")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its last checkpoint (its saved config; "
-                             "step-count flags given here extend it)")
+                        help="continue the run in --out from its last checkpoint, with its saved settings (only "
+                             "step counts, logging, device and data location may be changed)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a non-empty --out (the run's own files there are replaced)")
     add_config_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..generative.distillation import saved_config, train
+    from ..generative.run_config import config_from_args
 
-    from ..generative.distillation import GenerativeDistillation
-    from ..generative.run_config import config_from_args, load_config
-
-    if args.resume:
-        if args.out is None:
-            raise UsageError("--resume needs --out: the run directory to continue")
-        saved = Path(args.out) / "train_config.json"
-        if not saved.is_file():
-            raise MissingFileError(f"--resume: {saved} does not exist; start the run without --resume")
-        config = config_from_args(args, base=load_config(saved))
-    else:
-        config = config_from_args(args)
-    out = GenerativeDistillation(config, resume=args.resume).run()
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out: the run directory to continue")
+    config = config_from_args(args, base=saved_config(args.out) if args.resume else None)
+    out = train(config, resume=args.resume, overwrite=args.overwrite)
     print(f"generator saved to {out} (load it with repo_id={str(out)!r})")
     return 0

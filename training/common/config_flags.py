@@ -50,6 +50,8 @@ def add_dataclass_flags(parser: Union[argparse.ArgumentParser, Any], cls: type, 
             continue
         if typing.get_origin(kind) in (tuple, dict) or kind in (tuple, dict):
             options["nargs"] = "+"
+            if "type" in meta:
+                options["type"] = meta["type"]
         else:
             options["type"] = meta.get("type", kind)
         for key in ("choices", "metavar"):

@@ -1,9 +1,12 @@
-"""Pickle-free checkpoints: tensors in safetensors, everything else in JSON.
+"""Pickle-free checkpoints, one file each: the tensors in safetensors, the rest as JSON in the
+same file's metadata.
 
 A nested state (dicts, lists, tensors, numbers, strings) is flattened: each tensor is stored
-under its path ("optimizer_g.state.0.exp_avg") and replaced in the JSON skeleton by
-{"__tensor__": path}. Both files are written under temporary names and renamed, JSON last, so a
-crash mid-write leaves the previous checkpoint intact and readable.
+under its path ("opt_g.state.0.exp_avg") and replaced in the JSON skeleton by {"__tensor__":
+path}. The file is written under a temporary name and renamed (files.atomic_write), so whatever
+the moment of a kill, the checkpoint on disk is the previous complete one or the new complete
+one, never a mix of two steps. Temporaries left by a killed writer are removed by
+``remove_stale_temporaries`` when the run starts again.
 """
 
 from __future__ import annotations
@@ -11,14 +14,22 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Union
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from distilled_datasets.errors import MissingFileError, UsageTypeError
+from distilled_datasets.errors import DistilledDatasetsError, MissingFileError, UsageTypeError
+from distilled_datasets.files import atomic_write
 
 PathLike = Union[str, os.PathLike]
+
+CHECKPOINT_FORMAT = "distilled-datasets/checkpoint"
+
+
+class CheckpointError(DistilledDatasetsError, ValueError):
+    """A checkpoint exists but cannot be read (truncated, damaged, or not a checkpoint)."""
 
 
 def _flatten(value: Any, path: str, tensors: Dict[str, torch.Tensor]) -> Any:
@@ -47,32 +58,42 @@ def _unflatten(value: Any, tensors: Dict[str, torch.Tensor]) -> Any:
     return value
 
 
-def paths(prefix: PathLike) -> Tuple[Path, Path]:
-    prefix = Path(prefix)
-    return prefix.with_suffix(".safetensors"), prefix.with_suffix(".json")
-
-
-def save_checkpoint(state: Dict[str, Any], prefix: PathLike) -> None:
+def save_checkpoint(state: Dict[str, Any], path: PathLike) -> Path:
+    """Write ``state`` as one file, atomically."""
     tensors: Dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, "state", tensors)
-    tensor_path, json_path = paths(prefix)
-    tensor_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_t = tensor_path.with_name(f".{tensor_path.name}.tmp-{os.getpid()}")
-    tmp_j = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp_t))
-    tmp_j.write_text(json.dumps({"tensor_file": tensor_path.name, "state": skeleton}))
-    # Tensors first, then the JSON that points at them: a reader that finds the JSON finds both.
-    os.replace(tmp_t, tensor_path)
-    os.replace(tmp_j, json_path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(skeleton)}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def load_checkpoint(prefix: PathLike) -> Dict[str, Any]:
-    tensor_path, json_path = paths(prefix)
-    if not json_path.is_file() or not tensor_path.is_file():
-        raise MissingFileError(f"no checkpoint at {json_path} (+ {tensor_path.name}); nothing to resume from")
-    skeleton = json.loads(json_path.read_text())
-    return _unflatten(skeleton["state"], load_file(str(tensor_path)))
+def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"no checkpoint at {path}; nothing to resume from")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+        if metadata.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a distilled-datasets checkpoint (format {metadata.get('format')!r})")
+        return _unflatten(json.loads(metadata["state"]), tensors)
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({type(exc).__name__}: {exc}); delete it "
+                              "to restart the run from scratch, or restore it from a copy") from exc
 
 
-def exists(prefix: PathLike) -> bool:
-    return all(p.is_file() for p in paths(prefix))
+def remove_stale_temporaries(folder: PathLike) -> List[Path]:
+    """Delete the temporary files that killed writers left in ``folder`` (files.temp_sibling's
+    hidden ``.NAME.tmp-PID-...`` names); returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp-*"):
+            if tmp.is_file():
+                tmp.unlink()
+                removed.append(tmp)
+    return removed

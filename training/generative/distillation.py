@@ -20,21 +20,23 @@ import torch
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
-from distilled_datasets.errors import MissingFileError
+from distilled_datasets.errors import MissingFileError, UsageError
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
 from ..common.augment import DSA
 from ..common.provenance import resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
+from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
-from .run_config import RunConfig, load_config, save_config
+from .run_config import MAY_CHANGE_ON_RESUME, RunConfig, load_config, save_config
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
 from .stage2_matching import ModelPool, matching_losses
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoints/last"
+CHECKPOINT = "checkpoints/last.safetensors"
+CONFIG_FILE = "train_config.json"
 
 
 class GenerativeDistillation:
@@ -172,7 +174,7 @@ class GenerativeDistillation:
 
     def run(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.out / "train_config.json")
+        save_config(self.config, self.out / CONFIG_FILE)
         stages = ["1", "2"] if self.config.stage == "both" else [self.config.stage]
         for stage in stages[stages.index(self.stage):]:
             if stage != self.stage:
@@ -292,11 +294,44 @@ class GenerativeDistillation:
         logger.info("resumed %s at step %d (stage %s)", self.out, self.step, self.stage)
 
 
-def train(config: RunConfig, resume: bool = False) -> Path:
-    """Train (or resume) a run; returns the run directory."""
-    if resume:
-        saved = Path(config.out) / "train_config.json"
-        if not saved.is_file():
-            raise MissingFileError(f"--resume: {saved} does not exist; start the run without --resume")
-        config = load_config(saved)
-    return GenerativeDistillation(config, resume=resume).run()
+# Everything a run writes in its folder (what --overwrite replaces; nothing else there is touched).
+RUN_FILES = (CONFIG_FILE, "checkpoints", "samples", "log.jsonl", "config.json", "model.safetensors", "README.md",
+             "samples.png")
+
+
+def saved_config(out) -> RunConfig:
+    """The config a run in ``out`` was started with (for --resume)."""
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise MissingFileError(f"--resume: {path} does not exist; start the run without --resume")
+    return load_config(path)
+
+
+def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train (or resume) a run; returns the run directory.
+
+    A new run refuses a non-empty ``config.out`` unless ``overwrite``. A resumed run continues
+    exactly the run that was started: ``config`` may differ from the saved one only in
+    MAY_CHANGE_ON_RESUME (more steps, logging, device, data location); anything else is refused
+    with the settings named. One process at a time writes a run folder.
+    """
+    out = Path(config.out)
+    with RunLock(out):
+        prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
+        for folder in (out, out / "checkpoints", out / "samples"):
+            ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
+        if resume:
+            conflicts = resume_conflicts(saved_config(out).to_dict(), config.to_dict(), MAY_CHANGE_ON_RESUME)
+            if conflicts:
+                saved = saved_config(out).to_dict()
+                raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
+                                 + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(config.to_dict(), k)!r})"
+                                             for k in conflicts)
+                                 + ". Resume with the saved settings, or start a new run in another --out")
+        return GenerativeDistillation(config, resume=resume).run()
+
+
+def _get(data: Dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data

@@ -17,6 +17,10 @@ from distilled_datasets.errors import UsageError
 from ..common.config_flags import add_dataclass_flags, apply_flags
 
 STAGES = ("1", "2", "both")
+# What a resumed run may change (more steps, where the data is, how often it logs); any other
+# setting changes what is trained, and a resume that changes it is refused (README: "Resuming").
+MAY_CHANGE_ON_RESUME = ("out", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every", "log_every", "device",
+                        "data_root", "download")
 
 
 def _parse_layers(items) -> Dict[str, str]:

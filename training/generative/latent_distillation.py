@@ -1,0 +1,350 @@
+"""Latent distillation: learn the latent codes that a trained generator turns into its distilled set.
+
+A generator sampled at random noise gives images about as useful as a random real subset: every
+sample is typical, none is chosen for what the *set* teaches. Here the first K samples of each
+class get learned latent codes z[c, k] (stored with the weights, ``sampling.latents = K``), and
+those codes are optimised so that every deployment prefix of the set -- the first P images per
+class, for P in ``prefixes`` (1, 10, 50) -- matches the real data where a classifier looks:
+
+    loss = sum_P sum_c || mean_i phi(A(x_real[c, i])) - mean_{k<P} phi(A(G(z[c, k], c))) ||^2
+
+with phi the penultimate features of a network drawn every step (freshly initialised, or from a
+pool of networks trained a little on real data) and A Siamese DSA augmentation. This is
+distribution matching (Zhao & Bilen, 2023) in the generator's latent space (as GLaD does with
+other losses): the generator keeps every image on its learned manifold of realistic images, and
+the optimisation picks the images that cover each class. The set stays a drop-in: integer
+labels, uint8 images, the same for every seed (later samples come from seeded noise as before).
+
+Before the first step the codes are the generator's own seed-0 noise, so iteration 0 is exactly
+the raw generator's set; the result folder is a generator folder like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+from distilled_datasets import Generator
+from distilled_datasets.config import SamplingConfig
+from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.files import atomic_write_json
+from distilled_datasets.repository import save_repository
+from distilled_datasets.synthesis import chunk_noise
+from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
+
+from ..common.augment import DSA
+from ..common.model_zoo import build_model, list_models
+from ..common.provenance import resolve_device
+from ..common.real_data import class_indices, default_data_root, generator_to_normalized, get_spec, load_tensors
+from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
+from . import checkpoint as ckpt
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoints/latents.safetensors"
+CONFIG_FILE = "latent_config.json"
+
+
+def _prefixes(values) -> Tuple[int, ...]:
+    return tuple(sorted({int(v) for v in values}))
+
+
+@dataclass
+class LatentConfig:
+    """Every field is a flag of ``distilled-datasets distill-latents``."""
+
+    generator: str = field(default="", metadata={"help": "the generator folder (a run directory, a published "
+                                                         "folder) or Hub id whose latents are learned"})
+    out: str = field(default="runs/latents", metadata={"help": "the new generator folder"})
+    dataset: str = field(default="mnist", metadata={"help": "the real dataset matched"})
+    data_root: Optional[str] = field(default=None, metadata={
+        "help": "torchvision root of the real data (None: $DISTILLED_DATASETS_DATA, else ./data)"})
+    latents: int = field(default=50, metadata={"help": "learned codes per class (samples 0..K-1 of each class)"})
+    prefixes: Tuple[int, ...] = field(default=(1, 10, 50), metadata={
+        "help": "deployment sizes matched: each first-P-per-class prefix of the set", "type": int,
+        "parse": _prefixes})
+    iterations: int = field(default=1000, metadata={"help": "optimisation steps"})
+    lr: float = field(default=0.05, metadata={"help": "Adam rate of the latent codes"})
+    real_per_class: int = field(default=64, metadata={"help": "real images per class in each step's class means"})
+    embed_model: str = field(default="convnet3", metadata={"help": "network whose penultimate features are matched",
+                                                           "choices": list_models()})
+    pool: int = field(default=0, metadata={
+        "help": "0: a freshly initialised network every step (DM); N: a pool of N networks trained online on real "
+                "batches, re-initialised after pool_life steps (networks at many stages of training)"})
+    pool_steps: int = field(default=1, metadata={"help": "SGD steps on real data per draw of a pool network"})
+    pool_life: int = field(default=100, metadata={"help": "SGD steps of a pool network before it is re-initialised"})
+    pool_lr: float = field(default=0.01, metadata={"help": "SGD rate of the pool networks"})
+    dsa: bool = field(default=True, metadata={"help": "Siamese DSA augmentation of both sides"})
+    seed: int = 0
+    device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:N"})
+    checkpoint_every: int = 100
+    log_every: int = 50
+
+    def validate(self) -> None:
+        if not self.generator:
+            raise UsageError("generator is required: the folder or Hub id of a trained generator")
+        get_spec(self.dataset)
+        for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
+                     "log_every"):
+            check_positive_int(name, getattr(self, name))
+        check_number("lr", self.lr, 0.0, strict=True)
+        check_number("pool_lr", self.pool_lr, 0.0, strict=True)
+        if self.pool < 0:
+            raise UsageError(f"pool must be >= 0, got {self.pool}")
+        if not self.prefixes or min(self.prefixes) < 1 or max(self.prefixes) > self.latents:
+            raise UsageError(f"prefixes must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
+        if self.embed_model not in list_models():
+            raise UsageError(f"embed_model must be one of {list_models()}, got {self.embed_model!r}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["prefixes"] = list(self.prefixes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "LatentConfig":
+        check_known_keys(data, [f for f in cls.__dataclass_fields__], "latent config")
+        return cls(**{**data, "prefixes": _prefixes(data.get("prefixes", cls.prefixes))})
+
+
+# What a resumed run may change; every other setting changes what is learned.
+MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every")
+# Everything the run writes in its folder (what --overwrite replaces).
+RUN_FILES = (CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md", "samples.png")
+
+
+def distribution_matching_loss(embed, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
+                               prefixes: Tuple[int, ...], augment, seeds: List[int]) -> torch.Tensor:
+    """sum over prefixes P and classes c of ||mean phi(real_c) - mean phi(syn_c[:P])||^2.
+
+    ``synthetic``: [classes, K, C, H, W] normalised; ``real_by_class[c]``: [n, C, H, W]. Class c
+    uses DSA seed ``seeds[c]`` on both sides (one draw for the whole batch: the same transform).
+    """
+    total = synthetic.new_zeros(())
+    for c, real in enumerate(real_by_class):
+        syn = synthetic[c, :max(prefixes)]
+        if augment is not None:
+            real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
+        with torch.no_grad():
+            target = embed(real).mean(0)
+        features = embed(syn)  # [K, D]
+        for p in prefixes:
+            total = total + (features[:p].mean(0) - target).pow(2).sum()
+    return total
+
+
+class EmbeddingPool:
+    """The networks matched through: a fresh one per draw (``size`` 0) or ``size`` networks
+    trained online on real batches, each re-initialised after ``life`` SGD steps."""
+
+    def __init__(self, config: LatentConfig, spec, device: torch.device, rng: torch.Generator):
+        self.config, self.spec, self.device, self.rng = config, spec, device, rng
+        self.nets: List[Optional[torch.nn.Module]] = [None] * config.pool
+        self.optimizers: List[Optional[torch.optim.Optimizer]] = [None] * config.pool
+        self.ages = [0] * config.pool
+
+    def _fresh(self) -> torch.nn.Module:
+        return build_model(self.config.embed_model, self.spec.channels, self.spec.num_classes,
+                           self.spec.image_size).to(self.device)
+
+    def draw(self, real_batch, augment) -> torch.nn.Module:
+        if not self.config.pool:
+            net = self._fresh()
+        else:
+            j = int(torch.randint(self.config.pool, (1,), generator=self.rng))
+            if self.nets[j] is None or self.ages[j] >= self.config.pool_life:
+                self.nets[j], self.ages[j] = self._fresh(), 0
+                self.optimizers[j] = torch.optim.SGD(self.nets[j].parameters(), lr=self.config.pool_lr, momentum=0.9)
+            net = self.nets[j]
+            net.train()
+            for _ in range(self.config.pool_steps):
+                x, y = real_batch()
+                if augment is not None:
+                    x = augment(x, seed=int(torch.randint(2**31 - 1, (1,), generator=self.rng)))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                self.optimizers[j].zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizers[j].step()
+            self.ages[j] += self.config.pool_steps
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    def state(self) -> Dict[str, Any]:
+        return {"ages": list(self.ages),
+                "nets": [None if n is None else n.state_dict() for n in self.nets],
+                "optimizers": [None if o is None else o.state_dict() for o in self.optimizers]}
+
+    def load(self, state: Dict[str, Any]) -> None:
+        self.ages = list(state["ages"])
+        for j, (net_state, opt_state) in enumerate(zip(state["nets"], state["optimizers"])):
+            if net_state is None:
+                continue
+            self.nets[j] = self._fresh()
+            self.nets[j].load_state_dict(net_state)
+            self.optimizers[j] = torch.optim.SGD(self.nets[j].parameters(), lr=self.config.pool_lr, momentum=0.9)
+            self.optimizers[j].load_state_dict(opt_state)
+
+
+class LatentDistillation:
+    """Owns the generator, the codes being learned and the random streams; ``run()`` to the end."""
+
+    def __init__(self, config: LatentConfig, resume: bool = False):
+        config.validate()
+        if config.data_root is None:
+            config.data_root = default_data_root()
+        self.config, self.out = config, Path(config.out)
+        self.device = resolve_device(config.device)
+        self.spec = get_spec(config.dataset)
+        self.source = Generator.from_pretrained(config.generator)
+        if self.source.metadata.get("dataset") not in (None, self.spec.name):
+            raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, not {self.spec.name}")
+        if self.source.sampling.candidates > 1:
+            # The learned codes are the selection: the herding selector is dropped from the result.
+            logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
+                        config.generator, self.source.sampling.candidates)
+        self.net = self.source.net.to(self.device).eval()  # BatchNorm on running statistics, as deployed
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        images, labels = load_tensors(self.spec.name, config.data_root, train=True, device=self.device)
+        self.real_by_class = [images[idx] for idx in class_indices(labels, self.spec.num_classes)]
+        self.images, self.labels = images, labels
+        self.rng = torch.Generator().manual_seed(config.seed)  # CPU: batch picks, DSA seeds, pool draws
+        torch.manual_seed(config.seed)  # network initialisations
+        self.latents = self._initial_latents().to(self.device).requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.latents], lr=config.lr)
+        self.dsa = DSA.for_dataset(self.spec.name, same_for_batch=True) if config.dsa else None
+        self.pool = EmbeddingPool(config, self.spec, self.device, self.rng)
+        self.step = 0
+        if resume:
+            self._resume()
+
+    def _initial_latents(self) -> torch.Tensor:
+        """[classes, K, noise_dim]: the generator's own seed-0 deployment noise (so step 0 is its raw set)."""
+        chunk = self.source.sampling.chunk_size
+        rows = []
+        for c in range(self.spec.num_classes):
+            noise = torch.cat([chunk_noise(self.source, 0, c, j) for j in range(-(-self.config.latents // chunk))])
+            rows.append(noise[:self.config.latents])
+        return torch.stack(rows)
+
+    def _real_per_class(self) -> List[torch.Tensor]:
+        n = self.config.real_per_class
+        return [real[torch.randint(len(real), (n,), generator=self.rng).to(real.device)] for real in self.real_by_class]
+
+    def _real_batch(self, size: int = 256):
+        index = torch.randint(len(self.labels), (size,), generator=self.rng).to(self.labels.device)
+        return self.images[index], self.labels[index]
+
+    def synthetic(self) -> torch.Tensor:
+        """[classes, K, C, H, W] in the normalised space, differentiable in the codes."""
+        classes, k, dim = self.latents.shape
+        labels = torch.arange(classes, device=self.device).repeat_interleave(k)
+        images = self.net(self.latents.reshape(-1, dim), labels)
+        return generator_to_normalized(images, self.spec.name).view(classes, k, *images.shape[1:])
+
+    def train_step(self) -> float:
+        net = self.pool.draw(self._real_batch, self.dsa)
+        seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
+        loss = distribution_matching_loss(net.embed, self._real_per_class(), self.synthetic(),
+                                          self.config.prefixes, self.dsa, seeds)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss)
+
+    # ---- loop and outputs ---------------------------------------------------------------------
+
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / CONFIG_FILE, self.config.to_dict())
+        start, first = time.time(), self.step
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as log, \
+                tqdm(total=self.config.iterations, initial=self.step, desc="latents", unit="step") as bar:
+            while self.step < self.config.iterations:
+                loss = self.train_step()
+                self.step += 1
+                bar.update(1)
+                if self.step % self.config.log_every == 0 or self.step == self.config.iterations:
+                    rate = (self.step - first) / max(time.time() - start, 1e-9)
+                    log.write(json.dumps({"step": self.step, "loss": round(loss, 5), "steps_per_s": round(rate, 3)})
+                              + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{loss:.3f}")
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.iterations:
+                    self.save_checkpoint()
+        self.save_generator()
+        return self.out
+
+    def generator(self) -> Generator:
+        """The source generator with the learned codes attached (CPU, eval mode)."""
+        sampling = SamplingConfig(chunk_size=self.source.sampling.chunk_size,
+                                  noise_scale=self.source.sampling.noise_scale, latents=self.config.latents)
+        metadata = {k: v for k, v in self.source.metadata.items() if k not in ("metrics", "package_default", "notes")}
+        metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
+                                "generator": self.source.metadata.get("training")}
+        gen = Generator(self.source.config, metadata=metadata, sampling=sampling)
+        gen.net.load_state_dict(self.net.state_dict())
+        with torch.no_grad():
+            gen.latents.copy_(self.latents.detach().cpu())
+        return gen.eval()
+
+    def recipe(self) -> Dict[str, Any]:
+        recipe = self.config.to_dict()
+        recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None)
+        for key in ("out", "data_root", "device", "checkpoint_every", "log_every"):
+            recipe.pop(key)
+        return recipe
+
+    def save_generator(self) -> None:
+        save_repository(self.generator(), self.out)
+        logger.info("generator with learned latents saved to %s", self.out)
+
+    def state(self) -> Dict[str, Any]:
+        return {"step": self.step, "config": self.config.to_dict(), "latents": self.latents.detach(),
+                "optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
+                "torch_rng": torch.get_rng_state(), "pool": self.pool.state()}
+
+    def save_checkpoint(self) -> None:
+        ckpt.save_checkpoint(self.state(), self.out / CHECKPOINT)
+
+    def _resume(self) -> None:
+        state = ckpt.load_checkpoint(self.out / CHECKPOINT)
+        self.step = state["step"]
+        with torch.no_grad():
+            self.latents.copy_(state["latents"].to(self.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.pool.load(state["pool"])
+        logger.info("resumed %s at step %d", self.out, self.step)
+
+
+def saved_latent_config(out) -> LatentConfig:
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise MissingFileError(f"--resume: {path} does not exist; start the run without --resume")
+    return LatentConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def distill_latents(config: LatentConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Run (or resume) a latent distillation into ``config.out``; the same folder rules as ``train``."""
+    out = Path(config.out)
+    with RunLock(out):
+        prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
+        for folder in (out, out / "checkpoints"):
+            ckpt.remove_stale_temporaries(folder)
+        if resume:
+            conflicts = resume_conflicts(saved_latent_config(out).to_dict(), config.to_dict(), MAY_CHANGE_ON_RESUME)
+            if conflicts:
+                raise UsageError(f"--resume: {out} was started with other settings ({', '.join(conflicts)}); resume "
+                                 "with the saved settings, or start a new run in another --out")
+        return LatentDistillation(config, resume=resume).run()
