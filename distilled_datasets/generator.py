@@ -72,9 +72,9 @@ class Generator(nn.Module):
         # Learned latent codes (sampling.latents = K > 0): sample k < K of class c is generated from
         # latents[c, k] instead of seeded noise. They are the distilled set itself, optimised with
         # the generator (training/generative/latent_distillation.py): [num_classes, K, noise_dim].
-        self.latents: Optional[torch.Tensor] = None
-        if self.sampling.latents > 0:
-            self.register_buffer("latents", torch.zeros(config.num_classes, self.sampling.latents, config.noise_dim))
+        latents = self.sampling.latents
+        self.register_buffer("latents", torch.zeros(config.num_classes, latents, config.noise_dim) if latents else None)
+        self.latents: Optional[torch.Tensor]
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(noise, labels)

@@ -133,8 +133,22 @@ class EvalConfig:
 # ---- protocol record -------------------------------------------------------------------------
 
 
+def _shared_set_note(probe: Any, ipc: Optional[int]) -> str:
+    """Why runs share one set, when they do (stored images, or learned latents covering ipc)."""
+    if probe is None:
+        return ""
+    if getattr(probe, "learned", None) is not None:
+        return "; stored images: one set for every seed, so runs differ in network init, batch order and augmentation"
+    latents = probe.generator.sampling.latents
+    if latents and ipc is not None and ipc <= latents:
+        return (f"; the generator's {latents} learned latent codes per class make these ipc images the same for "
+                "every seed, so runs differ in network init, batch order and augmentation only")
+    return ""
+
+
 def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, test_images: int,
-              test_injected: bool, test_available: int, device: torch.device) -> Dict[str, Any]:
+              test_injected: bool, test_available: int, device: torch.device, probe: Any = None,
+              ipc: Optional[int] = None) -> Dict[str, Any]:
     reasons: List[str] = []
     values = {**tcfg.protocol_dict(), "runs": cfg.runs}
     for key in ("epochs", "runs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_factor"):
@@ -158,7 +172,7 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
                     "not applied here)")
     elif src.kind == "dataset":
         images = "items read through the dataset's __getitem__ (uint8 PIL) -> float -> (x/255 - mean) / std"
-        sampling = "run r trains on the set with dataset seed r, fixed for the whole run"
+        sampling = "run r trains on the set with dataset seed r, fixed for the whole run" + _shared_set_note(probe, ipc)
     else:
         images = "real uint8 images -> float -> (x/255 - mean) / std"
         sampling = ("run r: ipc real training images per class drawn with seed r, fixed for the run"
@@ -251,7 +265,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         record: Dict[str, Any] = {
             "format": RESULT_FORMAT, "format_version": 1, "complete": False,
             "method": cfg.label or default_label(src), "dataset": name, "ipc": ipc, "model": cfg.model,
-            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available, device),
+            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available, device, probe, ipc),
             "source": describe_source(src, probe),
             "test_split": {"images": len(test_y), "available": test_available,
                            "root": None if test_injected else str(root)},

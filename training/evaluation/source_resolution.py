@@ -92,7 +92,8 @@ def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
         gen = ds.generator
         out.update(generator=files.describe(), origin=files.source, location=files.location,
                    revision=files.revision, weights_sha256=sha256_file(files.weights_path),
-                   generator_config=gen.config.to_dict(), generator_parameters=gen.num_parameters,
+                   generator_config=gen.config.to_dict(), generator_sampling=gen.sampling.to_dict(),
+                   generator_parameters=gen.num_parameters,
                    generator_library_version=gen.metadata.get("library_version"))
     return out
 

@@ -14,7 +14,7 @@ import logging
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -127,41 +127,60 @@ class GenerativeDistillation:
 
     # ---- one step ---------------------------------------------------------------------------
 
-    def train_step(self) -> Dict[str, torch.Tensor]:
-        s1, s2 = self.config.stage1, self.config.stage2
-        stage2 = self.stage == "2"
-        batch = s2.batch_size if stage2 else s1.batch_size
-        for _ in range(s1.n_critic):
-            real, labels = self._real_batch(batch)
-            with self._autocast():
-                with torch.no_grad():
-                    fake = self._fake(labels)
-                d_loss = discriminator_loss(s1.gan_loss, self.discriminator, real, fake, labels, s1.aux_weight)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
-
+    def critic_step(self, batch: int) -> torch.Tensor:
+        s1 = self.config.stage1
         real, labels = self._real_batch(batch)
-        logs = {"d_loss": d_loss.detach()}
-        if stage2:
+        with self._autocast():
+            with torch.no_grad():
+                fake = self._fake(labels)
+            d_loss = discriminator_loss(s1.gan_loss, self.discriminator, real, fake, labels, s1.aux_weight)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        return d_loss.detach()
+
+    def generator_terms(self, batch: int) -> Tuple[Dict[str, torch.Tensor], Optional[str]]:
+        """The generator's unweighted loss terms on one real batch: {"gan"} in stage 1, plus
+        {"global", "local"} in stage 2 (through a pool model prepared first, whose name is returned)."""
+        s1, s2 = self.config.stage1, self.config.stage2
+        real, labels = self._real_batch(batch)
+        name = None
+        if self.stage == "2":
             # Prepare the pool model first: its online training must not see generator graphs.
             name, model = self.pool.prepare(self.cpu_rng, lambda: self._real_batch(batch), augment=None)
         with self._autocast():
             fake = self._fake(labels)
-            g_loss = generator_loss(s1.gan_loss, self.discriminator, fake, labels, s1.aux_weight)
-            total = g_loss
-            if stage2:
+            terms = {"gan": generator_loss(s1.gan_loss, self.discriminator, fake, labels, s1.aux_weight)}
+            if name is not None:
                 with ModelPool.frozen(model):
-                    glob, loc = matching_losses(model, self.pool.layers[name], fake, real,
-                                                augment=self.dsa if s2.dsa else None, seed=self._seed(),
-                                                mode=s2.match, labels=labels, num_classes=self.spec.num_classes)
-                total = g_loss + s2.lambda_global * glob + s2.lambda_local * loc
-                logs.update(global_loss=glob.detach(), local_loss=loc.detach())
+                    terms["global"], terms["local"] = matching_losses(
+                        model, self.pool.layers[name], fake, real, augment=self.dsa if s2.dsa else None,
+                        seed=self._seed(), mode=s2.match, labels=labels, num_classes=self.spec.num_classes)
+        return terms, name
+
+    def weighted_total(self, terms: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """cGAN loss (x gan_weight in stage 2) + lambda_global * global + lambda_local * local."""
+        if "global" not in terms:
+            return terms["gan"]
+        s2 = self.config.stage2
+        return s2.gan_weight * terms["gan"] + s2.lambda_global * terms["global"] + s2.lambda_local * terms["local"]
+
+    def train_step(self) -> Dict[str, torch.Tensor]:
+        s1, s2 = self.config.stage1, self.config.stage2
+        stage2 = self.stage == "2"
+        batch = s2.batch_size if stage2 else s1.batch_size
+        logs = {}
+        if not (stage2 and s2.gan_weight == 0):  # matching alone: the critic is not used
+            for _ in range(s1.n_critic):
+                logs["d_loss"] = self.critic_step(batch)
+        terms, _ = self.generator_terms(batch)
         self.opt_g.zero_grad(set_to_none=True)
         # The critic's parameters get gradients from the generator loss too; zeroed before its step.
-        total.backward()
+        self.weighted_total(terms).backward()
         self.opt_g.step()
-        logs["g_loss"] = g_loss.detach()
+        logs["g_loss"] = terms["gan"].detach()
+        if stage2:
+            logs.update(global_loss=terms["global"].detach(), local_loss=terms["local"].detach())
         return logs
 
     # ---- loop -------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ class LatentDistillation:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return float(loss)
+        return loss.item()
 
     # ---- loop and outputs ---------------------------------------------------------------------
 

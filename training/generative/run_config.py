@@ -60,6 +60,7 @@ class Stage2Config:
     lr_d: float = 5e-6
     lambda_global: float = 0.01
     lambda_local: float = 0.001  # 0 is DiM (global only)
+    gan_weight: float = 1.0  # weight of the cGAN loss in stage 2 (0: matching alone)
     pool: Tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
     # Stage whose output the local loss reads, per pool model ("" = the model's default:
     # block2 of ConvNet3, layer2 (second residual stage) of ResNets).
@@ -108,8 +109,8 @@ class RunConfig:
                 raise UsageError(f"{name} must be {'>= 0' if name.endswith('steps') else '>= 1'}, got {value}")
         if self.stage2.match not in ("paired", "class_mean"):
             raise UsageError(f"stage2 match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
-        if self.stage2.lambda_global < 0 or self.stage2.lambda_local < 0:
-            raise UsageError("stage2 lambda_global and lambda_local must be >= 0")
+        if min(self.stage2.lambda_global, self.stage2.lambda_local, self.stage2.gan_weight) < 0:
+            raise UsageError("stage2 lambda_global, lambda_local and gan_weight must be >= 0")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

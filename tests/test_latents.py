@@ -1,0 +1,138 @@
+"""Learned latent codes: the runtime format (sampling.latents) and latent distillation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig, save_repository
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
+from distilled_datasets.training.generative.latent_distillation import (LatentConfig, LatentDistillation,
+                                                                         distill_latents,
+                                                                         distribution_matching_loss)
+
+
+def with_latents(make_generator, k=5, seed=3):
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=k))
+    with torch.no_grad():
+        generator.latents.copy_(torch.randn(generator.latents.shape, generator=torch.Generator().manual_seed(seed)))
+    return generator
+
+
+# ---- runtime -------------------------------------------------------------------------------------
+
+
+def test_learned_samples_come_from_the_codes_and_later_ones_from_seeded_noise(make_generator, tmp_path):
+    generator = with_latents(make_generator)
+    folder = save_repository(generator, tmp_path / "gen")
+    loaded = Generator.from_pretrained(folder)
+    assert torch.equal(loaded.latents, generator.latents)
+    assert json.loads((folder / "config.json").read_text())["sampling"]["latents"] == 5
+    a, b = DistilledMNIST(ipc=7, seed=0, repo_id=folder), DistilledMNIST(ipc=7, seed=1, repo_id=folder)
+    for c in (0, 3):
+        expected = to_uint8(loaded(loaded.latents[c], torch.full((5,), c)))  # [5, 28, 28]
+        for k in range(5):  # the learned samples: the same for every seed
+            assert np.array_equal(np.asarray(a[k * 10 + c][0]), expected[k])
+            assert np.array_equal(np.asarray(b[k * 10 + c][0]), expected[k])
+        # Samples 5 and 6 come from seeded noise: they differ between seeds.
+        assert not np.array_equal(np.asarray(a[5 * 10 + c][0]), np.asarray(b[5 * 10 + c][0]))
+    # Rows beyond the codes are exactly the plain generator's noise.
+    noise = chunk_noise(loaded, 0, 2, 1)  # samples 4..7 of class 2
+    assert torch.equal(noise[0], loaded.latents[2, 4])
+    plain = make_generator("mnist", sampling=SamplingConfig(chunk_size=4))
+    assert torch.equal(noise[1:], chunk_noise(plain, 0, 2, 1)[1:])
+
+
+def test_latents_do_not_combine_with_candidates_and_must_be_in_the_weights(make_generator, tmp_path):
+    with pytest.raises(InvalidGeneratorError, match="do not combine"):
+        SamplingConfig(latents=3, candidates=2, selector={})
+    with pytest.raises(InvalidGeneratorError, match="latents must be an int in 1..100000"):
+        SamplingConfig(latents=10**9)
+    folder = save_repository(make_generator("mnist"), tmp_path / "plain", samples=False)
+    config = json.loads((folder / "config.json").read_text())
+    config["sampling"]["latents"] = 4  # the config asks for codes the weights do not hold
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match="missing keys \\['latents'\\]"):
+        Generator.from_pretrained(folder)
+
+
+def test_non_finite_codes_are_refused(make_generator, tmp_path):
+    generator = with_latents(make_generator)
+    generator.latents[0, 0, 0] = float("nan")
+    folder = generator.save_pretrained(tmp_path / "gen")
+    with pytest.raises(InvalidGeneratorError, match="latents holds NaN or Inf"):
+        Generator.from_pretrained(folder)
+
+
+# ---- the loss ------------------------------------------------------------------------------------
+
+
+def test_distribution_matching_loss_sums_prefix_mean_distances():
+    embed = lambda x: x.flatten(1)  # noqa: E731  (identity features)
+    real = [torch.full((6, 1, 2, 2), float(c)) for c in range(2)]
+    synthetic = torch.zeros(2, 3, 1, 2, 2)
+    synthetic[0, 0], synthetic[1] = 1.0, 1.0  # class 0: means 1, 1/3 over the first 1, 3; class 1: 1
+    loss = distribution_matching_loss(embed, real, synthetic, (1, 3), None, [0, 0])
+    # class 0 (real mean 0): 4 * 1^2 + 4 * (1/3)^2; class 1 (real mean 1): 0
+    assert loss.item() == pytest.approx(4 + 4 / 9)
+    synthetic.requires_grad_(True)
+    distribution_matching_loss(embed, real, synthetic, (1, 3), None, [0, 0]).backward()
+    assert synthetic.grad[0, 0].abs().sum() > 0 and synthetic.grad[1].abs().sum() == 0
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_setup(make_generator_dir, tiny_mnist_root, tmp_path):
+    generator = make_generator_dir("mnist")
+    def config(**kw):
+        base = dict(generator=str(generator), out=str(tmp_path / "lat"), dataset="mnist", data_root=str(tiny_mnist_root),
+                    latents=4, prefixes=(1, 4), iterations=4, real_per_class=3, embed_model="lenet", device="cpu",
+                    checkpoint_every=2,
+                    log_every=1)
+        return LatentConfig(**{**base, **kw})
+    return config
+
+
+def test_codes_start_as_the_seed_0_noise_and_the_result_loads_as_a_dataset(tiny_setup):
+    config = tiny_setup()
+    run = LatentDistillation(config)
+    start = run.latents.detach().clone()
+    for c in range(10):
+        assert torch.equal(start[c], chunk_noise(run.source, 0, c, 0)[:4])  # step 0: the raw set of seed 0
+    out = distill_latents(tiny_setup())
+    ds = DistilledMNIST(ipc=6, repo_id=out)
+    learned = ds.generator.latents
+    assert learned.shape == (10, 4, 16) and not torch.equal(learned, start)
+    assert ds.generator.metadata["training"]["method"] == "latent distribution matching"
+    assert ds.generator.metadata["training"]["latents"]["prefixes"] == [1, 4]
+    expected = synthesize_chunk(ds.generator, 0, 7, 0)
+    assert np.array_equal(np.asarray(ds[7][0]), expected[0]) and len(ds) == 60
+
+
+def test_resume_continues_exactly(tiny_setup, tmp_path):
+    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole")))
+    distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2))
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=4), resume=True)
+    assert torch.equal(Generator.from_pretrained(whole).latents, Generator.from_pretrained(part).latents)
+
+
+def test_folder_rules(tiny_setup, tmp_path, capsys):
+    out = distill_latents(tiny_setup(iterations=2))
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with pytest.raises(FileExistsError, match="--resume .* --overwrite"):
+        distill_latents(tiny_setup(iterations=2))
+    with pytest.raises(ValueError, match="lr"):
+        distill_latents(tiny_setup(iterations=3, lr=0.5), resume=True)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing touched
+    (out / "notes.txt").write_text("mine")
+    distill_latents(tiny_setup(iterations=2, lr=0.5), overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"  # --overwrite replaces the run's own files only
+    code = cli_main(["distill-latents", "--generator", tiny_setup().generator, "--out", str(tmp_path / "missing"),
+                     "--resume"])
+    assert code == 1 and "does not exist" in capsys.readouterr().err
