@@ -22,6 +22,7 @@ from .dataset_info import DatasetInfo, get_dataset_info
 from .errors import GeneratorNotFoundError, UsageError, UsageTypeError
 from .generator import Generator
 from .hub import ResolvedFiles, resolve
+from .image_cache import default_cache_dir
 from .learned_images import LearnedImages
 from .sources import ImageSource, StoredImagesSource, open_source
 from .validation import check_int
@@ -45,8 +46,9 @@ class DistilledDataset(VisionDataset):
     """A distilled dataset: ``ipc`` images per class from a trained generator (or stored images).
 
     Args:
-        root: where Hub files are cached (huggingface_hub's cache layout); None uses the Hub's
-            default cache. The package default generator never touches it.
+        root: where Hub files are cached (huggingface_hub's cache layout) and where synthesized
+            images are cached (``root/distilled_datasets_cache``); None uses the Hub's default cache
+            and the user cache directory (``$DISTILLED_DATASETS_CACHE``, else ~/.cache/distilled-datasets).
         train: must be True; a distilled set only replaces a training split.
         transform, target_transform: as in torchvision.
         download: accepted for torchvision compatibility; Hub weights are fetched on first use
@@ -58,6 +60,8 @@ class DistilledDataset(VisionDataset):
             folder holding config.json + model.safetensors.
         revision: Hub branch, tag or commit (Hub ids only).
         local_files_only: never touch the network; use the Hub cache only.
+        cache: keep synthesized images on disk (image_cache.py), so that a set is synthesized once
+            per machine; False synthesizes in every process. The bytes are the same either way.
     """
 
     # Subclasses set ``info`` (dataset_info.py); ``classes`` and ``dataset_name`` follow from it,
@@ -75,7 +79,7 @@ class DistilledDataset(VisionDataset):
     def __init__(self, root: Optional[PathLike] = None, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False, *,
                  ipc: Optional[int] = None, seed: int = 0, repo_id: Optional[PathLike] = None,
-                 revision: Optional[str] = None, local_files_only: bool = False) -> None:
+                 revision: Optional[str] = None, local_files_only: bool = False, cache: bool = True) -> None:
         if not isinstance(train, bool):
             raise UsageTypeError(f"train must be a bool, got {type(train).__name__}")
         if not train:
@@ -99,7 +103,10 @@ class DistilledDataset(VisionDataset):
         self.files: ResolvedFiles = resolve(
             repo_id, default_name=self.info.default_generator, revision=revision,
             cache_dir=None if root is None else os.fspath(root), local_files_only=local_files_only)
-        self.source: ImageSource = open_source(self.files, self.seed)
+        if not isinstance(cache, bool):
+            raise UsageTypeError(f"cache must be a bool, got {type(cache).__name__}")
+        cache_dir = str(default_cache_dir(root)) if cache else None
+        self.source: ImageSource = open_source(self.files, self.seed, cache_dir)
         self.source.check_fits(self.info, type(self).__name__)
         self.ipc = self.source.resolve_ipc(ipc, type(self).__name__)
 

@@ -27,6 +27,7 @@ from .dataset_info import DatasetInfo
 from .errors import InvalidGeneratorError, UsageError
 from .generator import Generator
 from .hub import ResolvedFiles
+from .image_cache import ImageCache
 from .learned_images import IMAGES_FORMAT_NAME, LearnedImages
 from .synthesis import synthesize_chunk
 
@@ -83,14 +84,21 @@ class ImageSource(abc.ABC):
 
 
 class GeneratorSource(ImageSource):
-    """Images synthesized by a conditional generator; see synthesis.py for the chunk scheme."""
+    """Images synthesized by a conditional generator; see synthesis.py for the chunk scheme.
+
+    With ``cache_dir``, chunks are read from and written to an ImageCache there (image_cache.py)."""
 
     kind = "generator"
 
-    def __init__(self, files: ResolvedFiles, seed: int):
+    def __init__(self, files: ResolvedFiles, seed: int, cache_dir: Optional[str] = None):
         super().__init__(files, seed)
         self._generator: Optional[Generator] = None
-        self.chunk_size = self.generator.sampling.chunk_size
+        sampling, config = self.generator.sampling, self.generator.config
+        self.chunk_size = sampling.chunk_size
+        self.chunk_shape = (self.chunk_size, config.image_size, config.image_size) + (
+            (config.channels,) if config.channels > 1 else ())
+        self.cache = None if cache_dir is None else ImageCache(
+            cache_dir, files.weights_path, {"generator": config.to_dict(), "sampling": sampling.to_dict()})
         self._chunks: Dict[Tuple[int, int], np.ndarray] = {}
 
     @property
@@ -117,10 +125,20 @@ class GeneratorSource(ImageSource):
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
         return DEFAULT_GENERATOR_IPC if ipc is None else ipc  # checked by the dataset
 
+    def _cached(self, label: int, chunk: int) -> Optional[np.ndarray]:
+        return None if self.cache is None else self.cache.get(self.seed, label, chunk, self.chunk_shape)
+
+    def _synthesize(self, label: int, chunk: int) -> np.ndarray:
+        pixels = synthesize_chunk(self.generator, self.seed, label, chunk)
+        if self.cache is not None:
+            self.cache.put(self.seed, label, chunk, pixels)
+        return pixels
+
     def _chunk(self, label: int, chunk: int) -> np.ndarray:
         key = (label, chunk)
         if key not in self._chunks:
-            self._chunks[key] = synthesize_chunk(self.generator, self.seed, label, chunk)
+            cached = self._cached(label, chunk)
+            self._chunks[key] = cached if cached is not None else self._synthesize(label, chunk)
         return self._chunks[key]
 
     def image(self, label: int, k: int) -> np.ndarray:
@@ -129,12 +147,16 @@ class GeneratorSource(ImageSource):
     def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:
         chunks_per_class = -(-ipc // self.chunk_size)
         missing = [(c, j) for j in range(chunks_per_class) for c in range(num_classes) if (c, j) not in self._chunks]
+        for key in list(missing):  # what an earlier process synthesized is read, not made again
+            cached = self._cached(*key)
+            if cached is not None:
+                self._chunks[key] = cached
+                missing.remove(key)
         if not missing:
             return
-        generator = self.generator
+        self.generator  # noqa: B018  (load once, before the threads)
         with ThreadPoolExecutor(max_workers=max(1, threads or torch.get_num_threads())) as pool:
-            images = pool.map(lambda key: synthesize_chunk(generator, self.seed, *key), missing)
-            self._chunks.update(zip(missing, images))
+            self._chunks.update(zip(missing, pool.map(lambda key: self._synthesize(*key), missing)))
 
     def describe(self) -> List[str]:
         gen = self._generator
@@ -228,7 +250,8 @@ class StoredImagesSource(ImageSource):
                 "metadata": {k: v for k, v in cfg.items() if k not in ("training", "metrics", "learning_rates")}}
 
 
-def open_source(files: ResolvedFiles, seed: int) -> ImageSource:
-    """The source that reads ``files``, chosen by the config's format."""
-    kind = StoredImagesSource if config_format(files.config_path) == IMAGES_FORMAT_NAME else GeneratorSource
-    return kind(files, seed)
+def open_source(files: ResolvedFiles, seed: int, cache_dir: Optional[str] = None) -> ImageSource:
+    """The source that reads ``files``, chosen by the config's format (stored images need no cache)."""
+    if config_format(files.config_path) == IMAGES_FORMAT_NAME:
+        return StoredImagesSource(files, seed)
+    return GeneratorSource(files, seed, cache_dir)

@@ -151,6 +151,14 @@ def set_hf_offline(monkeypatch, offline: bool = True) -> None:
 
 
 @pytest.fixture(autouse=True)
+def image_cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Each test's synthesized-image cache is its own empty folder (never ~/.cache)."""
+    folder = tmp_path_factory.mktemp("image_cache")
+    monkeypatch.setenv("DISTILLED_DATASETS_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def hf_home(tmp_path_factory, monkeypatch) -> Path:
     """An empty Hugging Face home for each test; returns its hub cache folder."""
     home = tmp_path_factory.mktemp("hf_home")

@@ -1,0 +1,101 @@
+"""A cache of synthesized images, the way torchvision keeps processed files: a set is synthesized
+once per machine, then read back in milliseconds by every later process and DataLoader worker.
+
+Where: ``ROOT/distilled_datasets_cache`` when the dataset is given a ``root``; otherwise
+``$DISTILLED_DATASETS_CACHE``, else ``$XDG_CACHE_HOME/distilled-datasets`` (``~/.cache/...``).
+
+What: one file per synthesized chunk, under a folder named by everything the bytes depend on --
+the SHA-256 of the weights file, the generator and sampling config, the synthesis scheme's
+version -- then the seed, the class and the chunk index. A file is the SHA-256 of its payload
+followed by the payload (the chunk's uint8 pixels); a file of the wrong size or whose hash does
+not match (truncated, damaged) is never returned: it is synthesized again and rewritten.
+
+Safety: entries are written atomically (temporary name, then rename), so processes and workers
+writing the same entry at once each leave a complete file with the same bytes. A cache that
+cannot be written (read-only or full disk) costs one warning and the set is synthesized as if
+there were no cache; it never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from .files import atomic_write, sha256_file
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV_VAR = "DISTILLED_DATASETS_CACHE"
+ROOT_SUBFOLDER = "distilled_datasets_cache"
+# Bumped whenever synthesis.py would give other bytes for the same weights and config.
+SCHEME_VERSION = 1
+_DIGEST = 32  # bytes of SHA-256 at the start of every entry
+
+PathLike = Union[str, os.PathLike]
+
+
+def default_cache_dir(root: Optional[PathLike] = None) -> Path:
+    if root is not None:
+        return Path(root) / ROOT_SUBFOLDER
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "distilled-datasets"
+
+
+class ImageCache:
+    """The cached chunks of one generator's sets (every seed). ``get`` returns None on a miss."""
+
+    def __init__(self, folder: PathLike, weights_path: PathLike, config: Dict[str, Any]):
+        self.base = Path(folder)
+        self.weights_path = str(weights_path)
+        self.config = config
+        self._key: Optional[str] = None
+        self.warned = False
+
+    @property
+    def key(self) -> str:
+        """Folder name: a hash of the weights' SHA-256, the configs and the scheme version."""
+        if self._key is None:  # hashing the weights file costs a few ms: once, and only when used
+            what = {"weights_sha256": sha256_file(self.weights_path), "config": self.config,
+                    "scheme": SCHEME_VERSION}
+            self._key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
+        return self._key
+
+    def path(self, seed: int, label: int, chunk: int) -> Path:
+        return self.base / self.key / f"seed{seed}" / f"class{label}_chunk{chunk}.bin"
+
+    def get(self, seed: int, label: int, chunk: int, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+        path = self.path(seed, label, chunk)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None  # not there (or unreadable): synthesize
+        size = int(np.prod(shape))
+        payload = data[_DIGEST:]
+        if len(data) != _DIGEST + size or hashlib.sha256(payload).digest() != data[:_DIGEST]:
+            logger.warning("cached chunk %s is damaged (size %d, expected %d, or hash mismatch); synthesizing it "
+                           "again", path, len(data), _DIGEST + size)
+            return None
+        return np.frombuffer(payload, dtype=np.uint8).reshape(shape).copy()
+
+    def put(self, seed: int, label: int, chunk: int, pixels: np.ndarray) -> None:
+        payload = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+        path = self.path(seed, label, chunk)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda tmp: Path(tmp).write_bytes(hashlib.sha256(payload).digest() + payload))
+        except OSError as exc:  # read-only or full disk: the set is still synthesized, only not kept
+            if not self.warned:
+                self.warned = True
+                warnings.warn(f"distilled-datasets cannot write its image cache at {self.base} ({exc}); images are "
+                              f"synthesized without it. Set {CACHE_ENV_VAR} to a writable folder, or pass cache=False",
+                              RuntimeWarning, stacklevel=3)

@@ -1,0 +1,102 @@
+"""The cache of synthesized images: identical bytes, shared by processes, safe against damage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import distilled_datasets.sources as sources_module
+from distilled_datasets import DistilledMNIST
+
+
+def entries(folder):
+    return sorted(p for p in folder.rglob("*.bin"))
+
+
+def counting(monkeypatch):
+    calls = []
+    real = sources_module.synthesize_chunk
+
+    def count(*args):
+        calls.append(args[1:])
+        return real(*args)
+
+    monkeypatch.setattr(sources_module, "synthesize_chunk", count)
+    return calls
+
+
+def test_cached_images_are_byte_identical_and_synthesized_once(mnist_generator_dir, image_cache_dir, monkeypatch):
+    uncached = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir, cache=False).data
+    assert entries(image_cache_dir) == []  # cache=False writes nothing
+    calls = counting(monkeypatch)
+    first = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir).data
+    assert len(calls) == 20 and len(entries(image_cache_dir)) == 20  # 10 classes x 2 chunks of 16
+    second = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir).data
+    assert len(calls) == 20  # read back, not synthesized
+    assert np.array_equal(uncached, first) and np.array_equal(first, second)
+    # Another seed is another entry; a smaller ipc reads the same chunks.
+    DistilledMNIST(ipc=1, seed=4, repo_id=mnist_generator_dir)[0]
+    assert len(calls) == 21
+    assert np.array_equal(DistilledMNIST(ipc=5, seed=3, repo_id=mnist_generator_dir).data, first[:50])
+    assert len(calls) == 21
+
+
+def test_root_holds_the_cache(mnist_generator_dir, tmp_path, image_cache_dir):
+    DistilledMNIST(tmp_path / "root", ipc=1, repo_id=mnist_generator_dir)[0]
+    assert len(entries(tmp_path / "root" / "distilled_datasets_cache")) == 1 and entries(image_cache_dir) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
+def test_damaged_entries_are_never_returned(mnist_generator_dir, image_cache_dir, monkeypatch, damage):
+    good = DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data
+    (entry,) = [e for e in entries(image_cache_dir) if "class0_" in e.name]
+    data = bytearray(entry.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[100] ^= 0xFF
+    else:
+        data = bytearray()
+    entry.write_bytes(bytes(data))
+    calls = counting(monkeypatch)
+    again = DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data
+    assert np.array_equal(again, good) and calls == [(0, 0, 0)]  # class 0 synthesized again...
+    assert DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data.equal(good) and len(calls) == 1  # ...and rewritten
+
+
+def test_unwritable_cache_warns_once_and_still_synthesizes(mnist_generator_dir, tmp_path, monkeypatch):
+    if os.geteuid() == 0:
+        # root ignores permissions: make the cache path a file instead, which no one can write under.
+        blocked = tmp_path / "not_a_folder"
+        blocked.write_text("x")
+    else:
+        blocked = tmp_path / "readonly"
+        blocked.mkdir(mode=0o500)
+    monkeypatch.setenv("DISTILLED_DATASETS_CACHE", str(blocked / "cache"))
+    expected = DistilledMNIST(ipc=20, repo_id=mnist_generator_dir, cache=False).data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = DistilledMNIST(ipc=20, repo_id=mnist_generator_dir).data
+    assert np.array_equal(got, expected)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "cannot write its image cache" in messages[0]
+
+
+def test_processes_writing_the_same_entries_at_once(mnist_generator_dir, image_cache_dir):
+    script = ("import sys, numpy as np; from distilled_datasets import DistilledMNIST;"
+              "ds = DistilledMNIST(ipc=32, seed=1, repo_id=sys.argv[1]); ds.materialize(threads=1);"
+              "np.save(sys.argv[2], ds.data.numpy())")
+    env = {**os.environ, "DISTILLED_DATASETS_CACHE": str(image_cache_dir), "OMP_NUM_THREADS": "1"}
+    outs = [image_cache_dir.parent / f"out{i}.npy" for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(mnist_generator_dir), str(out)], env=env)
+             for out in outs]
+    assert all(p.wait() == 0 for p in procs)
+    arrays = [np.load(out) for out in outs]
+    assert all(np.array_equal(arrays[0], a) for a in arrays[1:])
+    assert len(entries(image_cache_dir)) == 20 and not list(image_cache_dir.rglob(".*tmp*"))
+    assert np.array_equal(DistilledMNIST(ipc=32, seed=1, repo_id=mnist_generator_dir, cache=False).data, arrays[0])
