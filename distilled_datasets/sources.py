@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -34,6 +35,17 @@ from .synthesis import synthesize_chunk
 logger = logging.getLogger(__name__)
 
 DEFAULT_GENERATOR_IPC = 10  # what ipc=None means for a generator (torchvision scripts rarely pass it)
+
+
+def parallelism() -> int:
+    """Threads for synthesis: the cores this process may use, or 1 inside a DataLoader worker
+    (the workers already share the cores)."""
+    if torch.utils.data.get_worker_info() is not None:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def config_format(path: str) -> str:
@@ -134,19 +146,10 @@ class GeneratorSource(ImageSource):
             self.cache.put(self.seed, label, chunk, pixels)
         return pixels
 
-    def _chunk(self, label: int, chunk: int) -> np.ndarray:
-        key = (label, chunk)
-        if key not in self._chunks:
-            cached = self._cached(label, chunk)
-            self._chunks[key] = cached if cached is not None else self._synthesize(label, chunk)
-        return self._chunks[key]
-
-    def image(self, label: int, k: int) -> np.ndarray:
-        return self._chunk(label, k // self.chunk_size)[k % self.chunk_size]
-
-    def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:
-        chunks_per_class = -(-ipc // self.chunk_size)
-        missing = [(c, j) for j in range(chunks_per_class) for c in range(num_classes) if (c, j) not in self._chunks]
+    def _fill(self, keys: List[Tuple[int, int]], threads: Optional[int]) -> None:
+        """Make the chunks ``keys`` ready: read what the cache holds, synthesize the rest on
+        several threads (each chunk on one intra-op thread, so its bytes never change)."""
+        missing = [key for key in keys if key not in self._chunks]
         for key in list(missing):  # what an earlier process synthesized is read, not made again
             cached = self._cached(*key)
             if cached is not None:
@@ -155,8 +158,24 @@ class GeneratorSource(ImageSource):
         if not missing:
             return
         self.generator  # noqa: B018  (load once, before the threads)
-        with ThreadPoolExecutor(max_workers=max(1, threads or torch.get_num_threads())) as pool:
+        workers = min(len(missing), threads or parallelism())
+        if workers == 1:
+            self._chunks.update((key, self._synthesize(*key)) for key in missing)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             self._chunks.update(zip(missing, pool.map(lambda key: self._synthesize(*key), missing)))
+
+    def image(self, label: int, k: int) -> np.ndarray:
+        chunk = k // self.chunk_size
+        if (label, chunk) not in self._chunks:
+            # A pass in index order touches every class's chunk j together (classes interleave):
+            # make them together, one per core, rather than one at a time.
+            self._fill([(c, chunk) for c in range(self.generator.config.num_classes)], None)
+        return self._chunks[(label, chunk)][k % self.chunk_size]
+
+    def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:
+        chunks_per_class = -(-ipc // self.chunk_size)
+        self._fill([(c, j) for j in range(chunks_per_class) for c in range(num_classes)], threads)
 
     def describe(self) -> List[str]:
         gen = self._generator
