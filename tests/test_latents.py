@@ -72,13 +72,16 @@ def test_non_finite_codes_are_refused(make_generator, tmp_path):
 
 
 def test_distribution_matching_loss_sums_prefix_mean_distances():
-    embed = lambda x: x.flatten(1)  # noqa: E731  (identity features)
+    embed = lambda x: [x.flatten(1)]  # noqa: E731  (one layer: the identity)
     real = [torch.full((6, 1, 2, 2), float(c)) for c in range(2)]
     synthetic = torch.zeros(2, 3, 1, 2, 2)
     synthetic[0, 0], synthetic[1] = 1.0, 1.0  # class 0: means 1, 1/3 over the first 1, 3; class 1: 1
     loss = distribution_matching_loss(embed, real, synthetic, (1, 3), None, [0, 0])
-    # class 0 (real mean 0): 4 * 1^2 + 4 * (1/3)^2; class 1 (real mean 1): 0
-    assert loss.item() == pytest.approx(4 + 4 / 9)
+    # class 0 (real mean 0): mean over the 4 dims of 1^2, plus of (1/3)^2; class 1 (real mean 1): 0
+    assert loss.item() == pytest.approx(1 + 1 / 9)
+    two_layers = lambda x: [x.flatten(1), 2 * x.flatten(1)[:, :1]]  # noqa: E731  (a second, narrower layer)
+    assert distribution_matching_loss(two_layers, real, synthetic, (1, 3), None, [0, 0]).item() == \
+        pytest.approx((1 + 1 / 9) * (1 + 4))
     synthetic.requires_grad_(True)
     distribution_matching_loss(embed, real, synthetic, (1, 3), None, [0, 0]).backward()
     assert synthetic.grad[0, 0].abs().sum() > 0 and synthetic.grad[1].abs().sum() == 0

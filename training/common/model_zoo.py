@@ -74,6 +74,22 @@ class StagedNet(nn.Module):
         """Penultimate representation (input of the last linear layer) [B, D]."""
         return self.head[:-1](self.stages(x)) if isinstance(self.head, nn.Sequential) else self.stages(x).flatten(1)
 
+    def features(self, x: torch.Tensor, layers) -> List[torch.Tensor]:
+        """Flattened outputs [B, D_i] of the named stages, and of "embed" (the penultimate
+        representation), in the order of ``layers``, from one pass."""
+        unknown = [name for name in layers if name != "embed" and name not in self.stages._modules]
+        if unknown:
+            raise UsageError(f"layers {unknown} are not stages of {type(self).__name__}; valid values: "
+                             f"{self.feature_layers + ['embed']}")
+        found = {}
+        for name, stage in self.stages.named_children():
+            x = stage(x)
+            if name in layers:
+                found[name] = x.flatten(1)
+        if "embed" in layers:
+            found["embed"] = self.head[:-1](x) if isinstance(self.head, nn.Sequential) else x.flatten(1)
+        return [found[name] for name in layers]
+
 
 def _instance_norm(width: int) -> nn.Module:
     # Instance norm with affine parameters, written as GroupNorm with one channel per group.

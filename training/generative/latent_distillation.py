@@ -21,6 +21,7 @@ the raw generator's set; the result folder is a generator folder like any other.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -73,8 +74,15 @@ class LatentConfig:
     iterations: int = field(default=1000, metadata={"help": "optimisation steps"})
     lr: float = field(default=0.05, metadata={"help": "Adam rate of the latent codes"})
     real_per_class: int = field(default=64, metadata={"help": "real images per class in each step's class means"})
-    embed_model: str = field(default="convnet3", metadata={"help": "network whose penultimate features are matched",
+    embed_model: str = field(default="convnet3", metadata={"help": "network whose features are matched",
                                                            "choices": list_models()})
+    match_layers: Tuple[str, ...] = field(default=("embed",), metadata={
+        "help": "features matched: 'embed' (penultimate, DM) and/or stage names of embed_model (local detail, e.g. "
+                "block1 block2 of convnet3)"})
+    nets_per_step: int = field(default=1, metadata={"help": "networks drawn (and losses averaged) per step"})
+    lr_generator: float = field(default=0.0, metadata={
+        "help": "Adam rate of the generator's weights, learned with the codes (0: the generator stays as trained, so "
+                "samples beyond the codes are the source generator's)"})
     pool: int = field(default=0, metadata={
         "help": "0: a freshly initialised network every step (DM); N: a pool of N networks trained online on real "
                 "batches, re-initialised after pool_life steps (networks at many stages of training)"})
@@ -92,10 +100,13 @@ class LatentConfig:
             raise UsageError("generator is required: the folder or Hub id of a trained generator")
         get_spec(self.dataset)
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
-                     "log_every"):
+                     "log_every", "nets_per_step"):
             check_positive_int(name, getattr(self, name))
         check_number("lr", self.lr, 0.0, strict=True)
         check_number("pool_lr", self.pool_lr, 0.0, strict=True)
+        check_number("lr_generator", self.lr_generator, 0.0)
+        if not self.match_layers:
+            raise UsageError("match_layers must name at least one layer ('embed' or stages of embed_model)")
         if self.pool < 0:
             raise UsageError(f"pool must be >= 0, got {self.pool}")
         if not self.prefixes or min(self.prefixes) < 1 or max(self.prefixes) > self.latents:
@@ -106,12 +117,14 @@ class LatentConfig:
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["prefixes"] = list(self.prefixes)
+        data["match_layers"] = list(self.match_layers)
         return data
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "LatentConfig":
         check_known_keys(data, [f for f in cls.__dataclass_fields__], "latent config")
-        return cls(**{**data, "prefixes": _prefixes(data.get("prefixes", cls.prefixes))})
+        return cls(**{**data, "prefixes": _prefixes(data.get("prefixes", cls.prefixes)),
+                      "match_layers": tuple(data.get("match_layers", ("embed",)))})
 
 
 # What a resumed run may change; every other setting changes what is learned.
@@ -120,10 +133,13 @@ MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_
 RUN_FILES = (CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md", "samples.png")
 
 
-def distribution_matching_loss(embed, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
+def distribution_matching_loss(features, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
                                prefixes: Tuple[int, ...], augment, seeds: List[int]) -> torch.Tensor:
-    """sum over prefixes P and classes c of ||mean phi(real_c) - mean phi(syn_c[:P])||^2.
+    """sum over prefixes P, classes c and feature layers l of
+    mean_d (mean_i phi_l(real_c)_d - mean_{k<P} phi_l(syn_c[k])_d)^2.
 
+    ``features(x)`` returns a list of [B, D_l] features (one layer: DM's penultimate features);
+    each layer counts by its mean squared difference, so wide and narrow layers weigh alike.
     ``synthetic``: [classes, K, C, H, W] normalised; ``real_by_class[c]``: [n, C, H, W]. Class c
     uses DSA seed ``seeds[c]`` on both sides (one draw for the whole batch: the same transform).
     """
@@ -133,10 +149,10 @@ def distribution_matching_loss(embed, real_by_class: List[torch.Tensor], synthet
         if augment is not None:
             real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
         with torch.no_grad():
-            target = embed(real).mean(0)
-        features = embed(syn)  # [K, D]
-        for p in prefixes:
-            total = total + (features[:p].mean(0) - target).pow(2).sum()
+            targets = [f.mean(0) for f in features(real)]
+        for target, feature in zip(targets, features(syn)):  # feature: [K, D_l]
+            for p in prefixes:
+                total = total + (feature[:p].mean(0) - target).pow(2).mean()
     return total
 
 
@@ -211,16 +227,20 @@ class LatentDistillation:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
                         config.generator, self.source.sampling.candidates)
-        self.net = self.source.net.to(self.device).eval()  # BatchNorm on running statistics, as deployed
+        # BatchNorm on running statistics, as deployed; its weights learn only with lr_generator > 0.
+        self.net = copy.deepcopy(self.source.net).to(self.device).eval()
         for p in self.net.parameters():
-            p.requires_grad_(False)
+            p.requires_grad_(config.lr_generator > 0)
         images, labels = load_tensors(self.spec.name, config.data_root, train=True, device=self.device)
         self.real_by_class = [images[idx] for idx in class_indices(labels, self.spec.num_classes)]
         self.images, self.labels = images, labels
         self.rng = torch.Generator().manual_seed(config.seed)  # CPU: batch picks, DSA seeds, pool draws
         torch.manual_seed(config.seed)  # network initialisations
         self.latents = self._initial_latents().to(self.device).requires_grad_(True)
-        self.optimizer = torch.optim.Adam([self.latents], lr=config.lr)
+        groups = [{"params": [self.latents], "lr": config.lr}]
+        if config.lr_generator > 0:
+            groups.append({"params": list(self.net.parameters()), "lr": config.lr_generator})
+        self.optimizer = torch.optim.Adam(groups)
         self.dsa = DSA.for_dataset(self.spec.name, same_for_batch=True) if config.dsa else None
         self.pool = EmbeddingPool(config, self.spec, self.device, self.rng)
         self.step = 0
@@ -252,14 +272,19 @@ class LatentDistillation:
         return generator_to_normalized(images, self.spec.name).view(classes, k, *images.shape[1:])
 
     def train_step(self) -> float:
-        net = self.pool.draw(self._real_batch, self.dsa)
-        seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
-        loss = distribution_matching_loss(net.embed, self._real_per_class(), self.synthetic(),
-                                          self.config.prefixes, self.dsa, seeds)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        synthetic = self.synthetic()
+        total = 0.0
+        for _ in range(self.config.nets_per_step):
+            net = self.pool.draw(self._real_batch, self.dsa)
+            seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
+            features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
+            loss = distribution_matching_loss(features, self._real_per_class(), synthetic, self.config.prefixes,
+                                              self.dsa, seeds) / self.config.nets_per_step
+            loss.backward(retain_graph=True)
+            total += loss.item()
         self.optimizer.step()
-        return loss.item()
+        return total
 
     # ---- loop and outputs ---------------------------------------------------------------------
 
@@ -292,7 +317,7 @@ class LatentDistillation:
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
                                 "generator": self.source.metadata.get("training")}
         gen = Generator(self.source.config, metadata=metadata, sampling=sampling)
-        gen.net.load_state_dict(self.net.state_dict())
+        gen.net.load_state_dict(self.net.state_dict())  # the source's weights, or learned ones (lr_generator)
         with torch.no_grad():
             gen.latents.copy_(self.latents.detach().cpu())
         return gen.eval()
@@ -310,6 +335,7 @@ class LatentDistillation:
 
     def state(self) -> Dict[str, Any]:
         return {"step": self.step, "config": self.config.to_dict(), "latents": self.latents.detach(),
+                "generator": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
                 "torch_rng": torch.get_rng_state(), "pool": self.pool.state()}
 
@@ -321,6 +347,7 @@ class LatentDistillation:
         self.step = state["step"]
         with torch.no_grad():
             self.latents.copy_(state["latents"].to(self.device))
+        self.net.load_state_dict(state["generator"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
