@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .architectures import ARCHITECTURE_DEFAULTS, list_architectures
 from .errors import InvalidGeneratorError
+from .herding import SELECTION_METHODS, SELECTOR_DEFAULTS
 from .validation import check_known_keys
 
 CONFIG_NAME = "config.json"
@@ -94,6 +95,8 @@ class SamplingConfig:
     candidates: int = 1
     # The selector's architecture arguments (width, feature_dim); required when candidates > 1.
     selector: Optional[Dict[str, int]] = None
+    # How candidates are kept: "herding", "kcenter" or "mix" (herding.select).
+    selection: str = "herding"
     # Learned latent codes per class shipped in the weights (0: none): sample k < latents of a
     # class comes from its learned code, the same for every seed; later samples from seeded noise.
     latents: int = 0
@@ -106,8 +109,6 @@ class SamplingConfig:
                                         f"got {self.noise_scale!r}")
         _check_size("sampling candidates", self.candidates, LIMITS["candidates"])
         if self.candidates > 1:
-            from .herding import SELECTOR_DEFAULTS
-
             if not isinstance(self.selector, dict):
                 raise InvalidGeneratorError("sampling candidates > 1 needs a 'selector' object "
                                             f"(keys {sorted(SELECTOR_DEFAULTS)}), got {self.selector!r}")
@@ -120,6 +121,8 @@ class SamplingConfig:
             self.selector = {**SELECTOR_DEFAULTS, **self.selector}
         elif self.selector is not None:
             raise InvalidGeneratorError("sampling selector is set but candidates is 1: nothing would be selected")
+        if self.selection not in SELECTION_METHODS:
+            raise InvalidGeneratorError(f"sampling selection must be one of {SELECTION_METHODS}, got {self.selection!r}")
         if self.latents != 0:
             _check_size("sampling latents", self.latents, LIMITS["latents"])
         if self.latents and self.candidates > 1:
@@ -131,6 +134,8 @@ class SamplingConfig:
         data: Dict[str, Any] = {"chunk_size": self.chunk_size, "noise_scale": self.noise_scale}
         if self.candidates > 1:
             data.update(candidates=self.candidates, selector=dict(self.selector))
+            if self.selection != "herding":  # herding: the original format, written as it was
+                data["selection"] = self.selection
         if self.latents:
             data["latents"] = self.latents
         return data

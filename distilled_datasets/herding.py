@@ -1,4 +1,4 @@
-"""Deployment-time selection: keep the most representative of several generated candidates.
+"""Deployment-time selection: keep some of several generated candidates (herding, k-center or a mix).
 
 A generator whose ``sampling.candidates`` is m > 1 synthesizes m images for every image it
 returns, embeds them with a small feature network shipped in its weights (trained on the real
@@ -47,18 +47,45 @@ class FeatureNet(nn.Module):
         return self.features(images)
 
 
-def herd(features: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of ``k`` rows of ``features`` [N, D], in herding order towards ``target`` [D]."""
+SELECTION_METHODS = ("herding", "kcenter", "mix")
+
+
+def select(method: str, features: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of ``k`` rows of ``features`` [N, D] (candidates), in selection order.
+
+    - "herding": each pick brings the running mean of the picks closest to ``target`` (the real
+      class mean): typical images, the set's mean right;
+    - "kcenter": the candidate closest to ``target`` first, then each pick the candidate farthest
+      from every earlier pick: coverage, the set spread over the class;
+    - "mix": picks alternate between the two rules (even positions herding, odd k-center), so
+      every prefix is half typical, half spread.
+    Ties go to the first candidate, so the order is deterministic.
+    """
+    if method not in SELECTION_METHODS:
+        raise UsageError(f"selection method must be one of {SELECTION_METHODS}, got {method!r}")
     if not 0 < k <= features.shape[0]:
         raise UsageError(f"cannot keep {k} of {features.shape[0]} candidates")
     chosen = []
     total = torch.zeros_like(target)
     taken = torch.zeros(features.shape[0], dtype=torch.bool)
+    nearest = torch.full((features.shape[0],), float("inf"))  # distance to the closest pick so far
     for step in range(k):
-        distance = ((total[None] + features) / (step + 1) - target[None]).norm(dim=1)
-        distance[taken] = float("inf")
-        index = int(distance.argmin())  # first minimum on ties: deterministic
+        rule = "herding" if method == "herding" or (method == "mix" and step % 2 == 0) else "kcenter"
+        if rule == "herding":
+            score = ((total[None] + features) / (step + 1) - target[None]).norm(dim=1)
+        elif step == 0:
+            score = (features - target[None]).norm(dim=1)
+        else:
+            score = -nearest  # farthest from every pick
+        score[taken] = float("inf")
+        index = int(score.argmin())
         chosen.append(index)
         taken[index] = True
         total = total + features[index]
+        nearest = torch.minimum(nearest, (features - features[index][None]).norm(dim=1))
     return torch.tensor(chosen, dtype=torch.long)
+
+
+def herd(features: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of ``k`` rows of ``features`` [N, D], in herding order towards ``target`` [D]."""
+    return select("herding", features, target, k)

@@ -43,9 +43,12 @@ def _sampling_text(generator) -> str:
                      f"samples from {count} on come from seeded noise")
     if generator.selector is not None:
         selector_params = sum(p.numel() for p in generator.selector.parameters())
-        parts.append(f"herding: each chunk synthesizes {sampling.candidates}x more candidates and keeps those whose "
-                     f"features (a {selector_params:,}-parameter classifier trained on the real training set, "
-                     "shipped in the weights) best match the real class mean")
+        rule = {"herding": "whose features best match the real class mean (herding)",
+                "kcenter": "that cover the class best (k-center in feature space)",
+                "mix": "alternately by herding and by k-center"}[sampling.selection]
+        parts.append(f"each chunk synthesizes {sampling.candidates}x more candidates and keeps those {rule}, in the "
+                     f"features of a {selector_params:,}-parameter classifier trained on the real training set and "
+                     "shipped in the weights")
     return "; ".join(parts) or "none: every image comes from seeded noise, and every synthesized image is kept"
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .generator import Generator
-from .herding import herd
+from .herding import select
 
 
 def chunk_seed(seed: int, label: int, chunk: int) -> int:
@@ -109,5 +109,6 @@ def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) ->
         as_float = torch.from_numpy(pixels).float().div(127.5).sub(1)
         as_float = as_float[:, None] if as_float.dim() == 3 else as_float.permute(0, 3, 1, 2)
         features = generator.selector(as_float)
-        kept = herd(features, generator.selector.class_means[label], generator.sampling.chunk_size)
+        kept = select(generator.sampling.selection, features, generator.selector.class_means[label],
+                      generator.sampling.chunk_size)
         return pixels[kept.numpy()]

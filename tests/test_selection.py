@@ -138,3 +138,29 @@ def test_select_checks_selector_arguments_before_reading_data(make_generator, tm
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, selector_kwargs={"depth": 2})
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, epochs=0)
+
+
+def test_kcenter_and_mix_orders():
+    from distilled_datasets.herding import select
+
+    features = torch.tensor([[0.0], [1.0], [10.0], [-10.0], [5.0]])
+    target = torch.tensor([0.5])
+    # k-center: nearest to the class mean first, then always the farthest from every pick (ties: first).
+    assert select("kcenter", features, target, 4).tolist() == [0, 2, 3, 4]
+    # herding: the running mean stays near 0.5.
+    assert select("herding", features, target, 2).tolist() == [0, 1]
+    # mix: herding at even positions, k-center at odd ones.
+    assert select("mix", features, target, 3).tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="selection method must be one of"):
+        select("random", features, target, 2)
+
+
+def test_selection_method_travels_in_the_config(make_generator, tmp_path):
+    from distilled_datasets import Generator, SamplingConfig
+
+    sampling = SamplingConfig(candidates=2, selector={"width": 4, "feature_dim": 8}, selection="kcenter")
+    generator = make_generator("mnist", sampling=sampling)
+    folder = generator.save_pretrained(tmp_path / "g")
+    assert Generator.from_pretrained(folder).sampling.selection == "kcenter"
+    with pytest.raises(ValueError, match="selection must be one of"):
+        SamplingConfig(candidates=2, selector={}, selection="best")

@@ -7,6 +7,7 @@ import argparse
 
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
+    from distilled_datasets.herding import SELECTION_METHODS
     from distilled_datasets.validation import positive_int
 
     parser = subparsers.add_parser(
@@ -23,19 +24,22 @@ def register(subparsers) -> None:
                         "(default: $DISTILLED_DATASETS_DATA, else ./data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download it")
     parser.add_argument("--candidates", type=positive_int, default=8, help="images synthesized per image kept (>= 2)")
+    parser.add_argument("--selection", choices=SELECTION_METHODS, default="herding",
+                        help="herding (typical images), kcenter (coverage) or mix (alternating picks)")
     parser.add_argument("--selector-width", type=positive_int, default=16)
     parser.add_argument("--selector-feature-dim", type=positive_int, default=64)
     parser.add_argument("--epochs", type=positive_int, default=2, help="selector training epochs on the real data")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..selection.selector_fit import select
+    from ..selection.selector_fit import select, write_folder
 
     generator = select(args.run_dir, args.dataset, args.data_root, args.candidates,
                        selector_kwargs={"width": args.selector_width, "feature_dim": args.selector_feature_dim},
-                       epochs=args.epochs, seed=args.seed, download=args.download)
-    generator.save_pretrained(args.out)
-    print(f"wrote {args.out} (keeps 1 in {args.candidates} candidates by herding)")
+                       epochs=args.epochs, seed=args.seed, download=args.download, selection=args.selection)
+    write_folder(generator, args.out, args.overwrite)
+    print(f"wrote {args.out} (keeps 1 in {args.candidates} candidates by {args.selection})")
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from pathlib import Path
 from typing import Dict, Optional, Union
 
 import torch
@@ -18,8 +20,10 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
-from distilled_datasets.errors import UsageError
+from distilled_datasets.errors import OutputExistsError, UsageError
+from distilled_datasets.files import move_into_place, temp_sibling, writing
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
+from distilled_datasets.repository import save_repository
 
 from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
 
@@ -68,16 +72,18 @@ def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
     return net
 
 
-def selecting_sampling(generator: Generator, candidates: int, selector_kwargs: Optional[Dict[str, int]]):
+def selecting_sampling(generator: Generator, candidates: int, selector_kwargs: Optional[Dict[str, int]],
+                       selection: str = "herding"):
     """``generator``'s sampling with selection on; checks candidates and selector arguments."""
     s = generator.sampling
     return SamplingConfig(chunk_size=s.chunk_size, noise_scale=s.noise_scale, candidates=candidates,
-                          selector=dict(selector_kwargs or {}))
+                          selector=dict(selector_kwargs or {}), selection=selection)
 
 
-def attach_selector(generator: Generator, selector: FeatureNet, candidates: int) -> Generator:
-    """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images by herding."""
-    sampling = selecting_sampling(generator, candidates, selector.arguments)
+def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
+                    selection: str = "herding") -> Generator:
+    """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images (herding.select)."""
+    sampling = selecting_sampling(generator, candidates, selector.arguments, selection)
     metadata = dict(generator.metadata)
     metadata.pop("metrics", None)  # measured on other images
     out = Generator(generator.config, metadata=metadata, sampling=sampling)
@@ -88,7 +94,7 @@ def attach_selector(generator: Generator, selector: FeatureNet, candidates: int)
 
 def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates: int, *,
            selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, seed: int = 0,
-           download: bool = False) -> Generator:
+           download: bool = False, selection: str = "herding") -> Generator:
     """Load ``run_dir``'s generator, fit a selector on ``dataset``'s real training set, attach it."""
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
         raise UsageError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
@@ -99,10 +105,28 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
     # Check the selector arguments before minutes of training, not after.
-    selecting_sampling(generator, candidates, selector_kwargs)
+    selecting_sampling(generator, candidates, selector_kwargs, selection)
     images, labels = real_unit_range(spec.name, data_root or default_data_root(), download=download)
     selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
-    generator = attach_selector(generator, selector, candidates)
-    generator.metadata["selection"] = {"method": "herding", "candidates": candidates, "selector_epochs": epochs,
+    generator = attach_selector(generator, selector, candidates, selection)
+    generator.metadata["selection"] = {"method": selection, "candidates": candidates, "selector_epochs": epochs,
                                        "selector_seed": seed, "fitted_on": f"{spec.name} training split"}
     return generator
+
+
+def write_folder(generator: Generator, out, overwrite: bool = False) -> Path:
+    """Write ``generator``'s repository folder to ``out``: built beside it and moved into place, so a
+    failure leaves nothing half written, and an existing non-empty ``out`` is replaced only with
+    ``overwrite``."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise OutputExistsError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(out, "incoming")
+    try:
+        with writing(out):
+            save_repository(generator, tmp)
+            move_into_place(tmp, out, overwrite=overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
