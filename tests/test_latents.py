@@ -139,3 +139,22 @@ def test_folder_rules(tiny_setup, tmp_path, capsys):
     code = cli_main(["distill-latents", "--generator", tiny_setup().generator, "--out", str(tmp_path / "missing"),
                      "--resume"])
     assert code == 1 and "does not exist" in capsys.readouterr().err
+
+
+def test_gradient_matching_loss_is_zero_on_real_images_and_reaches_the_codes():
+    from distilled_datasets.training.generative.latent_distillation import gradient_matching_loss
+
+    torch.manual_seed(0)
+    # A linear classifier: every row of its weight gradient is non-zero (no dead units), so the
+    # distance of identical gradients is exactly 0.
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 2))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    real = [torch.randn(3, 1, 28, 28), torch.randn(3, 1, 28, 28)]
+    same = torch.stack(real)  # the synthetic set *is* the real batch: identical gradients
+    assert gradient_matching_loss(net, real, same, (3,), None, [0, 0]).item() == pytest.approx(0, abs=1e-4)
+    synthetic = torch.randn(2, 3, 1, 28, 28, requires_grad=True)
+    loss = gradient_matching_loss(net, real, synthetic, (1, 3), None, [0, 0])
+    loss.backward()
+    assert loss.item() > 0 and synthetic.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in net.parameters())  # the network is left frozen

@@ -53,6 +53,9 @@ CHECKPOINT = "checkpoints/latents.safetensors"
 CONFIG_FILE = "latent_config.json"
 
 
+LOSSES = ("distribution", "gradient")
+
+
 def _prefixes(values) -> Tuple[int, ...]:
     return tuple(sorted({int(v) for v in values}))
 
@@ -80,6 +83,9 @@ class LatentConfig:
         "help": "features matched: 'embed' (penultimate, DM) and/or stage names of embed_model (local detail, e.g. "
                 "block1 block2 of convnet3)"})
     nets_per_step: int = field(default=1, metadata={"help": "networks drawn (and losses averaged) per step"})
+    loss: str = field(default="distribution", metadata={
+        "help": "distribution: class means of features (DM); gradient: gradients of the classification loss (DC)",
+        "choices": LOSSES})
     lr_generator: float = field(default=0.0, metadata={
         "help": "Adam rate of the generator's weights, learned with the codes (0: the generator stays as trained, so "
                 "samples beyond the codes are the source generator's)"})
@@ -111,6 +117,8 @@ class LatentConfig:
             raise UsageError(f"pool must be >= 0, got {self.pool}")
         if not self.prefixes or min(self.prefixes) < 1 or max(self.prefixes) > self.latents:
             raise UsageError(f"prefixes must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
+        if self.loss not in LOSSES:
+            raise UsageError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.embed_model not in list_models():
             raise UsageError(f"embed_model must be one of {list_models()}, got {self.embed_model!r}")
 
@@ -154,6 +162,38 @@ def distribution_matching_loss(features, real_by_class: List[torch.Tensor], synt
             for p in prefixes:
                 total = total + (feature[:p].mean(0) - target).pow(2).mean()
     return total
+
+
+def gradient_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """DC's layer distance: sum over output units of 1 - cos(a_row, b_row) (weights as [out, -1])."""
+    a, b = a.flatten(1), b.flatten(1)
+    return (1 - torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-6)).sum()
+
+
+def gradient_matching_loss(net: torch.nn.Module, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
+                           prefixes: Tuple[int, ...], augment, seeds: List[int]) -> torch.Tensor:
+    """sum over prefixes P and classes c of the distance between the gradients of the classification
+    loss on real_c and on syn_c[:P], with respect to ``net``'s weight tensors (gradient matching,
+    Zhao et al. 2021, through a drawn network). Differentiable in ``synthetic``."""
+    params = [p for p in net.parameters() if p.dim() > 1]  # conv and linear weights, as DC matches
+    for p in params:
+        p.requires_grad_(True)
+    loss_fn = torch.nn.functional.cross_entropy
+    total = synthetic.new_zeros(())
+    for c, real in enumerate(real_by_class):
+        syn = synthetic[c, :max(prefixes)]
+        if augment is not None:
+            real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
+        labels = torch.full((len(real),), c, dtype=torch.long, device=real.device)
+        target = [g.detach() for g in torch.autograd.grad(loss_fn(net(real), labels), params)]
+        for p in prefixes:
+            logits = net(syn[:p])
+            grads = torch.autograd.grad(loss_fn(logits, labels[:p]), params, create_graph=True)
+            total = total + sum(gradient_distance(g, t) for g, t in zip(grads, target))
+    for p in params:
+        p.requires_grad_(False)
+    return total
+
 
 
 class EmbeddingPool:
@@ -278,9 +318,14 @@ class LatentDistillation:
         for _ in range(self.config.nets_per_step):
             net = self.pool.draw(self._real_batch, self.dsa)
             seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
-            features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
-            loss = distribution_matching_loss(features, self._real_per_class(), synthetic, self.config.prefixes,
-                                              self.dsa, seeds) / self.config.nets_per_step
+            if self.config.loss == "gradient":
+                loss = gradient_matching_loss(net, self._real_per_class(), synthetic, self.config.prefixes, self.dsa,
+                                              seeds)
+            else:
+                features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
+                loss = distribution_matching_loss(features, self._real_per_class(), synthetic, self.config.prefixes,
+                                                  self.dsa, seeds)
+            loss = loss / self.config.nets_per_step
             loss.backward(retain_graph=True)
             total += loss.item()
         self.optimizer.step()
