@@ -105,8 +105,14 @@ def test_select_command_end_to_end(make_generator, make_mnist_root, tmp_path, ca
     assert image.size == (28, 28) and label == 5
     assert main(["select", str(tmp_path / "run"), "--out", str(tmp_path / "x"), "--dataset", "mnist",
                  "--data-root", str(root), "--candidates", "1"]) != 0
-    assert "candidates must be an int >= 2" in capsys.readouterr().err
+    assert "nothing to select" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # Truncation alone: no selector, the noise scaled.
+    assert main(["select", str(tmp_path / "run"), "--out", str(tmp_path / "trunc"), "--dataset", "mnist",
+                 "--candidates", "1", "--noise-scale", "0.5"]) == 0
+    truncated = Generator.from_pretrained(tmp_path / "trunc")
+    assert truncated.selector is None and truncated.sampling.noise_scale == 0.5
+    assert truncated.metadata["selection"] == {"method": "truncation", "noise_scale": 0.5}
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -136,7 +142,7 @@ def test_select_checks_selector_arguments_before_reading_data(make_generator, tm
     # The data root does not exist: the argument error must come first.
     with pytest.raises(InvalidGeneratorError, match="keys must be among"):
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, selector_kwargs={"depth": 2})
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, epochs=0)
 
 

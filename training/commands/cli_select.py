@@ -23,7 +23,10 @@ def register(subparsers) -> None:
     parser.add_argument("--data-root", default=None, help="torchvision root holding the real training set "
                         "(default: $DISTILLED_DATASETS_DATA, else ./data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download it")
-    parser.add_argument("--candidates", type=positive_int, default=8, help="images synthesized per image kept (>= 2)")
+    parser.add_argument("--candidates", type=positive_int, default=8,
+                        help="images synthesized per image kept (1: no selector; then give --noise-scale)")
+    parser.add_argument("--noise-scale", type=float, default=None,
+                        help="truncation: multiply the deployment noise (< 1: more typical images)")
     parser.add_argument("--selection", choices=SELECTION_METHODS, default="herding",
                         help="herding (typical images), kcenter (coverage) or mix (alternating picks)")
     parser.add_argument("--selector-width", type=positive_int, default=16)
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     generator = select(args.run_dir, args.dataset, args.data_root, args.candidates,
                        selector_kwargs={"width": args.selector_width, "feature_dim": args.selector_feature_dim},
-                       epochs=args.epochs, seed=args.seed, download=args.download, selection=args.selection)
+                       epochs=args.epochs, seed=args.seed, download=args.download, selection=args.selection,
+                       noise_scale=args.noise_scale)
     write_folder(generator, args.out, args.overwrite)
     print(f"wrote {args.out} (keeps 1 in {args.candidates} candidates by {args.selection})")
     return 0

@@ -20,10 +20,11 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
-from distilled_datasets.errors import OutputExistsError, UsageError
+from distilled_datasets.errors import OutputExistsError
 from distilled_datasets.files import move_into_place, temp_sibling, writing
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
+from distilled_datasets.validation import UsageError, check_number, check_positive_int
 
 from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
 
@@ -83,35 +84,51 @@ def selecting_sampling(generator: Generator, candidates: int, selector_kwargs: O
 def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
                     selection: str = "herding") -> Generator:
     """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images (herding.select)."""
-    sampling = selecting_sampling(generator, candidates, selector.arguments, selection)
-    metadata = dict(generator.metadata)
-    metadata.pop("metrics", None)  # measured on other images
-    out = Generator(generator.config, metadata=metadata, sampling=sampling)
-    out.net.load_state_dict(generator.net.state_dict())
+    out = with_sampling(generator, selecting_sampling(generator, candidates, selector.arguments, selection))
     out.selector.load_state_dict(selector.state_dict())
     return out.eval()
 
 
 def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates: int, *,
            selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, seed: int = 0,
-           download: bool = False, selection: str = "herding") -> Generator:
-    """Load ``run_dir``'s generator, fit a selector on ``dataset``'s real training set, attach it."""
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
-        raise UsageError(f"candidates must be an int >= 2 (images synthesized per image kept), got {candidates!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise UsageError(f"epochs must be a positive int (selector training epochs), got {epochs!r}")
+           download: bool = False, selection: str = "herding", noise_scale: Optional[float] = None) -> Generator:
+    """Load ``run_dir``'s generator and choose how its deployment noise becomes images: with
+    ``candidates`` > 1 a selector is fitted on ``dataset``'s real training set and attached;
+    ``noise_scale`` < 1 truncates the noise (typical images, 1x synthesis)."""
+    check_positive_int("candidates", candidates)
+    check_positive_int("epochs", epochs)
+    if noise_scale is not None:
+        check_number("noise_scale", noise_scale, 0.0, strict=True)
+    if candidates == 1 and noise_scale is None:
+        raise UsageError("nothing to select: pass candidates >= 2 (keep 1 in M) and/or noise_scale (truncation)")
     generator = Generator.from_pretrained(run_dir)
     spec = get_spec(dataset)
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
+    if noise_scale is not None:
+        generator = with_sampling(generator, SamplingConfig(chunk_size=generator.sampling.chunk_size,
+                                                            noise_scale=noise_scale))
+        generator.metadata["selection"] = {"method": "truncation", "noise_scale": noise_scale}
+    if candidates == 1:
+        return generator
     # Check the selector arguments before minutes of training, not after.
     selecting_sampling(generator, candidates, selector_kwargs, selection)
     images, labels = real_unit_range(spec.name, data_root or default_data_root(), download=download)
     selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
     generator = attach_selector(generator, selector, candidates, selection)
     generator.metadata["selection"] = {"method": selection, "candidates": candidates, "selector_epochs": epochs,
-                                       "selector_seed": seed, "fitted_on": f"{spec.name} training split"}
+                                       "selector_seed": seed, "fitted_on": f"{spec.name} training split",
+                                       "noise_scale": generator.sampling.noise_scale}
     return generator
+
+
+def with_sampling(generator: Generator, sampling: SamplingConfig) -> Generator:
+    """A copy of ``generator`` (network weights only) with another sampling config."""
+    metadata = dict(generator.metadata)
+    metadata.pop("metrics", None)  # measured on other images
+    out = Generator(generator.config, metadata=metadata, sampling=sampling)
+    out.net.load_state_dict(generator.net.state_dict())
+    return out.eval()
 
 
 def write_folder(generator: Generator, out, overwrite: bool = False) -> Path:

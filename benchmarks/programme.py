@@ -1,0 +1,218 @@
+"""The accuracy experiment programme: every idea of the accuracy issue as a row, trained and
+measured by the package's own commands, resumable across sessions.
+
+Each experiment builds a generator folder under runs/programme/<dataset>/<name> (train, select,
+distill-latents: the exact commands are below) and measures it with the harness into
+benchmarks/results/eval/<dataset>/programme/<name>_ipc<N>.json (reduced protocol, labelled:
+IPC 1 at 1000 epochs, IPC 10 at 300 epochs, 3 runs). A step whose output is complete is skipped,
+so the script picks up where it stopped; several copies can run at once (one per core): each
+takes the next experiment whose inputs are ready and that no other copy holds (file locks).
+
+    python benchmarks/programme.py --dataset mnist --data-root ../shared/data      # run what is missing
+    python benchmarks/programme.py --dataset mnist --list                          # what is done, what not
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL_EPOCHS = {1: 1000, 10: 300, 50: 300}
+RUNS = 3
+
+
+@dataclass
+class Experiment:
+    name: str
+    label: str  # the row's name in the README table (the evaluation's method label)
+    build: List[List[str]]  # distilled-datasets commands; "{out}", "{runs}", "{data}" are filled in
+    needs: Tuple[str, ...] = ()  # experiments whose generator folders this one starts from
+    ipcs: Tuple[int, ...] = (10,)
+    evaluate: bool = True
+    datasets: Tuple[str, ...] = ("mnist", "fashion_mnist")
+
+
+S1_STEPS = {"mnist": 20000, "fashion_mnist": 20000}
+STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "--stage2-steps", "600",
+          "--stage2-batch-size", "32", "--stage2-lr-g", "2e-5", "--stage2-lr-d", "2e-5", "--checkpoint-every", "200",
+          "--sample-every", "600"]
+CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
+
+
+def stage2(name: str, label: str, *flags: str, ipcs=(1, 10), datasets=("mnist",)) -> Experiment:
+    return Experiment(name, label, [["train", "--out", "{out}", "--init-from", "{runs}/stage1-20k", *STAGE2, *flags]],
+                      needs=("stage1-20k",), ipcs=ipcs, datasets=datasets)
+
+
+def latents(name: str, label: str, source: str, *flags: str, ipcs=(1, 10), datasets=("mnist",)) -> Experiment:
+    return Experiment(name, label, [["distill-latents", "--generator", f"{{runs}}/{source}", "--out", "{out}",
+                                     "--iterations", "600", *flags]], needs=(source,), ipcs=ipcs, datasets=datasets)
+
+
+def selection(name: str, label: str, *flags: str, datasets=("mnist",)) -> Experiment:
+    return Experiment(name, label, [["select", "{runs}/s2-cpu-recipe", "--out", "{out}", *flags]],
+                      needs=("s2-cpu-recipe",), ipcs=(1, 10), datasets=datasets)
+
+
+EXPERIMENTS: List[Experiment] = [
+    Experiment("stage1-20k", "stage 1: cGAN, 20k steps (the earlier recipe: 5-6.5k)",
+               [["train", "--out", "{out}", "--stage", "1", "--architecture", "small", "--stage1-batch-size", "64",
+                 "--stage1-d-width", "32", "--stage1-steps", "{s1_steps}", "--checkpoint-every", "500",
+                 "--sample-every", "5000"]], ipcs=(1, 10)),
+    # Stage-2 weights from the paper's up to where matching dominates, and matching alone.
+    stage2("s2-paper", "stage 2: lambda 0.01 / 0.001 (paper)", "--stage2-lambda-global", "0.01",
+           "--stage2-lambda-local", "0.001", *CPU_POOL),
+    stage2("s2-cpu-recipe", "stage 2: lambda 0.1 / 0.01 (the earlier CPU recipe)", "--stage2-lambda-global", "0.1",
+           "--stage2-lambda-local", "0.01", *CPU_POOL, datasets=("mnist", "fashion_mnist")),
+    stage2("s2-lambda-1", "stage 2: lambda 1 / 0.1", "--stage2-lambda-global", "1", "--stage2-lambda-local", "0.1",
+           *CPU_POOL),
+    stage2("s2-lambda-10", "stage 2: lambda 10 / 1", "--stage2-lambda-global", "10", "--stage2-lambda-local", "1",
+           *CPU_POOL),
+    stage2("s2-matching-alone", "stage 2: matching alone (no cGAN loss), lambda 1 / 0.1", "--stage2-gan-weight", "0",
+           "--stage2-lambda-global", "1", "--stage2-lambda-local", "0.1", *CPU_POOL),
+    # Pool models that carry class structure when matched through.
+    stage2("s2-online-20", "stage 2: pool models trained 20 online steps per draw", "--stage2-lambda-global", "0.1",
+           "--stage2-lambda-local", "0.01", "--stage2-online-steps", "20", *CPU_POOL),
+    stage2("s2-reinit-50", "stage 2: pool models kept 50 draws (several stages of training)",
+           "--stage2-lambda-global", "0.1", "--stage2-lambda-local", "0.01", "--stage2-reinit-every", "50", *CPU_POOL),
+    # A loss on draws of the deployment size: class means over a 100-image batch (IPC 10 x 10 classes).
+    stage2("s2-class-mean-100", "stage 2: class-mean matching on 100-image draws", "--stage2-lambda-global", "0.1",
+           "--stage2-lambda-local", "0.01", "--stage2-match", "class_mean", "--stage2-batch-size", "100", *CPU_POOL),
+    # Selection that keeps coverage (synthesis cost: candidates x a plain generator's).
+    selection("select-truncation", "selection: truncation (noise x 0.7), 1x synthesis", "--candidates", "1",
+              "--noise-scale", "0.7"),
+    selection("select-herding", "selection: herding, 1 in 8 (8x synthesis)", "--candidates", "8"),
+    selection("select-kcenter", "selection: k-center, 1 in 8 (8x synthesis)", "--candidates", "8",
+              "--selection", "kcenter"),
+    selection("select-mix", "selection: herding/k-center mix, 1 in 8 (8x synthesis)", "--candidates", "8",
+              "--selection", "mix"),
+    # Learned latent codes (1x synthesis): losses on the deployment prefixes themselves.
+    latents("latents-dm", "latents: distribution matching, prefixes 1/10/50 (1x synthesis)", "s2-cpu-recipe",
+            ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
+    latents("latents-dm-local", "latents: distribution matching + block1/block2 features (local detail)",
+            "s2-cpu-recipe", "--match-layers", "embed", "block1", "block2"),
+    latents("latents-dm-4-nets", "latents: distribution matching, 4 networks per step", "s2-cpu-recipe",
+            "--nets-per-step", "4"),
+    latents("latents-dm-trained-pool", "latents: distribution matching through 8 networks trained online",
+            "s2-cpu-recipe", "--pool", "8", "--pool-steps", "2", "--pool-life", "100"),
+    latents("latents-dm-generator", "latents: distribution matching, generator weights learned too (lr 1e-4)",
+            "s2-cpu-recipe", "--lr-generator", "1e-4"),
+    latents("latents-gm", "latents: gradient matching, prefix 10 only", "s2-cpu-recipe", "--loss", "gradient",
+            "--prefixes", "10", "--latents", "10", "--iterations", "300", ipcs=(10,)),
+]
+
+
+def folder(runs: Path, name: str) -> Path:
+    return runs / name
+
+
+def built(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def eval_path(dataset: str, name: str, ipc: int) -> Path:
+    return REPO / "benchmarks" / "results" / "eval" / dataset / "programme" / f"{name}_ipc{ipc}.json"
+
+
+def evaluated(path: Path) -> bool:
+    try:
+        return bool(json.loads(path.read_text()).get("complete"))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def cli(argv: List[str], data_root: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DISTILLED_DATASETS_DATA": data_root, "PYTHONWARNINGS": "ignore"}
+    print("$ distilled-datasets " + " ".join(argv), flush=True)
+    subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *argv], check=True, env=env)
+
+
+def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tuple[str, List[str], Path]]:
+    """(kind, argv, output) of every step of ``exp``; done steps are skipped by the caller."""
+    out = folder(runs, exp.name)
+    fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS[dataset])}
+    result = []
+    for argv in exp.build:
+        argv = [fill.get(a, a.replace("{runs}", str(runs))) for a in argv]
+        if argv[0] in ("train", "distill-latents"):
+            argv += ["--dataset", dataset, "--device", "cpu"]
+        elif argv[0] == "select":
+            argv += ["--dataset", dataset]
+        resume = argv[0] in ("train", "distill-latents") and (out / "checkpoints").is_dir()
+        result.append(("build", argv + (["--resume"] if resume else []), out))
+    for ipc in exp.ipcs if exp.evaluate else ():
+        path = eval_path(dataset, exp.name, ipc)
+        argv = ["evaluate", "--dataset", dataset, "--source", str(out), "--ipc", str(ipc), "--runs", str(RUNS),
+                "--epochs", str(EVAL_EPOCHS[ipc]), "--threads", "1", "--no-progress", "--label", exp.label,
+                "--out", str(path), "--resume"]
+        result.append(("evaluate", argv, path))
+    return result
+
+
+def done(kind: str, path: Path) -> bool:
+    return built(path) if kind == "build" else evaluated(path)
+
+
+def try_lock(runs: Path, name: str):
+    runs.mkdir(parents=True, exist_ok=True)
+    handle = open(runs / f".{name}.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return handle
+    except OSError:
+        handle.close()
+        return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--data-root", default=os.environ.get("DISTILLED_DATASETS_DATA", "data"))
+    parser.add_argument("--runs-dir", default=str(REPO / "runs" / "programme"))
+    parser.add_argument("--only", nargs="+", default=None, help="these experiments only")
+    parser.add_argument("--list", action="store_true", help="show each experiment's state and exit")
+    args = parser.parse_args(argv)
+    runs = Path(args.runs_dir) / args.dataset
+    chosen = [e for e in EXPERIMENTS if args.dataset in e.datasets and (args.only is None or e.name in args.only)]
+    if args.list:
+        for exp in chosen:
+            states = [f"{kind} {'done' if done(kind, path) else 'missing'}"
+                      for kind, _, path in steps(exp, args.dataset, runs, args.data_root)]
+            print(f"{exp.name}: {', '.join(states)}")
+        return 0
+    remaining = list(chosen)
+    while remaining:
+        progressed = False
+        for exp in list(remaining):
+            if all(done(kind, path) for kind, _, path in steps(exp, args.dataset, runs, args.data_root)):
+                remaining.remove(exp)
+                continue
+            if not all(built(folder(runs, need)) for need in exp.needs):
+                continue  # its input is being built by another copy, or comes later
+            lock = try_lock(runs, exp.name)
+            if lock is None:
+                continue
+            try:
+                for kind, step, path in steps(exp, args.dataset, runs, args.data_root):
+                    if not done(kind, path):
+                        cli(step, args.data_root)
+            finally:
+                lock.close()
+            progressed = True
+            break
+        if not progressed and remaining:
+            time.sleep(30)  # every remaining experiment waits on another copy
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
