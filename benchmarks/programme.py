@@ -59,11 +59,17 @@ def latents(name: str, label: str, source: str, *flags: str, ipcs=(1, 10), datas
 
 
 def selection(name: str, label: str, *flags: str, datasets=("mnist",)) -> Experiment:
-    return Experiment(name, label, [["select", "{runs}/s2-cpu-recipe", "--out", "{out}", *flags]],
-                      needs=("s2-cpu-recipe",), ipcs=(1, 10), datasets=datasets)
+    return Experiment(name, label, [["select", "{runs}/earlier-default", "--out", "{out}", *flags]],
+                      needs=("earlier-default",), ipcs=(1, 10), datasets=datasets)
 
 
 EXPERIMENTS: List[Experiment] = [
+    # The stage-2 network of the package default before this programme (git 34503d3: stage 1 for
+    # 5-6.5k steps, stage 2 with lambda 0.1 / 0.01), without its herding selection: the base of the
+    # selection and latent rows. Its evaluation is the "no selection" row.
+    Experiment("earlier-default", "no selection: the earlier default's stage-2 generator (1x synthesis)",
+               [["select", "{default}", "--out", "{out}", "--candidates", "1", "--noise-scale", "1.0"]],
+               ipcs=(1, 10)),
     Experiment("stage1-20k", "stage 1: cGAN, 20k steps (the earlier recipe: 5-6.5k)",
                [["train", "--out", "{out}", "--stage", "1", "--architecture", "small", "--stage1-batch-size", "64",
                  "--stage1-d-width", "32", "--stage1-steps", "{s1_steps}", "--checkpoint-every", "500",
@@ -96,18 +102,20 @@ EXPERIMENTS: List[Experiment] = [
     selection("select-mix", "selection: herding/k-center mix, 1 in 8 (8x synthesis)", "--candidates", "8",
               "--selection", "mix"),
     # Learned latent codes (1x synthesis): losses on the deployment prefixes themselves.
-    latents("latents-dm", "latents: distribution matching, prefixes 1/10/50 (1x synthesis)", "s2-cpu-recipe",
+    latents("latents-dm", "latents: distribution matching, prefixes 1/10/50 (1x synthesis)", "earlier-default",
             ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     latents("latents-dm-local", "latents: distribution matching + block1/block2 features (local detail)",
-            "s2-cpu-recipe", "--match-layers", "embed", "block1", "block2"),
-    latents("latents-dm-4-nets", "latents: distribution matching, 4 networks per step", "s2-cpu-recipe",
+            "earlier-default", "--match-layers", "embed", "block1", "block2"),
+    latents("latents-dm-4-nets", "latents: distribution matching, 4 networks per step", "earlier-default",
             "--nets-per-step", "4"),
     latents("latents-dm-trained-pool", "latents: distribution matching through 8 networks trained online",
-            "s2-cpu-recipe", "--pool", "8", "--pool-steps", "2", "--pool-life", "100"),
+            "earlier-default", "--pool", "8", "--pool-steps", "2", "--pool-life", "100"),
     latents("latents-dm-generator", "latents: distribution matching, generator weights learned too (lr 1e-4)",
-            "s2-cpu-recipe", "--lr-generator", "1e-4"),
-    latents("latents-gm", "latents: gradient matching, prefix 10 only", "s2-cpu-recipe", "--loss", "gradient",
+            "earlier-default", "--lr-generator", "1e-4"),
+    latents("latents-gm", "latents: gradient matching, prefix 10 only", "earlier-default", "--loss", "gradient",
             "--prefixes", "10", "--latents", "10", "--iterations", "300", ipcs=(10,)),
+    latents("latents-dm-stage1-20k", "latents: distribution matching on the 20k-step stage 1 + stage 2",
+            "s2-cpu-recipe", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
 ]
 
 
@@ -139,7 +147,8 @@ def cli(argv: List[str], data_root: str) -> None:
 def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tuple[str, List[str], Path]]:
     """(kind, argv, output) of every step of ``exp``; done steps are skipped by the caller."""
     out = folder(runs, exp.name)
-    fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS[dataset])}
+    fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS[dataset]),
+            "{default}": str(REPO / "distilled_datasets" / "defaults" / dataset)}
     result = []
     for argv in exp.build:
         argv = [fill.get(a, a.replace("{runs}", str(runs))) for a in argv]

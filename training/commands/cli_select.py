@@ -1,4 +1,5 @@
-"""`distilled-datasets select RUN_DIR --out DIR --candidates M`: herding selection at deployment."""
+"""`distilled-datasets select RUN_DIR --out DIR --candidates M`: deployment-time selection (herding,
+k-center, a mix) or truncation of a generator's noise."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def register(subparsers) -> None:
     from distilled_datasets.validation import positive_int
 
     parser = subparsers.add_parser(
-        "select", help="attach a herding selector: keep 1 in M synthesized images, the most representative",
+        "select", help="attach a selector (keep 1 in M synthesized images) or truncate the noise",
         description="Trains a small classifier on the real training set, stores it and its per-class mean "
                     "features with the generator, and sets sampling.candidates=M: each chunk then synthesizes "
                     "M times more images and keeps, by herding, those whose features best match the real class "
@@ -45,5 +46,8 @@ def run(args: argparse.Namespace) -> int:
                        epochs=args.epochs, seed=args.seed, download=args.download, selection=args.selection,
                        noise_scale=args.noise_scale)
     write_folder(generator, args.out, args.overwrite)
-    print(f"wrote {args.out} (keeps 1 in {args.candidates} candidates by {args.selection})")
+    how = [f"keeps 1 in {args.candidates} candidates by {args.selection}"] if args.candidates > 1 else []
+    if args.noise_scale is not None:
+        how.append(f"noise x {args.noise_scale}")
+    print(f"wrote {args.out} ({', '.join(how)})")
     return 0
