@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ._version import __version__
 from .dataset_info import canonical_name, list_datasets
-from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError, WriteError
+from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError
 from .files import apply_umask, atomic_write_json, move_into_place, temp_sibling, writing
 from .validation import non_negative_int, positive_int
 
@@ -81,10 +81,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
     dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
     # The grid holds the dataset's own images: row c, column k = sample k of class c.
     grid = dataset_grid(dataset)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(out, "tmp")
     try:
         with writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
             grid.save(tmp, format="PNG")
             move_into_place(tmp, out, overwrite=args.overwrite)  # refuses an OUT that appeared meanwhile
     finally:
@@ -159,16 +159,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     want_dir = args.format == "imagefolder"
     _check_out(out, want_dir=want_dir, overwrite=args.overwrite)  # fail before synthesizing anything
-    out.parent.mkdir(parents=True, exist_ok=True)
     # Everything is written under a hidden sibling name and moved onto OUT at the end (checked
     # again then), so a failed or interrupted export never leaves a half-written OUT; the sibling
     # is claimed now, so an unwritable folder fails before any synthesis.
     tmp = temp_sibling(out, "tmp")
-    try:
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.touch()
         tmp.unlink()
-    except OSError as exc:
-        raise WriteError(f"cannot write next to {out}: {exc}") from exc
     dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
     try:
         with writing(out):

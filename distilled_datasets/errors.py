@@ -31,5 +31,9 @@ class WriteError(DistilledDatasetsError, OSError):
     """A file could not be written (full or read-only disk...); nothing half-written was left."""
 
 
+class DamagedFileError(DistilledDatasetsError, ValueError):
+    """A file the package wrote earlier cannot be read back (truncated, not JSON, wrong content)."""
+
+
 class OutputExistsError(DistilledDatasetsError, FileExistsError):
     """A command would replace something it did not create; the message names the flag that allows it."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Union
 
-from .errors import DistilledDatasetsError, OutputExistsError, WriteError
+from .errors import DamagedFileError, DistilledDatasetsError, MissingFileError, OutputExistsError, WriteError
 
 PathLike = Union[str, os.PathLike]
 
@@ -71,6 +71,17 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 def atomic_write_json(path: PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: PathLike, what: str) -> Any:
+    """The JSON content of ``path``; a missing, unreadable or damaged file is an error naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise MissingFileError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedFileError(f"{what} {path} cannot be read ({exc}); it may be truncated or damaged") from exc
 
 
 def sha256_file(path: PathLike) -> str:

@@ -273,27 +273,31 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
+def write_mnist_root(root, name: str = "MNIST", n: int = 4, seed: int = 0, splits=None) -> Path:
+    """Tiny raw IDX files under ``root/name/raw`` that ``torchvision.datasets.MNIST(root)`` (or
+    FashionMNIST with ``name="FashionMNIST"``) reads unchanged: n random 28x28 images per split, or
+    ``splits``: {"train": (images, labels), "t10k": ...} to write given arrays."""
+    rng = np.random.default_rng(seed)
+    raw = Path(root) / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "t10k"):
+        images, labels = (splits or {}).get(split) or (rng.integers(0, 256, size=(n, 28, 28)),
+                                                      rng.integers(0, 10, size=(n,)))
+        _write_idx(raw / f"{split}-images-idx3-ubyte", np.asarray(images))
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.asarray(labels))
+    return Path(root)
+
+
 @pytest.fixture
 def make_mnist_root():
-    """Factory: ``make_mnist_root(root, name="MNIST", n=4) -> root`` with tiny raw IDX files.
+    """Factory: ``make_mnist_root(root, name="MNIST", n=4, seed=0, splits=None) -> root`` (write_mnist_root)."""
+    return write_mnist_root
 
-    ``torchvision.datasets.MNIST(root)`` (or FashionMNIST with ``name="FashionMNIST"``) reads
-    them unchanged: n random 28x28 images per split.
-    """
 
-    def make(root, name: str = "MNIST", n: int = 4, seed: int = 0, splits=None) -> Path:
-        """``splits``: {"train": (images, labels), "t10k": ...} to write given arrays instead."""
-        rng = np.random.default_rng(seed)
-        raw = Path(root) / name / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        for split in ("train", "t10k"):
-            images, labels = (splits or {}).get(split) or (rng.integers(0, 256, size=(n, 28, 28)),
-                                                          rng.integers(0, 10, size=(n,)))
-            _write_idx(raw / f"{split}-images-idx3-ubyte", np.asarray(images))
-            _write_idx(raw / f"{split}-labels-idx1-ubyte", np.asarray(labels))
-        return Path(root)
-
-    return make
+@pytest.fixture(scope="module")
+def make_mnist_root_module():
+    """The same factory, for module-scoped fixtures."""
+    return write_mnist_root
 
 
 @pytest.fixture

@@ -118,10 +118,11 @@ def test_codes_start_as_the_seed_0_noise_and_the_result_loads_as_a_dataset(tiny_
     assert np.array_equal(np.asarray(ds[7][0]), expected[0]) and len(ds) == 60
 
 
-def test_resume_continues_exactly(tiny_setup, tmp_path):
-    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole")))
-    distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2))
-    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=4), resume=True)
+@pytest.mark.parametrize("pool", [0, 2])
+def test_resume_continues_exactly(tiny_setup, tmp_path, pool):
+    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole"), pool=pool, pool_life=3))
+    distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2, pool=pool, pool_life=3))
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=4, pool=pool, pool_life=3), resume=True)
     assert torch.equal(Generator.from_pretrained(whole).latents, Generator.from_pretrained(part).latents)
 
 

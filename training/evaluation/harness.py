@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from distilled_datasets.errors import UsageError
+from distilled_datasets.files import read_json
 from distilled_datasets.validation import check_positive_int, positive_int
 
 from ..common.model_zoo import build_model, list_models
@@ -327,9 +327,8 @@ def run_times(runs: List[Dict[str, Any]]) -> Dict[str, float]:
 def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
                     wanted: List[int]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """The saved runs of ``out`` that this invocation wants, and the saved record."""
-    with open(out, encoding="utf-8") as f:
-        saved = json.load(f)
-    if saved.get("format") != RESULT_FORMAT or comparable_key(saved) != comparable_key(record):
+    saved = read_json(out, "--resume: evaluation")
+    if not isinstance(saved, dict) or saved.get("format") != RESULT_FORMAT or comparable_key(saved) != comparable_key(record):
         raise UsageError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
                          "remove it or write to another --out")
     # A run is written only once it finished, and runs are independent (run r seeds everything

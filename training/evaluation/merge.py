@@ -10,11 +10,11 @@ the same result in both. The merged record lists where each run came from (``mer
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
-from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.errors import UsageError
+from distilled_datasets.files import read_json
 
 from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
 
@@ -22,13 +22,7 @@ PathLike = Union[str, os.PathLike]
 
 
 def _load(path: PathLike) -> Dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-    except FileNotFoundError:
-        raise MissingFileError(f"evaluation part {os.fspath(path)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"evaluation part {os.fspath(path)!r} is not valid JSON: {exc}") from None
+    record = read_json(path, "evaluation part")
     if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
         raise UsageError(f"{os.fspath(path)!r} is not an evaluation record (format {RESULT_FORMAT!r})")
     return record

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
 from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.files import atomic_write_text
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
@@ -300,16 +301,16 @@ class GenerativeDistillation:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.rng.set_state(state["rng"])
-        self.cpu_rng.set_state(state["cpu_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if self.cuda and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"])
         for name, saved in state["pool"].items():
-            self.pool._fresh(name)
+            self.pool._fresh(name)  # draws from torch's generator: before its state is restored
             self.pool.models[name].load_state_dict(saved["model"])
             self.pool.optimizers[name].load_state_dict(saved["opt"])
         self.pool.uses.update(state["pool_uses"])
+        self.rng.set_state(state["rng"])
+        self.cpu_rng.set_state(state["cpu_rng"])
+        torch.set_rng_state(state["torch_rng"])  # last: nothing after it may draw
+        if self.cuda and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"])
         logger.info("resumed %s at step %d (stage %s)", self.out, self.step, self.stage)
 
 
@@ -347,7 +348,22 @@ def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> P
                                  + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(config.to_dict(), k)!r})"
                                              for k in conflicts)
                                  + ". Resume with the saved settings, or start a new run in another --out")
-        return GenerativeDistillation(config, resume=resume).run()
+        if resume and not (out / CHECKPOINT).is_file():
+            # Stopped before its first checkpoint: the saved run starts again from its beginning.
+            logger.info("%s has no checkpoint yet; the run starts from step 0", out)
+            resume = False
+        run = GenerativeDistillation(config, resume=resume)
+        trim_log(out / "log.jsonl", run.step)
+        return run.run()
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop log records of steps after ``step`` (written before a kill, and trained again now)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _get(data: Dict[str, Any], dotted: str) -> Any:

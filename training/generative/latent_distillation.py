@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import SamplingConfig
-from distilled_datasets.errors import MissingFileError, UsageError
-from distilled_datasets.files import atomic_write_json
+from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
+from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
 from distilled_datasets.synthesis import chunk_noise
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
@@ -46,6 +46,7 @@ from ..common.provenance import resolve_device
 from ..common.real_data import class_indices, default_data_root, generator_to_normalized, get_spec, load_tensors
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
+from .distillation import trim_log
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,8 @@ class EmbeddingPool:
                 self.optimizers[j] = torch.optim.SGD(self.nets[j].parameters(), lr=self.config.pool_lr, momentum=0.9)
             net = self.nets[j]
             net.train()
+            for p in net.parameters():  # frozen when it was last matched through
+                p.requires_grad_(True)
             for _ in range(self.config.pool_steps):
                 x, y = real_batch()
                 if augment is not None:
@@ -394,9 +397,9 @@ class LatentDistillation:
             self.latents.copy_(state["latents"].to(self.device))
         self.net.load_state_dict(state["generator"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.pool.load(state["pool"])  # builds networks, drawing from torch's generator: before its state returns
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        self.pool.load(state["pool"])
         logger.info("resumed %s at step %d", self.out, self.step)
 
 
@@ -404,7 +407,10 @@ def saved_latent_config(out) -> LatentConfig:
     path = Path(out) / CONFIG_FILE
     if not path.is_file():
         raise MissingFileError(f"--resume: {path} does not exist; start the run without --resume")
-    return LatentConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return LatentConfig.from_dict(read_json(path, "latent config"))
+    except TypeError as exc:
+        raise DamagedFileError(f"latent config {path} does not hold a latent-distillation config ({exc})") from exc
 
 
 def distill_latents(config: LatentConfig, resume: bool = False, overwrite: bool = False) -> Path:
@@ -419,4 +425,8 @@ def distill_latents(config: LatentConfig, resume: bool = False, overwrite: bool 
             if conflicts:
                 raise UsageError(f"--resume: {out} was started with other settings ({', '.join(conflicts)}); resume "
                                  "with the saved settings, or start a new run in another --out")
-        return LatentDistillation(config, resume=resume).run()
+        if resume and not (out / CHECKPOINT).is_file():
+            resume = False  # stopped before its first checkpoint: start again from the beginning
+        run = LatentDistillation(config, resume=resume)
+        trim_log(out / "log.jsonl", run.step)
+        return run.run()

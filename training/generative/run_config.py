@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -150,5 +149,11 @@ def save_config(config: RunConfig, path) -> None:
 
 
 def load_config(path) -> RunConfig:
-    with open(path, encoding="utf-8") as f:
-        return RunConfig.from_dict(json.load(f))
+    from distilled_datasets.errors import DamagedFileError
+    from distilled_datasets.files import read_json
+
+    data = read_json(path, "run config")
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, AttributeError) as exc:
+        raise DamagedFileError(f"run config {path} does not hold a training config ({exc})") from exc

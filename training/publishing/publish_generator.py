@@ -8,7 +8,6 @@ results (random real subset, whole training set) are shown for comparison.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -18,8 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
-from distilled_datasets.errors import OutputExistsError, UsageError
-from distilled_datasets.files import move_into_place, sha256_file, temp_sibling, writing
+from distilled_datasets.errors import DistilledDatasetsError, OutputExistsError, UsageError
+from distilled_datasets.files import move_into_place, read_json, sha256_file, temp_sibling, writing
 from distilled_datasets.repository import save_repository
 
 logger = logging.getLogger(__name__)
@@ -44,9 +43,8 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
     rows = []
     for path in result_files:
         try:
-            with open(path, encoding="utf-8") as f:
-                record = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            record = read_json(path, "--results")
+        except DistilledDatasetsError as exc:
             raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): {exc}") from exc
         if not isinstance(record, dict) or "accuracy" not in record:
             raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): no accuracy")
@@ -83,7 +81,7 @@ def check_out_folder(out: Path, run_dir: Path, overwrite: bool) -> None:
     published folder may be re-published onto itself (new results in its card) with ``overwrite``."""
     if is_run_folder(out):
         raise OutputExistsError(f"--out {out} is a training run folder; publishing there would replace its "
-                                "checkpoints and log. Choose another --out")
+                                "checkpoints and log; choose another --out")
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is a file, not a folder; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -115,10 +113,10 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
         if out is not None:
             out = Path(out)
             check_out_folder(out, Path(run_dir), overwrite)  # again: it may have changed meanwhile
-            out.parent.mkdir(parents=True, exist_ok=True)
             incoming = temp_sibling(out, "incoming")
             try:
                 with writing(out):
+                    out.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copytree(staged, incoming)
                     move_into_place(incoming, out, overwrite=overwrite)
             finally:

@@ -138,10 +138,10 @@ def write_folder(generator: Generator, out, overwrite: bool = False) -> Path:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise OutputExistsError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(out, "incoming")
     try:
         with writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
             save_repository(generator, tmp)
             move_into_place(tmp, out, overwrite=overwrite)
     finally:

@@ -1,0 +1,284 @@
+"""Faults injected as a user would meet them: kill -9 during checkpoint writes, damaged and
+truncated files of every kind the package reads, two writers at once, and refused commands --
+nothing is lost, nothing wrong is accepted, every refusal names the file and leaves it as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from distilled_datasets import DistilledMNIST, Generator
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training.common.run_folder import RunLock
+from distilled_datasets.training.generative.checkpoint import CheckpointError, load_checkpoint
+
+TRAIN = ["train", "--dataset", "mnist", "--stage", "both", "--architecture", "small", "--width", "4", "--noise-dim",
+         "8", "--stage1-steps", "3", "--stage2-steps", "3", "--stage1-batch-size", "8", "--stage2-batch-size", "8",
+         "--stage1-d-width", "4", "--stage2-pool", "convnet3", "--stage2-lr-g", "1e-3", "--stage2-lr-d", "1e-3",
+         "--device", "cpu", "--checkpoint-every", "1", "--sample-every", "1000", "--log-every", "1"]
+
+# A child that trains and SIGKILLs itself at the Nth call of a chosen point of the checkpoint
+# write: inside the writer (a half-written temporary file), after the writer (before the rename),
+# or right after the rename.
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import distilled_datasets.files as files
+    point, nth = sys.argv[1], int(sys.argv[2])
+    calls = {"n": 0}
+    real_replace, real_atomic = files.os.replace, files.atomic_write
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def atomic_write(path, writer):
+        if not str(path).endswith("last.safetensors"):
+            return real_atomic(path, writer)
+        calls["n"] += 1
+        if calls["n"] != nth:
+            return real_atomic(path, writer)
+        if point == "mid-write":
+            def half(tmp):
+                writer(tmp)
+                with open(tmp, "r+b") as f:
+                    f.truncate(os.path.getsize(tmp) // 2)
+                die()
+            return real_atomic(path, half)
+        if point == "before-rename":
+            files.os.replace = lambda a, b: die()
+            return real_atomic(path, writer)
+        result = real_atomic(path, writer)  # after-rename
+        die()
+        return result
+
+    files.atomic_write = atomic_write
+    import distilled_datasets.training.generative.checkpoint as ckpt
+    ckpt.atomic_write = atomic_write
+    from distilled_datasets.cli import main
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def weights(folder) -> dict:
+    return Generator.from_pretrained(folder).weights_state()
+
+
+@pytest.fixture
+def data_env(tmp_path, make_mnist_root, monkeypatch):
+    root = make_mnist_root(tmp_path / "data", n=32)
+    monkeypatch.setenv("DISTILLED_DATASETS_DATA", str(root))
+    return {**os.environ, "DISTILLED_DATASETS_DATA": str(root), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, make_mnist_root_module):
+    """The reference: the same run, never killed."""
+    root = make_mnist_root_module(tmp_path_factory.mktemp("data"), n=32)
+    out = tmp_path_factory.mktemp("reference") / "run"
+    env = {**os.environ, "DISTILLED_DATASETS_DATA": str(root), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *TRAIN, "--out", str(out)], env=env, check=True,
+                   capture_output=True)
+    return root, weights(out)
+
+
+@pytest.mark.parametrize("point", ["mid-write", "before-rename", "after-rename"])
+@pytest.mark.parametrize("nth", [1, 4])
+def test_kill_during_checkpoint_write_then_resume_equals_an_uninterrupted_run(uninterrupted, tmp_path, point, nth):
+    root, reference = uninterrupted
+    env = {**os.environ, "DISTILLED_DATASETS_DATA": str(root), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    killed = subprocess.run([sys.executable, "-c", KILLER, point, str(nth), *TRAIN, "--out", str(out)], env=env,
+                            capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    leftovers = list((out / "checkpoints").glob(".*tmp*"))
+    assert leftovers or point == "after-rename"  # a killed writer leaves its temporary file behind
+    if (out / "checkpoints" / "last.safetensors").exists():
+        load_checkpoint(out / "checkpoints" / "last.safetensors")  # whatever is there is complete
+    done = subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *TRAIN, "--out", str(out), "--resume"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not list((out / "checkpoints").glob(".*tmp*"))  # removed on the next start
+    resumed = weights(out)
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+
+
+# ---- damaged and truncated files --------------------------------------------------------------------
+
+
+def digest(folder: Path) -> dict:
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("model.safetensors", truncate, "model.safetensors"),
+    ("model.safetensors", lambda p: p.write_bytes(b"\0" * 64), "model.safetensors"),
+    ("config.json", truncate, "config.json"),
+    ("config.json", lambda p: p.write_text("[1, 2]"), "config.json"),
+    ("config.json", lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "generator": 3})), "config.json"),
+])
+def test_damaged_generator_files_are_refused_naming_them(mnist_generator_dir, name, damage, message, capsys):
+    damage(mnist_generator_dir / name)
+    before = digest(mnist_generator_dir)
+    with pytest.raises(Exception) as err:
+        DistilledMNIST(repo_id=mnist_generator_dir)
+    assert message in str(err.value) and type(err.value).__module__ == "distilled_datasets.errors"
+    code = cli_main(["info", "mnist", "--repo-id", str(mnist_generator_dir)])
+    assert code in (1, 2) and message in capsys.readouterr().err
+    assert digest(mnist_generator_dir) == before  # refused: the files are as they were
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_weights_of_the_wrong_kind_are_refused(mnist_generator_dir, dtype):
+    from safetensors.torch import load_file, save_file
+
+    path = mnist_generator_dir / "model.safetensors"
+    state = load_file(str(path))
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = torch.ones_like(state[key], dtype=dtype)
+    save_file(state, str(path))
+    with pytest.raises(ValueError, match=f"{key} is {dtype}"):
+        Generator.from_pretrained(mnist_generator_dir)
+
+
+def test_damaged_checkpoint_and_run_config_are_refused_naming_them(data_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    checkpoint = out / "checkpoints" / "last.safetensors"
+    truncate(checkpoint)
+    before = digest(out)
+    with pytest.raises(CheckpointError, match=str(checkpoint)):
+        load_checkpoint(checkpoint)
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 1
+    assert str(checkpoint) in capsys.readouterr().err
+    truncate(out / "train_config.json")
+    before = digest(out)
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) != 0
+    assert "train_config.json" in capsys.readouterr().err
+    assert digest(out) == before
+
+
+def test_publish_results_that_are_not_evaluations_are_refused(mnist_generator_dir, tmp_path, capsys):
+    png = mnist_generator_dir / "samples.png"
+    code = cli_main(["publish", str(mnist_generator_dir), "--out", str(tmp_path / "pub"), "--results", str(png)])
+    assert code == 2 and f"--results {png} is not an evaluation JSON" in capsys.readouterr().err
+    assert not (tmp_path / "pub").exists()
+
+
+# ---- refused commands leave everything as it was -----------------------------------------------------
+
+
+def test_train_into_a_used_folder_needs_resume_or_overwrite(data_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    before = digest(out)
+    assert cli_main([*TRAIN, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err and digest(out) == before
+    (out / "notes.txt").write_text("mine")
+    assert cli_main([*TRAIN, "--out", str(out), "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"  # only the run's own files were replaced
+
+
+@pytest.mark.parametrize("flags, setting", [
+    (["--dataset", "fashion_mnist"], "dataset"),
+    (["--architecture", "dim"], "architecture"),
+    (["--stage", "1"], "stage"),
+    (["--stage2-pool", "resnet10"], "stage2.pool"),
+    (["--stage2-lambda-local", "0.5"], "stage2.lambda_local"),
+])
+def test_resume_refuses_another_run_naming_the_setting(data_env, tmp_path, capsys, flags, setting, make_mnist_root):
+    make_mnist_root(Path(data_env["DISTILLED_DATASETS_DATA"]), name="FashionMNIST", n=32)
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out), "--stage1-steps", "1", "--stage2-steps", "1"]) == 0
+    before = digest(out)
+    assert cli_main([*TRAIN, "--out", str(out), "--resume", *flags]) == 2
+    assert setting in capsys.readouterr().err and digest(out) == before
+    # What may change on resume: more steps (and logging).
+    assert cli_main([*TRAIN, "--out", str(out), "--resume", "--stage2-steps", "2", "--log-every", "2"]) == 0
+
+
+def test_two_writers_of_one_run_folder(data_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    with RunLock(out):
+        assert cli_main([*TRAIN, "--out", str(out)]) == 1
+    assert "another process is training" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [".lock"]
+
+
+def test_publish_never_replaces_a_run_folder_or_a_file(data_env, tmp_path, mnist_generator_dir, capsys):
+    run = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(run)]) == 0
+    before = digest(run)
+    for out in (run, tmp_path / "somefile"):
+        if out.name == "somefile":
+            out.write_text("keep")
+        assert cli_main(["publish", str(run), "--out", str(out), "--overwrite"]) == 1
+        assert "choose another --out" in capsys.readouterr().err
+    assert digest(run) == before and (tmp_path / "somefile").read_text() == "keep"
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("keep")
+    assert cli_main(["publish", str(mnist_generator_dir), "--out", str(taken)]) == 1
+    assert "--overwrite" in capsys.readouterr().err and (taken / "mine.txt").read_text() == "keep"
+
+
+def test_outputs_that_appear_while_a_command_works_are_not_overwritten(mnist_generator_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    import distilled_datasets.cli as cli_module
+
+    real_export = cli_module._export_safetensors
+    target = tmp_path / "data.safetensors"
+
+    def export_then_race(dataset, args, out, tmp):
+        real_export(dataset, args, out, tmp)
+        target.write_bytes(b"someone else's")  # appears after the start-up check, before the move
+
+    monkeypatch.setattr(cli_module, "_export_safetensors", export_then_race)
+    code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--ipc", "1", "--format",
+                     "safetensors", "--out", str(target)])
+    assert code == 1 and "--overwrite" in capsys.readouterr().err
+    assert target.read_bytes() == b"someone else's" and not list(tmp_path.glob(".data.safetensors*"))
+    png = tmp_path / "grid.png"
+    png.write_bytes(b"mine")
+    assert cli_main(["preview", "mnist", "--repo-id", str(mnist_generator_dir), "--out", str(png)]) == 1
+    assert png.read_bytes() == b"mine"
+
+
+def test_unwritable_export_target_fails_before_synthesis(mnist_generator_dir, tmp_path, monkeypatch, capsys):
+    import distilled_datasets.sources as sources_module
+
+    calls = []
+    monkeypatch.setattr(sources_module, "synthesize_chunk", lambda *a: calls.append(a))
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--format", "safetensors",
+                     "--out", str(blocked / "sub" / "data.safetensors")])
+    assert code == 1 and calls == [] and "Traceback" not in capsys.readouterr().err
+
+
+def test_files_get_the_users_umask(mnist_generator_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--ipc", "1", "--format",
+                         "safetensors", "--out", str(tmp_path / "data.safetensors")])
+        assert code == 0
+        from distilled_datasets import save_repository
+
+        folder = save_repository(Generator.from_pretrained(mnist_generator_dir), tmp_path / "saved")
+    finally:
+        os.umask(old)
+    for path in [tmp_path / "data.safetensors", *folder.iterdir()]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
