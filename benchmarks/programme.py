@@ -139,7 +139,8 @@ def evaluated(path: Path) -> bool:
 
 
 def cli(argv: List[str], data_root: str) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DISTILLED_DATASETS_DATA": data_root, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DISTILLED_DATASETS_DATA": data_root, "PYTHONWARNINGS": "ignore",
+           "TQDM_DISABLE": "1"}  # logs, not progress bars
     print("$ distilled-datasets " + " ".join(argv), flush=True)
     subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *argv], check=True, env=env)
 

@@ -38,7 +38,7 @@ def add_dataclass_flags(parser: Union[argparse.ArgumentParser, Any], cls: type, 
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         kind = _unwrap(hints[field.name])
-        if field.name in skip or dataclasses.is_dataclass(kind):
+        if field.name in skip or dataclasses.is_dataclass(kind) or field.metadata.get("flag") is False:
             continue
         meta, default = field.metadata, _default(field)
         flag = f"--{prefix}{field.name.replace('_', '-')}"
@@ -65,7 +65,8 @@ def given_flags(args: argparse.Namespace, cls: type, prefix: str = "", skip: Ite
     hints = typing.get_type_hints(cls)
     given = {}
     for field in dataclasses.fields(cls):
-        if field.name in skip or dataclasses.is_dataclass(_unwrap(hints[field.name])):
+        if field.name in skip or dataclasses.is_dataclass(_unwrap(hints[field.name])) or \
+                field.metadata.get("flag") is False:
             continue
         value = getattr(args, _dest(prefix, field.name), None)
         if value is None:

@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -20,12 +20,13 @@ import torch
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
-from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.errors import DistilledDatasetsError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_text
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
 from ..common.augment import DSA
+from ..common.distributed import Distributed, use_global_batch_norm
 from ..common.provenance import resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
@@ -49,8 +50,15 @@ class GenerativeDistillation:
             config.data_root = default_data_root()
         self.config = config
         self.out = Path(config.out)
-        self.device = resolve_device(config.device)
+        device = resolve_device(config.device)
+        # torchrun: one process per GPU (or CPU share); every rank runs this same code.
+        self.dist = Distributed.from_env(device.type)
+        config.world_size = self.dist.world_size
+        self.device = self.dist.device(device)
         self.cuda = self.device.type == "cuda"
+        # Each rank takes its slice of every global batch (checked to split evenly).
+        self.dist.share(config.stage1.batch_size, "stage-1 batch size")
+        self.dist.share(config.stage2.batch_size, "stage-2 batch size")
         self.spec = get_spec(config.dataset)
         torch.manual_seed(config.seed)
         if self.cuda:
@@ -66,6 +74,11 @@ class GenerativeDistillation:
         if self.cuda:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+        if self.dist.active:  # BatchNorm over the global batch, as in one process
+            use_global_batch_norm(self.generator)
+        # The modules the steps call: DDP averages their gradients over the ranks. Saving and
+        # loading use the plain modules (the same parameters).
+        self.g_step, self.d_step = self.dist.wrap(self.generator), self.dist.wrap(self.discriminator)
         self.dsa = DSA.for_dataset(config.dataset)
         s2 = config.stage2
         self.pool = ModelPool(s2.pool, s2.feature_layers, self.spec.channels, self.spec.num_classes,
@@ -73,6 +86,7 @@ class GenerativeDistillation:
                               online_lr=s2.online_lr, reinit_every=s2.reinit_every, channels_last=self.cuda)
         # Two random streams: one on the data device (batches, noise), one on the CPU (choices
         # that steer Python control flow: pool draws, DSA seeds), so no host sync is needed.
+        # Seeded alike on every rank: all ranks draw the same global batch and take their slices.
         self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
         self.cpu_rng = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
@@ -113,12 +127,15 @@ class GenerativeDistillation:
     # ---- batches ------------------------------------------------------------------------------
 
     def _real_batch(self, size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """This rank's slice of a global batch of ``size`` real images and labels."""
         index = torch.randint(self.labels.shape[0], (size,), device=self.device, generator=self.rng)
+        index = index[self.dist.share(size)]
         return self.images[index], self.labels[index]
 
-    def _fake(self, labels: torch.Tensor) -> torch.Tensor:
-        noise = torch.randn(labels.shape[0], self.config.noise_dim, device=self.device, generator=self.rng)
-        return generator_to_normalized(self.generator(noise, labels), self.spec.name)
+    def _fake(self, labels: torch.Tensor, size: int) -> torch.Tensor:
+        """Images for this rank's ``labels``, from its slice of a global noise batch of ``size``."""
+        noise = torch.randn(size, self.config.noise_dim, device=self.device, generator=self.rng)
+        return generator_to_normalized(self.g_step(noise[self.dist.share(size)], labels), self.spec.name)
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
@@ -133,8 +150,8 @@ class GenerativeDistillation:
         real, labels = self._real_batch(batch)
         with self._autocast():
             with torch.no_grad():
-                fake = self._fake(labels)
-            d_loss = discriminator_loss(s1.gan_loss, self.discriminator, real, fake, labels, s1.aux_weight)
+                fake = self._fake(labels, batch)
+            d_loss = discriminator_loss(s1.gan_loss, self.d_step, real, fake, labels, s1.aux_weight)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -150,8 +167,8 @@ class GenerativeDistillation:
             # Prepare the pool model first: its online training must not see generator graphs.
             name, model = self.pool.prepare(self.cpu_rng, lambda: self._real_batch(batch), augment=None)
         with self._autocast():
-            fake = self._fake(labels)
-            terms = {"gan": generator_loss(s1.gan_loss, self.discriminator, fake, labels, s1.aux_weight)}
+            fake = self._fake(labels, batch)
+            terms = {"gan": generator_loss(s1.gan_loss, self.d_step, fake, labels, s1.aux_weight)}
             if name is not None:
                 with ModelPool.frozen(model):
                     terms["global"], terms["local"] = matching_losses(
@@ -193,15 +210,18 @@ class GenerativeDistillation:
         return (0, s1) if self.stage == "1" else (s1, s1 + c.stage2.steps)
 
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.out / CONFIG_FILE)
+        if self.dist.is_main:  # rank 0 alone writes
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.out / CONFIG_FILE)
         stages = ["1", "2"] if self.config.stage == "both" else [self.config.stage]
         for stage in stages[stages.index(self.stage):]:
             if stage != self.stage:
                 self.stage = stage
                 self._make_optimizers()
             self._run_stage()
-        self.save_generator()
+        if self.dist.is_main:
+            self.save_generator()
+        self.dist.barrier()  # nobody leaves before the generator is written
         return self.out
 
     def _run_stage(self) -> None:
@@ -209,16 +229,18 @@ class GenerativeDistillation:
         first, end = self._stage_steps()
         self.generator.train()
         self.discriminator.train()
-        log_file = open(self.out / "log.jsonl", "a", encoding="utf-8")
-        bar = tqdm(total=end - first, initial=self.step - first, desc=f"stage {self.stage}", unit="step")
+        main = self.dist.is_main
+        log_file = open(self.out / "log.jsonl", "a", encoding="utf-8") if main else None
+        bar = tqdm(total=end - first, initial=self.step - first, desc=f"stage {self.stage}", unit="step",
+                   disable=not main)
         start, done_at_start = time.time(), self.step
         try:
             while self.step < end:
                 logs = self.train_step()
                 self.step += 1
                 bar.update(1)
-                if self.step % c.log_every == 0 or self.step == end:
-                    # The only host sync: reading the losses every log_every steps.
+                if main and (self.step % c.log_every == 0 or self.step == end):
+                    # The only host sync: reading the losses (rank 0's share) every log_every steps.
                     record = {k: round(float(v), 5) for k, v in logs.items()}
                     rate = (self.step - done_at_start) / max(time.time() - start, 1e-9)
                     record.update(step=self.step, stage=self.stage, steps_per_s=round(rate, 3))
@@ -226,13 +248,14 @@ class GenerativeDistillation:
                     log_file.flush()
                     bar.set_postfix({k: record[k] for k in logs})
                     logger.info("%s", record)
-                if self.step % c.sample_every == 0 or self.step == end:
+                if main and (self.step % c.sample_every == 0 or self.step == end):
                     self.save_samples()
                 if self.step % c.checkpoint_every == 0 or self.step == end:
                     self.save_checkpoint()
         finally:
             bar.close()
-            log_file.close()
+            if log_file is not None:
+                log_file.close()
 
     # ---- outputs ------------------------------------------------------------------------------
 
@@ -282,16 +305,32 @@ class GenerativeDistillation:
             "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "cpu_rng": self.cpu_rng.get_state(), "torch_rng": torch.get_rng_state(),
-            "pool": {name: {"model": m.state_dict(), "opt": self.pool.optimizers[name].state_dict()}
-                     for name, m in self.pool.models.items()},
+            # Pool models are trained on each rank's share: every rank's are kept (rank order).
+            "pool_by_rank": self.dist.gather(self._pool_state()),
             "pool_uses": dict(self.pool.uses),
         }
         if self.cuda:
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
 
+    def _pool_state(self) -> Dict[str, Any]:
+        def cpu(value):  # gathered across ranks as picklable CPU objects
+            if isinstance(value, torch.Tensor):
+                return value.detach().cpu()
+            if isinstance(value, dict):
+                return {k: cpu(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [cpu(v) for v in value]
+            return value
+
+        return {name: cpu({"model": m.state_dict(), "opt": self.pool.optimizers[name].state_dict()})
+                for name, m in self.pool.models.items()}
+
     def save_checkpoint(self) -> None:
-        ckpt.save_checkpoint(self.state(), self.out / CHECKPOINT)
+        state = self.state()  # a collective under torchrun: every rank takes part
+        if self.dist.is_main:
+            ckpt.save_checkpoint(state, self.out / CHECKPOINT)
+        self.dist.barrier()
 
     def _resume(self) -> None:
         state = ckpt.load_checkpoint(self.out / CHECKPOINT)
@@ -301,7 +340,8 @@ class GenerativeDistillation:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        for name, saved in state["pool"].items():
+        by_rank = state["pool_by_rank"]
+        for name, saved in by_rank[self.dist.rank % len(by_rank)].items():
             self.pool._fresh(name)  # draws from torch's generator: before its state is restored
             self.pool.models[name].load_state_dict(saved["model"])
             self.pool.optimizers[name].load_state_dict(saved["opt"])
@@ -333,28 +373,46 @@ def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> P
     A new run refuses a non-empty ``config.out`` unless ``overwrite``. A resumed run continues
     exactly the run that was started: ``config`` may differ from the saved one only in
     MAY_CHANGE_ON_RESUME (more steps, logging, device, data location); anything else is refused
-    with the settings named. One process at a time writes a run folder.
+    with the settings named. One process at a time writes a run folder; under torchrun, rank 0
+    checks and writes, and every rank learns its verdict (the folder must be shared by all nodes).
     """
     out = Path(config.out)
-    with RunLock(out):
-        prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
-        for folder in (out, out / "checkpoints", out / "samples"):
-            ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
-        if resume:
-            conflicts = resume_conflicts(saved_config(out).to_dict(), config.to_dict(), MAY_CHANGE_ON_RESUME)
-            if conflicts:
-                saved = saved_config(out).to_dict()
-                raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
-                                 + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(config.to_dict(), k)!r})"
-                                             for k in conflicts)
-                                 + ". Resume with the saved settings, or start a new run in another --out")
-        if resume and not (out / CHECKPOINT).is_file():
-            # Stopped before its first checkpoint: the saved run starts again from its beginning.
-            logger.info("%s has no checkpoint yet; the run starts from step 0", out)
-            resume = False
-        run = GenerativeDistillation(config, resume=resume)
-        trim_log(out / "log.jsonl", run.step)
+    dist = Distributed.from_env(resolve_device(config.device).type)
+    with ExitStack() as stack:
+        verdict: Any = None
+        if dist.is_main:
+            try:
+                stack.enter_context(RunLock(out))
+                resume = _prepare(config, out, resume, overwrite)
+            except DistilledDatasetsError as exc:
+                verdict = exc
+        verdict = dist.broadcast(verdict if verdict is not None else resume)
+        if isinstance(verdict, Exception):
+            raise verdict
+        run = GenerativeDistillation(config, resume=verdict)
+        if dist.is_main:
+            trim_log(out / "log.jsonl", run.step)
         return run.run()
+
+
+def _prepare(config: RunConfig, out: Path, resume: bool, overwrite: bool) -> bool:
+    """Check and clean the run folder (holding its lock); returns whether a checkpoint is resumed."""
+    prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
+    for folder in (out, out / "checkpoints", out / "samples"):
+        ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
+    if resume:
+        saved = saved_config(out).to_dict()
+        conflicts = resume_conflicts(saved, config.to_dict(), MAY_CHANGE_ON_RESUME)
+        if conflicts:
+            raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
+                             + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(config.to_dict(), k)!r})"
+                                         for k in conflicts)
+                             + ". Resume with the saved settings, or start a new run in another --out")
+    if resume and not (out / CHECKPOINT).is_file():
+        # Stopped before its first checkpoint: the saved run starts again from its beginning.
+        logger.info("%s has no checkpoint yet; the run starts from step 0", out)
+        return False
+    return resume
 
 
 def trim_log(path: Path, step: int) -> None:

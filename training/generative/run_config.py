@@ -18,7 +18,7 @@ from ..common.config_flags import add_dataclass_flags, apply_flags
 STAGES = ("1", "2", "both")
 # What a resumed run may change (more steps, where the data is, how often it logs); any other
 # setting changes what is trained, and a resume that changes it is refused (README: "Resuming").
-MAY_CHANGE_ON_RESUME = ("out", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every", "log_every", "device",
+MAY_CHANGE_ON_RESUME = ("out", "world_size", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every", "log_every", "device",
                         "data_root", "download")
 
 
@@ -89,6 +89,8 @@ class RunConfig:
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 100
+    # Processes that trained the run (torchrun sets it; recorded, not a flag).
+    world_size: int = field(default=1, metadata={"flag": False})
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
 

@@ -1,0 +1,79 @@
+"""Training under torchrun on CPUs (gloo): two processes train what one process trains."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from distilled_datasets import DistilledMNIST, Generator
+from distilled_datasets.training.generative.checkpoint import load_checkpoint
+
+TRAIN = ["train", "--dataset", "mnist", "--architecture", "small", "--width", "4", "--noise-dim", "8",
+         "--stage1-batch-size", "8", "--stage2-batch-size", "8", "--stage1-d-width", "4", "--stage2-pool", "convnet3",
+         "--stage2-lr-g", "1e-3", "--stage2-lr-d", "1e-3", "--device", "cpu", "--checkpoint-every", "1",
+         "--sample-every", "1000", "--log-every", "1"]
+
+
+def launch(nproc: int, argv, env) -> subprocess.CompletedProcess:
+    if nproc == 1:
+        command = [sys.executable, "-m", "distilled_datasets.cli", *argv]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   "-m", "distilled_datasets.cli", *argv]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+@pytest.fixture
+def env(tmp_path, make_mnist_root):
+    root = make_mnist_root(tmp_path / "data", n=64)
+    return {**os.environ, "DISTILLED_DATASETS_DATA": str(root), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+            "TQDM_DISABLE": "1"}
+
+
+def test_two_processes_match_one_for_steps_of_the_same_global_batch(env, tmp_path):
+    # Three steps, so that Adam's updates depend on the gradients' sizes, not only their signs.
+    runs = {"one": (1, []), "two": (2, []), "other batches": (1, ["--seed", "1"])}
+    states = {}
+    for name, (nproc, extra) in runs.items():
+        out = tmp_path / name.replace(" ", "_")
+        launch(nproc, [*TRAIN, "--stage", "1", "--stage1-steps", "3", "--out", str(out), *extra], env)
+        states[name] = load_checkpoint(out / "checkpoints" / "last.safetensors")
+
+    def close(a, b):
+        return all(torch.allclose(a[part][key].float(), b[part][key].float(), atol=1e-6, rtol=1e-4)
+                   for part in ("generator", "discriminator") for key in a[part])
+
+    assert close(states["one"], states["two"])  # BatchNorm statistics and gradients over the global batch
+    assert not close(states["one"], states["other batches"])  # the tolerance tells other batches apart
+
+
+def test_two_process_run_writes_a_loadable_generator_and_resumes(env, tmp_path):
+    out = tmp_path / "run"
+    done = launch(2, [*TRAIN, "--stage", "both", "--stage1-steps", "2", "--stage2-steps", "2", "--out", str(out)], env)
+    assert done.stdout.count("generator saved to") == 2  # every rank finishes; rank 0 alone wrote
+    config = Generator.from_pretrained(out).metadata["training"]
+    assert config["steps_done"] == 4
+    saved = (out / "train_config.json").read_text()
+    assert '"world_size": 2' in saved
+    state = load_checkpoint(out / "checkpoints" / "last.safetensors")
+    assert len(state["pool_by_rank"]) == 2  # each rank's pool model, trained on its share
+    assert DistilledMNIST(repo_id=out, ipc=2)[3][1] == 3
+    log_lines = (out / "log.jsonl").read_text().splitlines()
+    assert len(log_lines) == 4  # one writer: rank 0
+    launch(2, [*TRAIN, "--stage", "both", "--stage1-steps", "2", "--stage2-steps", "3", "--out", str(out),
+               "--resume"], env)
+    assert Generator.from_pretrained(out).metadata["training"]["steps_done"] == 5
+
+
+def test_a_global_batch_that_does_not_split_is_refused(env, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+               "distilled_datasets.cli", *TRAIN, "--stage", "1", "--stage1-steps", "1", "--stage1-batch-size", "7",
+               "--out", str(tmp_path / "odd")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "must be a multiple of the number of processes (2)" in done.stderr
