@@ -3,7 +3,7 @@
 from ._version import __version__
 from .architectures import list_architectures, register_architecture
 from .config import GeneratorConfig, SamplingConfig
-from .datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST
+from .datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledImageFolder, DistilledMNIST
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, InvalidGeneratorError, UsageError
 from .generator import Generator
 from .repository import push_to_hub, save_repository
@@ -14,6 +14,7 @@ __all__ = [
     "DistilledMNIST",
     "DistilledFashionMNIST",
     "DistilledCIFAR10",
+    "DistilledImageFolder",
     "Generator",
     "GeneratorConfig",
     "SamplingConfig",

@@ -45,8 +45,11 @@ _DATASETS: Dict[str, DatasetInfo] = {}
 
 
 def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    """Add ``info`` under its name; the same facts again are a no-op, other facts a refusal."""
     if info.name in _DATASETS:
-        raise UsageError(f"dataset {info.name!r} is already registered")
+        if _DATASETS[info.name] == info:
+            return info
+        raise UsageError(f"dataset {info.name!r} is already registered with other facts")
     if len(info.mean) != info.channels or len(info.std) != info.channels:
         raise UsageError(f"dataset {info.name!r}: mean and std need one value per channel ({info.channels})")
     _DATASETS[info.name] = info
@@ -71,6 +74,24 @@ def get_dataset_info(name: str) -> DatasetInfo:
     close = [valid for valid in _DATASETS if _squash(valid) == _squash(name)]
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UsageError(f"unknown dataset {name!r}{hint} valid values: {list_datasets()}")
+
+
+IMAGE_FOLDER_PREFIX = "imagefolder:"  # datasets of the user's own classes (an ImageFolder of images)
+
+
+def info_from_metadata(metadata: dict, channels: int, image_size: int, num_classes: int) -> DatasetInfo:
+    """The facts of a dataset that is not registered (a user's image folder), as a generator's
+    config.json states them: its name, class names (or "class 0", ...) and normalisation."""
+    name = metadata.get("dataset") or f"{IMAGE_FOLDER_PREFIX}unnamed"
+    classes = metadata.get("classes")
+    norm = metadata.get("normalization") or {}
+    if not isinstance(classes, list) or len(classes) != num_classes:
+        classes = [f"class {i}" for i in range(num_classes)]
+    mean = tuple(norm.get("mean") or (0.5,) * channels)
+    std = tuple(norm.get("std") or (0.5,) * channels)
+    return DatasetInfo(name=name, title=name.split(":", 1)[-1], classes=tuple(classes), channels=channels,
+                       image_size=image_size, mean=mean, std=std, flip=bool(metadata.get("flip", False)),
+                       torchvision_name="ImageFolder", hub_dataset=name.split(":", 1)[-1], default_generator=None)
 
 
 def canonical_name(value: str) -> str:

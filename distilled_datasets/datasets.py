@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import VisionDataset
 
-from .dataset_info import DatasetInfo, get_dataset_info
+from .dataset_info import DatasetInfo, get_dataset_info, info_from_metadata
 from .errors import GeneratorNotFoundError, UsageError, UsageTypeError
 from .generator import Generator
 from .hub import ResolvedFiles, resolve
@@ -251,6 +251,35 @@ class DistilledCIFAR10(DistilledDataset):
     @property
     def data(self) -> np.ndarray:  # type: ignore[override]
         return self._all_images()
+
+
+class DistilledImageFolder(DistilledDataset):
+    """A distilled set of your own classes: a generator trained on an image folder
+    (``distilled-datasets train --dataset imagefolder``). Its classes, image size, channels and
+    normalisation come from the generator's config.json, so ``repo_id`` is required. Items are
+    (PIL image, int) like torchvision.datasets.ImageFolder's ("L" or "RGB").
+    """
+
+    def __init__(self, root: Optional[PathLike] = None, train: bool = True, transform: Optional[Callable] = None,
+                 target_transform: Optional[Callable] = None, download: bool = False, *,
+                 ipc: Optional[int] = None, seed: int = 0, repo_id: Optional[PathLike] = None,
+                 revision: Optional[str] = None, local_files_only: bool = False, cache: bool = True) -> None:
+        if repo_id is None:
+            raise GeneratorNotFoundError("DistilledImageFolder needs repo_id: the folder or Hub id of a generator "
+                                         "trained with `distilled-datasets train --dataset imagefolder`")
+        files = resolve(repo_id, revision=revision, cache_dir=None if root is None else os.fspath(root),
+                        local_files_only=local_files_only)
+        generator = Generator.from_files(files)
+        cfg = generator.config
+        self.info = info_from_metadata(generator.metadata, cfg.channels, cfg.image_size, cfg.num_classes)
+        self.classes = list(self.info.classes)
+        self.dataset_name = self.info.name
+        super().__init__(root, train, transform, target_transform, download, ipc=ipc, seed=seed, repo_id=repo_id,
+                         revision=revision, local_files_only=local_files_only, cache=cache)
+
+    @property
+    def targets(self) -> List[int]:  # type: ignore[override]
+        return [i % len(self.classes) for i in range(len(self))]
 
 
 DATASET_CLASSES: Dict[str, type] = {cls.dataset_name: cls for cls in (DistilledMNIST, DistilledFashionMNIST,

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from .dataset_info import get_dataset_info, list_datasets
+from .dataset_info import get_dataset_info, info_from_metadata, list_datasets
 
 TEMPLATE = "generator.md"
 
@@ -67,16 +67,16 @@ def render_card(generator, *, has_samples: bool = False, repo_id: Optional[str] 
     """README.md of ``generator``'s repository (front matter + body)."""
     meta, cfg = generator.metadata, generator.config
     name = meta.get("dataset")
-    info = get_dataset_info(name) if name in list_datasets() else get_dataset_info("mnist")
+    known = name in list_datasets()
+    info = get_dataset_info(name) if known else info_from_metadata(meta, cfg.channels, cfg.image_size, cfg.num_classes)
     package_default = bool(meta.get("package_default")) and not repo_id
     if repo_id:
         load = f'ipc=10, seed=0, repo_id="{repo_id}"'
     else:
         load = "ipc=10, seed=0" if package_default else 'ipc=10, seed=0, repo_id="path/to/this/folder"'
-    title = info.title if name in list_datasets() else (name or "unknown")
     body = Template((resources.files("distilled_datasets.hub_cards") / TEMPLATE).read_text(encoding="utf-8"))
     text = body.substitute(
-        dataset_title=title, dataset_class=f"Distilled{info.torchvision_name}",
+        dataset_title=info.title, dataset_class=f"Distilled{info.torchvision_name}",
         torchvision_class=info.torchvision_name, image_mode=info.image_mode, load_arguments=load,
         load_comment="  # the generator that ships with the package" if package_default else "",
         architecture=cfg.architecture, num_parameters=f"{generator.num_parameters:,}", noise_dim=cfg.noise_dim,

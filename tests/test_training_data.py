@@ -47,9 +47,12 @@ def test_get_spec_refuses_near_misses_with_a_hint():
         data.get_spec(10)
 
 
-def test_register_dataset_refuses_duplicates():
-    with pytest.raises(ValueError, match="already registered"):
-        register_dataset(data.get_spec("mnist"))
+def test_register_dataset_refuses_other_facts_under_a_taken_name():
+    import dataclasses
+
+    assert register_dataset(data.get_spec("mnist")) is data.get_spec("mnist")  # the same facts: a no-op
+    with pytest.raises(ValueError, match="already registered with other facts"):
+        register_dataset(dataclasses.replace(data.get_spec("mnist"), flip=True))
 
 
 def test_missing_data_says_where_and_how(tmp_path):

@@ -163,13 +163,20 @@ def load_tensors(name: str, root: Union[str, Path], train: bool = True, download
                  device: Union[str, torch.device] = "cpu",
                  verify_checksums: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """(images float32 [N, C, H, W] normalised, labels int64 [N]) on ``device``."""
-    dataset = load_real(name, root, train=train, download=download, verify_checksums=verify_checksums)
+    spec = get_spec(name)
+    if spec.torchvision_name == "ImageFolder":  # a user's folder of images (image_folder.py)
+        from .image_folder import image_folder_arrays
+
+        pixels, targets = image_folder_arrays(spec, root, train)
+    else:
+        dataset = load_real(name, root, train=train, download=download, verify_checksums=verify_checksums)
+        pixels, targets = dataset.data, dataset.targets
     # Convert on the target device: a uint8 copy travels, not a 4x larger float one.
-    raw = uint8_to_nchw(dataset.data, get_spec(name).channels).to(device)
+    raw = uint8_to_nchw(pixels, spec.channels).to(device)
     images = raw.float().div_(255.0)
     mean, std = _stats_view(name, images)
     images = images.sub_(mean).div_(std).contiguous()
-    labels = torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64).to(device)
+    labels = torch.as_tensor(np.asarray(targets), dtype=torch.int64).to(device)
     logger.info("loaded %s %s split: %d images %s from %s", name, "train" if train else "test",
                 len(labels), tuple(images.shape[1:]), root)
     return images, labels

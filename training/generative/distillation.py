@@ -27,11 +27,12 @@ from distilled_datasets.repository import save_repository
 
 from ..common.augment import DSA
 from ..common.distributed import Distributed, use_global_batch_norm
+from ..common.image_folder import register_image_folder
 from ..common.provenance import resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
-from .run_config import MAY_CHANGE_ON_RESUME, RunConfig, load_config, save_config
+from .run_config import IMAGE_FOLDER, MAY_CHANGE_ON_RESUME, RunConfig, load_config, save_config
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
 from .stage2_matching import ModelPool, matching_losses
 
@@ -39,6 +40,13 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/last.safetensors"
 CONFIG_FILE = "train_config.json"
+
+
+def dataset_spec(config: RunConfig):
+    """The facts of the run's dataset: a registered one, or the user's image folder at data_root."""
+    if config.dataset == IMAGE_FOLDER:
+        return register_image_folder(config.data_root, config.image_size, config.channels)
+    return get_spec(config.dataset)
 
 
 class GenerativeDistillation:
@@ -59,12 +67,12 @@ class GenerativeDistillation:
         # Each rank takes its slice of every global batch (checked to split evenly).
         self.dist.share(config.stage1.batch_size, "stage-1 batch size")
         self.dist.share(config.stage2.batch_size, "stage-2 batch size")
-        self.spec = get_spec(config.dataset)
+        self.spec = dataset_spec(config)
         torch.manual_seed(config.seed)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         # Real training set as one normalised tensor on the device: [N, C, H, W], labels [N].
-        self.images, self.labels = load_tensors(config.dataset, config.data_root, train=True,
+        self.images, self.labels = load_tensors(self.spec.name, config.data_root, train=True,
                                                 download=config.download, device=self.device)
         self.generator = self._build_generator().to(self.device)
         self.discriminator = Discriminator(self.spec.channels, self.spec.num_classes, self.spec.image_size,
@@ -79,7 +87,7 @@ class GenerativeDistillation:
         # The modules the steps call: DDP averages their gradients over the ranks. Saving and
         # loading use the plain modules (the same parameters).
         self.g_step, self.d_step = self.dist.wrap(self.generator), self.dist.wrap(self.discriminator)
-        self.dsa = DSA.for_dataset(config.dataset)
+        self.dsa = DSA.for_dataset(self.spec.name)
         s2 = config.stage2
         self.pool = ModelPool(s2.pool, s2.feature_layers, self.spec.channels, self.spec.num_classes,
                               self.spec.image_size, self.device, online_steps=s2.online_steps,

@@ -16,6 +16,7 @@ from distilled_datasets.errors import UsageError
 from ..common.config_flags import add_dataclass_flags, apply_flags
 
 STAGES = ("1", "2", "both")
+IMAGE_FOLDER = "imagefolder"  # --dataset for the user's own images: --data-root holds train/<class>/...
 # What a resumed run may change (more steps, where the data is, how often it logs); any other
 # setting changes what is trained, and a resume that changes it is refused (README: "Resuming").
 MAY_CHANGE_ON_RESUME = ("out", "world_size", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every", "log_every", "device",
@@ -76,9 +77,14 @@ class Stage2Config:
 @dataclass
 class RunConfig:
     out: str = "runs/mnist"
-    dataset: str = "mnist"
+    dataset: str = field(default="mnist", metadata={
+        "help": "mnist, fashion_mnist, cifar10, or imagefolder (your own classes: --data-root holds train/<class>/...)"})
     data_root: Optional[str] = None  # None: $DISTILLED_DATASETS_DATA, else ./data
     download: bool = False
+    # Image folders only: the side images are resized and cropped to, and 1 (grey) or 3 (RGB)
+    # channels; None: taken from the first training image.
+    image_size: Optional[int] = None
+    channels: Optional[int] = None
     stage: str = "both"
     init_from: Optional[str] = None  # a stage-1 run directory to start stage 2 from
     architecture: str = "small"
@@ -95,6 +101,9 @@ class RunConfig:
     stage2: Stage2Config = field(default_factory=Stage2Config)
 
     def validate(self) -> None:
+        if self.dataset != IMAGE_FOLDER and (self.image_size is not None or self.channels is not None):
+            raise UsageError(f"--image-size and --channels apply to --dataset {IMAGE_FOLDER} only; {self.dataset} has "
+                             "its own")
         if self.stage not in STAGES:
             raise UsageError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.stage == "2" and not self.init_from:

@@ -1,0 +1,63 @@
+"""Your own classes: an ImageFolder of images trains a generator that loads as DistilledImageFolder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from distilled_datasets import DistilledImageFolder, GeneratorNotFoundError
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training.common.image_folder import register_image_folder
+
+CLASSES = ["circle", "cross", "square"]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("test", 3)):
+        for c, name in enumerate(CLASSES):
+            (tmp_path / "shapes" / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 60, size=(20, 24, 3), dtype=np.uint8)
+                pixels[:, :, c] += 150  # each class its own colour; not square, to be cropped
+                Image.fromarray(pixels).save(tmp_path / "shapes" / split / name / f"{i}.png")
+    return tmp_path / "shapes"
+
+
+def test_facts_are_measured_from_the_folder(folder):
+    info = register_image_folder(folder, image_size=16)
+    assert info.name == "imagefolder:shapes" and info.classes == tuple(CLASSES)
+    assert (info.channels, info.image_size) == (3, 16) and len(info.mean) == 3
+    assert info.mean[0] > 0.2 and info.mean[2] > 0.2  # the red and blue classes' colour shows
+    assert register_image_folder(folder, image_size=16) == info  # the same facts again: fine
+    with pytest.raises(ValueError, match="multiple of 4"):
+        register_image_folder(folder, image_size=18)
+
+
+def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli_main(["train", "--dataset", "imagefolder", "--data-root", str(folder), "--image-size", "16",
+                     "--out", str(out), "--stage", "both", "--architecture", "small", "--width", "4", "--noise-dim",
+                     "8", "--stage1-steps", "2", "--stage2-steps", "1", "--stage1-batch-size", "6",
+                     "--stage2-batch-size", "6", "--stage1-d-width", "4", "--stage2-pool", "convnet3", "--device",
+                     "cpu", "--checkpoint-every", "1", "--sample-every", "1000"])
+    assert code == 0, capsys.readouterr().err
+    ds = DistilledImageFolder(repo_id=out, ipc=2)
+    assert ds.classes == CLASSES and len(ds) == 6 and ds.class_to_idx == {"circle": 0, "cross": 1, "square": 2}
+    image, label = ds[4]
+    assert image.mode == "RGB" and image.size == (16, 16) and label == 1
+    assert ds.targets == [0, 1, 2, 0, 1, 2]
+    assert cli_main(["publish", str(out), "--out", str(tmp_path / "published")]) == 0
+    card = (tmp_path / "published" / "README.md").read_text()
+    assert "DistilledImageFolder" in card and "shapes" in card
+    assert DistilledImageFolder(repo_id=tmp_path / "published", ipc=1)[2][1] == 2
+    with pytest.raises(GeneratorNotFoundError, match="needs repo_id"):
+        DistilledImageFolder()
+
+
+def test_size_and_channels_belong_to_image_folders(tmp_path, capsys):
+    code = cli_main(["train", "--dataset", "mnist", "--image-size", "16", "--out", str(tmp_path / "x"),
+                     "--device", "cpu", "--data-root", str(tmp_path)])
+    assert code == 2 and "--dataset imagefolder only" in capsys.readouterr().err
