@@ -69,6 +69,11 @@ def test_two_process_run_writes_a_loadable_generator_and_resumes(env, tmp_path):
     launch(2, [*TRAIN, "--stage", "both", "--stage1-steps", "2", "--stage2-steps", "3", "--out", str(out),
                "--resume"], env)
     assert Generator.from_pretrained(out).metadata["training"]["steps_done"] == 5
+    # select under torchrun: the selector trains on both ranks' shares, rank 0 writes.
+    launch(2, ["select", str(out), "--out", str(tmp_path / "selected"), "--dataset", "mnist", "--candidates", "2",
+               "--epochs", "1"], env)
+    selected = Generator.from_pretrained(tmp_path / "selected")
+    assert selected.sampling.candidates == 2 and DistilledMNIST(repo_id=tmp_path / "selected", ipc=1)[0][1] == 0
 
 
 def test_a_global_batch_that_does_not_split_is_refused(env, tmp_path):
@@ -77,3 +82,25 @@ def test_a_global_batch_that_does_not_split_is_refused(env, tmp_path):
                "--out", str(tmp_path / "odd")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0 and "must be a multiple of the number of processes (2)" in done.stderr
+
+
+def test_evaluation_runs_spread_over_processes_and_merge(env, tmp_path):
+    # Learnable tiny data (class c lights patch c), so accuracies differ from run to run.
+    from tiny_data import TEST, TRAIN
+
+    from conftest import write_mnist_root
+
+    root = write_mnist_root(tmp_path / "patches", splits={"train": (TRAIN[0].numpy(), TRAIN[1].numpy()),
+                                                            "t10k": (TEST[0].numpy(), TEST[1].numpy())})
+    env = {**env, "DISTILLED_DATASETS_DATA": str(root)}
+    argv = ["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "2", "--runs", "3", "--epochs", "2",
+            "--device", "cpu", "--no-progress"]
+    launch(1, [*argv, "--out", str(tmp_path / "one.json")], env)
+    launch(2, [*argv, "--out", str(tmp_path / "two.json")], env)
+    import json
+
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert two["complete"] and [r["run"] for r in two["runs"]] == [0, 1, 2]
+    assert [r["accuracy"] for r in two["runs"]] == [r["accuracy"] for r in one["runs"]]
+    assert len(two["merged_from"]) == 2  # rank 0 measured runs 0 and 2, rank 1 run 1
+    assert sorted(p.name for p in tmp_path.glob("two.json*")) == ["two.json"]  # parts removed

@@ -14,10 +14,12 @@ import os
 
 from distilled_datasets.cli import dataset_name
 from distilled_datasets.errors import GeneratorNotFoundError, OutputExistsError, UsageError
+from distilled_datasets.files import read_json
 from distilled_datasets.validation import non_negative_int, positive_int
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
-from ..common.provenance import command_line
+from ..common.distributed import Distributed
+from ..common.provenance import command_line, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..evaluation.harness import EvalConfig, evaluate, wanted_runs
+    from ..evaluation.harness import EvalConfig, wanted_runs
     from ..evaluation.source_resolution import default_label, resolve_source
 
     whole = args.source == "whole"
@@ -106,10 +108,11 @@ def _run(args: argparse.Namespace) -> int:
     for out in outs:
         if os.path.exists(out) and not (args.resume or args.overwrite):
             raise OutputExistsError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+    dist = Distributed.from_env(resolve_device(config.device).type)
+    if dist.active:  # torchrun: each rank measures its runs, rank 0 merges the parts
+        config.device = str(dist.device(resolve_device(config.device)))
     for ipc, out in zip(ipcs, outs):
-        record = evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
-                          dataset_kwargs=dataset_kwargs, out=out, resume=args.resume, command=command_line(args.argv),
-                          run_indices=args.run_indices)
+        record = _evaluate_on_ranks(dist, args, config, ipc, out, dataset_kwargs)
         acc, proto = record["accuracy"], record["protocol"]
         reduced = f" REDUCED: {'; '.join(proto['reduced_reasons'])}" if proto["reduced"] else ""
         if not record["complete"]:
@@ -118,3 +121,33 @@ def _run(args: argparse.Namespace) -> int:
               f"{config.protocol}: {acc['mean']:.2f} +- {acc['std']:.2f} % over {acc['n']} runs "
               f"({record['time']['mean_run_seconds']:.0f} s/run) -> {out}{reduced}")
     return 0
+
+
+def _evaluate_on_ranks(dist, args, config, ipc, out, dataset_kwargs):
+    """One process: the evaluation. Several (torchrun): rank r measures runs r, r + N, ... into a
+    part file beside ``out``; rank 0 merges the parts into ``out`` (merge-evaluations) and removes them."""
+    from ..evaluation.harness import evaluate, wanted_runs
+    from ..evaluation.merge import merge_evaluations
+
+    command = command_line(args.argv)
+    if not dist.active:
+        return evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
+                        dataset_kwargs=dataset_kwargs, out=out, resume=args.resume, command=command,
+                        run_indices=args.run_indices)
+    runs = wanted_runs(args.run_indices, config.runs)
+    mine = runs[dist.rank::dist.world_size]
+    part = f"{out}.rank{dist.rank}-of-{dist.world_size}.json"
+    if mine:
+        evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
+                 dataset_kwargs=dataset_kwargs, out=part, resume=args.resume, command=command, run_indices=mine)
+    dist.barrier()
+    parts = [f"{out}.rank{r}-of-{dist.world_size}.json" for r in range(dist.world_size) if runs[r::dist.world_size]]
+    record = merge_evaluations(parts, out=out, command=command) if dist.is_main and len(parts) > 1 else None
+    if dist.is_main and len(parts) == 1:  # fewer runs than ranks
+        os.replace(parts[0], out)
+    dist.barrier()
+    if dist.is_main:
+        for path in parts:
+            if os.path.exists(path):
+                os.remove(path)
+    return dist.broadcast(record if record is not None else (read_json(out, "evaluation") if dist.is_main else None))

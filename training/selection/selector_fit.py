@@ -26,6 +26,7 @@ from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import UsageError, check_number, check_positive_int
 
+from ..common.distributed import Distributed
 from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
 
 logger = logging.getLogger(__name__)
@@ -38,22 +39,42 @@ def real_unit_range(name: str, root, download: bool = False, verify_checksums: b
     return images, torch.as_tensor(dataset.targets, dtype=torch.int64)
 
 
+class _Classifier(nn.Module):
+    """FeatureNet features then its head, as one module (so DDP sees every parameter used)."""
+
+    def __init__(self, net: FeatureNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.head(self.net(x))
+
+
 def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
                  selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, batch_size: int = 128,
-                 lr: float = 0.05, seed: int = 0) -> FeatureNet:
-    """Train a FeatureNet classifier on (images in [-1, 1], labels); store its real class means."""
+                 lr: float = 0.05, seed: int = 0, dist: Distributed = Distributed()) -> FeatureNet:
+    """Train a FeatureNet classifier on (images in [-1, 1], labels); store its real class means.
+
+    Under torchrun every rank draws the same batch order and takes its share of each batch; the
+    loss of a share is weighted by its size, so DDP's average is the loss of the whole batch."""
     kwargs = {**SELECTOR_DEFAULTS, **(selector_kwargs or {})}
     torch.manual_seed(seed)
     net = FeatureNet(images.shape[1], images.shape[2], num_classes, **kwargs)
+    model = dist.wrap(_Classifier(net))
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     rng = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(labels) // batch_size)
-    with tqdm(total=steps, desc="selector", unit="step") as bar:
+    with tqdm(total=steps, desc="selector", unit="step", disable=not dist.is_main) as bar:
         for _ in range(epochs):
             order = torch.randperm(len(labels), generator=rng)
             for start in range(0, len(labels), batch_size):
                 index = order[start:start + batch_size]
-                loss = nn.functional.cross_entropy(net.head(net(images[index])), labels[index])
+                if dist.active:
+                    share = torch.tensor_split(index, dist.world_size)[dist.rank]
+                    loss = nn.functional.cross_entropy(model(images[share]), labels[share], reduction="sum")
+                    loss = loss * dist.world_size / len(index)
+                else:
+                    loss = nn.functional.cross_entropy(model(images[index]), labels[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -91,7 +112,8 @@ def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
 
 def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates: int, *,
            selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, seed: int = 0,
-           download: bool = False, selection: str = "herding", noise_scale: Optional[float] = None) -> Generator:
+           download: bool = False, selection: str = "herding", noise_scale: Optional[float] = None,
+           dist: Distributed = Distributed()) -> Generator:
     """Load ``run_dir``'s generator and choose how its deployment noise becomes images: with
     ``candidates`` > 1 a selector is fitted on ``dataset``'s real training set and attached;
     ``noise_scale`` < 1 truncates the noise (typical images, 1x synthesis)."""
@@ -114,7 +136,8 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     # Check the selector arguments before minutes of training, not after.
     selecting_sampling(generator, candidates, selector_kwargs, selection)
     images, labels = real_unit_range(spec.name, data_root or default_data_root(), download=download)
-    selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed)
+    selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed,
+                            dist=dist)
     generator = attach_selector(generator, selector, candidates, selection)
     generator.metadata["selection"] = {"method": selection, "candidates": candidates, "selector_epochs": epochs,
                                        "selector_seed": seed, "fitted_on": f"{spec.name} training split",
