@@ -48,7 +48,7 @@ STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "
 CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
 
 
-def stage2(name: str, label: str, *flags: str, ipcs=(1, 10), datasets=("mnist",)) -> Experiment:
+def stage2(name: str, label: str, *flags: str, ipcs=(10,), datasets=("mnist",)) -> Experiment:
     return Experiment(name, label, [["train", "--out", "{out}", "--init-from", "{runs}/stage1-20k", *STAGE2, *flags]],
                       needs=("stage1-20k",), ipcs=ipcs, datasets=datasets)
 
@@ -78,7 +78,7 @@ EXPERIMENTS: List[Experiment] = [
     stage2("s2-paper", "stage 2: lambda 0.01 / 0.001 (paper)", "--stage2-lambda-global", "0.01",
            "--stage2-lambda-local", "0.001", *CPU_POOL),
     stage2("s2-cpu-recipe", "stage 2: lambda 0.1 / 0.01 (the earlier CPU recipe)", "--stage2-lambda-global", "0.1",
-           "--stage2-lambda-local", "0.01", *CPU_POOL, datasets=("mnist", "fashion_mnist")),
+           "--stage2-lambda-local", "0.01", *CPU_POOL, ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
     stage2("s2-lambda-1", "stage 2: lambda 1 / 0.1", "--stage2-lambda-global", "1", "--stage2-lambda-local", "0.1",
            *CPU_POOL),
     stage2("s2-lambda-10", "stage 2: lambda 10 / 1", "--stage2-lambda-global", "10", "--stage2-lambda-local", "1",
