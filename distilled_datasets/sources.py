@@ -30,7 +30,7 @@ from .generator import Generator
 from .hub import ResolvedFiles
 from .image_cache import ImageCache
 from .learned_images import IMAGES_FORMAT_NAME, LearnedImages
-from .synthesis import synthesize_chunk
+from .synthesis import synthesize_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +140,12 @@ class GeneratorSource(ImageSource):
     def _cached(self, label: int, chunk: int) -> Optional[np.ndarray]:
         return None if self.cache is None else self.cache.get(self.seed, label, chunk, self.chunk_shape)
 
-    def _synthesize(self, label: int, chunk: int) -> np.ndarray:
-        pixels = synthesize_chunk(self.generator, self.seed, label, chunk)
+    def _synthesize(self, keys: List[Tuple[int, int]]) -> List[np.ndarray]:
+        chunks = synthesize_chunks(self.generator, self.seed, keys)
         if self.cache is not None:
-            self.cache.put(self.seed, label, chunk, pixels)
-        return pixels
+            for (label, chunk), pixels in zip(keys, chunks):
+                self.cache.put(self.seed, label, chunk, pixels)
+        return chunks
 
     def _fill(self, keys: List[Tuple[int, int]], threads: Optional[int]) -> None:
         """Make the chunks ``keys`` ready: read what the cache holds, synthesize the rest on
@@ -159,11 +160,13 @@ class GeneratorSource(ImageSource):
             return
         self.generator  # noqa: B018  (load once, before the threads)
         workers = min(len(missing), threads or parallelism())
+        groups = [missing[i::workers] for i in range(workers)]  # interleaved: even work per thread
         if workers == 1:
-            self._chunks.update((key, self._synthesize(*key)) for key in missing)
+            self._chunks.update(zip(missing, self._synthesize(missing)))
             return
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            self._chunks.update(zip(missing, pool.map(lambda key: self._synthesize(*key), missing)))
+            for group, chunks in zip(groups, pool.map(self._synthesize, groups)):
+                self._chunks.update(zip(group, chunks))
 
     def image(self, label: int, k: int) -> np.ndarray:
         chunk = k // self.chunk_size

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import itertools
 import threading
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -93,22 +94,32 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-@torch.inference_mode()
-def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
-    """uint8 images of one chunk: [chunk_size, H, W] or [chunk_size, H, W, C]."""
+def _one_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
     noise = chunk_noise(generator, seed, label, chunk)
     labels = torch.full((noise.shape[0],), label, dtype=torch.long)
+    pixels = to_uint8(generator(noise, labels))
+    if generator.selector is None:
+        return pixels
+    # Candidates are judged as the uint8 images a user would get, in the selector's [-1, 1].
+    as_float = torch.from_numpy(pixels).float().div(127.5).sub(1)
+    as_float = as_float[:, None] if as_float.dim() == 3 else as_float.permute(0, 3, 1, 2)
+    features = generator.selector(as_float)
+    kept = select(generator.sampling.selection, features, generator.selector.class_means[label],
+                  generator.sampling.chunk_size)
+    return pixels[kept.numpy()]
+
+
+@torch.inference_mode()
+def synthesize_chunks(generator: Generator, seed: int, keys: Sequence[Tuple[int, int]]) -> List[np.ndarray]:
+    """uint8 images of the chunks ``keys`` ((label, chunk) pairs), each [chunk_size, H, W] or
+    [chunk_size, H, W, C]; one call amortises the per-call set-up over many small chunks."""
     generator = inference_copy(generator)
     # The conversion runs on one thread too: tiny element-wise ops on several threads mostly
     # wait on each other (tens of ms per chunk on a busy machine instead of microseconds).
     with _single_thread():
-        pixels = to_uint8(generator(noise, labels))
-        if generator.selector is None:
-            return pixels
-        # Candidates are judged as the uint8 images a user would get, in the selector's [-1, 1].
-        as_float = torch.from_numpy(pixels).float().div(127.5).sub(1)
-        as_float = as_float[:, None] if as_float.dim() == 3 else as_float.permute(0, 3, 1, 2)
-        features = generator.selector(as_float)
-        kept = select(generator.sampling.selection, features, generator.selector.class_means[label],
-                      generator.sampling.chunk_size)
-        return pixels[kept.numpy()]
+        return [_one_chunk(generator, seed, label, chunk) for label, chunk in keys]
+
+
+def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
+    """uint8 images of one chunk: [chunk_size, H, W] or [chunk_size, H, W, C]."""
+    return synthesize_chunks(generator, seed, [(label, chunk)])[0]

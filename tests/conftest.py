@@ -150,6 +150,22 @@ def set_hf_offline(monkeypatch, offline: bool = True) -> None:
     reset_hf_sessions()
 
 
+@pytest.fixture
+def synthesis_calls(monkeypatch):
+    """Records (seed, label, chunk) of every chunk the dataset classes synthesize (in call order)."""
+    import distilled_datasets.sources as sources_module
+
+    calls = []
+    real = sources_module.synthesize_chunks
+
+    def counting(generator, seed, keys):
+        calls.extend((seed, label, chunk) for label, chunk in keys)
+        return real(generator, seed, keys)
+
+    monkeypatch.setattr(sources_module, "synthesize_chunks", counting)
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def image_cache_dir(tmp_path_factory, monkeypatch) -> Path:
     """Each test's synthesized-image cache is its own empty folder (never ~/.cache)."""

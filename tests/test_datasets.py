@@ -17,7 +17,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-import distilled_datasets.sources as sources_module
 from distilled_datasets import DistilledCIFAR10, DistilledDataset, DistilledFashionMNIST, DistilledMNIST, Generator
 
 # (distilled class, torchvision class, dataset name in configs)
@@ -139,15 +138,8 @@ def test_generator_attribute_is_the_loaded_generator(mnist_generator_dir):
     assert ds.files.source == "local" and ds.files.location == str(mnist_generator_dir)
 
 
-def test_lazy_nothing_synthesized_at_construction(mnist_generator_dir, monkeypatch):
-    calls = []
-    real_synthesize = sources_module.synthesize_chunk
-
-    def counting(*args):
-        calls.append(args[1:])
-        return real_synthesize(*args)
-
-    monkeypatch.setattr(sources_module, "synthesize_chunk", counting)
+def test_lazy_nothing_synthesized_at_construction(mnist_generator_dir, synthesis_calls):
+    calls = synthesis_calls
     ds = DistilledMNIST(ipc=40, seed=5, repo_id=mnist_generator_dir)
     len(ds), repr(ds), ds.targets, ds.classes, ds.class_to_idx
     assert calls == [] and ds.source._chunks == {}

@@ -86,9 +86,8 @@ def test_a_global_batch_that_does_not_split_is_refused(env, tmp_path):
 
 def test_evaluation_runs_spread_over_processes_and_merge(env, tmp_path):
     # Learnable tiny data (class c lights patch c), so accuracies differ from run to run.
-    from tiny_data import TEST, TRAIN
-
     from conftest import write_mnist_root
+    from tiny_data import TEST, TRAIN
 
     root = write_mnist_root(tmp_path / "patches", splits={"train": (TRAIN[0].numpy(), TRAIN[1].numpy()),
                                                             "t10k": (TEST[0].numpy(), TEST[1].numpy())})

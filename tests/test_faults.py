@@ -257,11 +257,8 @@ def test_outputs_that_appear_while_a_command_works_are_not_overwritten(mnist_gen
     assert png.read_bytes() == b"mine"
 
 
-def test_unwritable_export_target_fails_before_synthesis(mnist_generator_dir, tmp_path, monkeypatch, capsys):
-    import distilled_datasets.sources as sources_module
-
-    calls = []
-    monkeypatch.setattr(sources_module, "synthesize_chunk", lambda *a: calls.append(a))
+def test_unwritable_export_target_fails_before_synthesis(mnist_generator_dir, tmp_path, synthesis_calls, capsys):
+    calls = synthesis_calls
     blocked = tmp_path / "file"
     blocked.write_text("x")
     code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--format", "safetensors",

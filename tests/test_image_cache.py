@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 
-import distilled_datasets.sources as sources_module
 from distilled_datasets import DistilledMNIST
 
 
@@ -18,22 +17,12 @@ def entries(folder):
     return sorted(p for p in folder.rglob("*.bin"))
 
 
-def counting(monkeypatch):
-    calls = []
-    real = sources_module.synthesize_chunk
-
-    def count(*args):
-        calls.append(args[1:])
-        return real(*args)
-
-    monkeypatch.setattr(sources_module, "synthesize_chunk", count)
-    return calls
-
-
-def test_cached_images_are_byte_identical_and_synthesized_once(mnist_generator_dir, image_cache_dir, monkeypatch):
+def test_cached_images_are_byte_identical_and_synthesized_once(mnist_generator_dir, image_cache_dir,
+                                                               synthesis_calls):
     uncached = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir, cache=False).data
     assert entries(image_cache_dir) == []  # cache=False writes nothing
-    calls = counting(monkeypatch)
+    calls = synthesis_calls
+    calls.clear()
     first = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir).data
     assert len(calls) == 20 and len(entries(image_cache_dir)) == 20  # 10 classes x 2 chunks of 16
     second = DistilledMNIST(ipc=20, seed=3, repo_id=mnist_generator_dir).data
@@ -52,7 +41,7 @@ def test_root_holds_the_cache(mnist_generator_dir, tmp_path, image_cache_dir):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
-def test_damaged_entries_are_never_returned(mnist_generator_dir, image_cache_dir, monkeypatch, damage):
+def test_damaged_entries_are_never_returned(mnist_generator_dir, image_cache_dir, synthesis_calls, damage):
     good = DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data
     (entry,) = [e for e in entries(image_cache_dir) if "class0_" in e.name]
     data = bytearray(entry.read_bytes())
@@ -63,7 +52,8 @@ def test_damaged_entries_are_never_returned(mnist_generator_dir, image_cache_dir
     else:
         data = bytearray()
     entry.write_bytes(bytes(data))
-    calls = counting(monkeypatch)
+    calls = synthesis_calls
+    calls.clear()
     again = DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data
     assert np.array_equal(again, good) and calls == [(0, 0, 0)]  # class 0 synthesized again...
     assert DistilledMNIST(ipc=1, repo_id=mnist_generator_dir).data.equal(good) and len(calls) == 1  # ...and rewritten

@@ -11,9 +11,12 @@ import torch
 from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig, save_repository
 from distilled_datasets.cli import main as cli_main
 from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
-from distilled_datasets.training.generative.latent_distillation import (LatentConfig, LatentDistillation,
-                                                                         distill_latents,
-                                                                         distribution_matching_loss)
+from distilled_datasets.training.generative.latent_distillation import (
+    LatentConfig,
+    LatentDistillation,
+    distill_latents,
+    distribution_matching_loss,
+)
 
 
 def with_latents(make_generator, k=5, seed=3):
