@@ -97,6 +97,9 @@ class LatentConfig:
     pool_life: int = field(default=100, metadata={"help": "SGD steps of a pool network before it is re-initialised"})
     pool_lr: float = field(default=0.01, metadata={"help": "SGD rate of the pool networks"})
     dsa: bool = field(default=True, metadata={"help": "Siamese DSA augmentation of both sides"})
+    chunk_size: Optional[int] = field(default=None, metadata={
+        "help": "synthesis chunk of the result (sampling.chunk_size; 1: any ipc costs exactly its images); "
+                "None: the source generator's"})
     seed: int = 0
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:N"})
     checkpoint_every: int = 100
@@ -112,6 +115,8 @@ class LatentConfig:
         check_number("lr", self.lr, 0.0, strict=True)
         check_number("pool_lr", self.pool_lr, 0.0, strict=True)
         check_number("lr_generator", self.lr_generator, 0.0)
+        if self.chunk_size is not None:
+            check_positive_int("chunk_size", self.chunk_size, 4096)
         if not self.match_layers:
             raise UsageError("match_layers must name at least one layer ('embed' or stages of embed_model)")
         if self.pool < 0:
@@ -137,7 +142,7 @@ class LatentConfig:
 
 
 # What a resumed run may change; every other setting changes what is learned.
-MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every")
+MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every", "chunk_size")
 # Everything the run writes in its folder (what --overwrite replaces).
 RUN_FILES = (CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md", "samples.png")
 
@@ -359,7 +364,7 @@ class LatentDistillation:
 
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
-        sampling = SamplingConfig(chunk_size=self.source.sampling.chunk_size,
+        sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.source.sampling.chunk_size,
                                   noise_scale=self.source.sampling.noise_scale, latents=self.config.latents)
         metadata = {k: v for k, v in self.source.metadata.items() if k not in ("metrics", "package_default", "notes")}
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
@@ -373,7 +378,7 @@ class LatentDistillation:
     def recipe(self) -> Dict[str, Any]:
         recipe = self.config.to_dict()
         recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None)
-        for key in ("out", "data_root", "device", "checkpoint_every", "log_every"):
+        for key in ("out", "data_root", "device", "checkpoint_every", "log_every", "chunk_size"):
             recipe.pop(key)
         return recipe
 
