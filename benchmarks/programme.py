@@ -46,6 +46,7 @@ STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "
           "--stage2-batch-size", "32", "--stage2-lr-g", "2e-5", "--stage2-lr-d", "2e-5", "--checkpoint-every", "200",
           "--sample-every", "600"]
 CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
+P10 = ["--latents", "10", "--prefixes", "10", "--iterations", "300"]
 
 
 def stage2(name: str, label: str, *flags: str, ipcs=(10,), datasets=("mnist",)) -> Experiment:
@@ -54,8 +55,9 @@ def stage2(name: str, label: str, *flags: str, ipcs=(10,), datasets=("mnist",)) 
 
 
 def latents(name: str, label: str, source: str, *flags: str, ipcs=(1, 10), datasets=("mnist",)) -> Experiment:
+    iterations = [] if "--iterations" in flags else ["--iterations", "600"]
     return Experiment(name, label, [["distill-latents", "--generator", f"{{runs}}/{source}", "--out", "{out}",
-                                     "--iterations", "600", *flags]], needs=(source,), ipcs=ipcs, datasets=datasets)
+                                     *iterations, *flags]], needs=(source,), ipcs=ipcs, datasets=datasets)
 
 
 def selection(name: str, label: str, *flags: str, datasets=("mnist",)) -> Experiment:
@@ -104,16 +106,19 @@ EXPERIMENTS: List[Experiment] = [
     # Learned latent codes (1x synthesis): losses on the deployment prefixes themselves.
     latents("latents-dm", "latents: distribution matching, prefixes 1/10/50 (1x synthesis)", "earlier-default",
             ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
-    latents("latents-dm-local", "latents: distribution matching + block1/block2 features (local detail)",
-            "earlier-default", "--match-layers", "embed", "block1", "block2"),
-    latents("latents-dm-4-nets", "latents: distribution matching, 4 networks per step", "earlier-default",
-            "--nets-per-step", "4"),
-    latents("latents-dm-trained-pool", "latents: distribution matching through 8 networks trained online",
-            "earlier-default", "--pool", "8", "--pool-steps", "2", "--pool-life", "100"),
-    latents("latents-dm-generator", "latents: distribution matching, generator weights learned too (lr 1e-4)",
-            "earlier-default", "--lr-generator", "1e-4"),
-    latents("latents-gm", "latents: gradient matching, prefix 10 only", "earlier-default", "--loss", "gradient",
-            "--prefixes", "10", "--latents", "10", "--iterations", "300", ipcs=(10,)),
+    # Variants, compared at IPC 10 on a cheaper base: 10 codes per class, prefix 10, 300 steps.
+    latents("latents-p10", "latents (10 codes, prefix 10, 300 steps): distribution matching", "earlier-default",
+            *P10, ipcs=(10,)),
+    latents("latents-p10-local", "latents (10 codes, prefix 10, 300 steps): + block1/block2 features (local detail)",
+            "earlier-default", *P10, "--match-layers", "embed", "block1", "block2", ipcs=(10,)),
+    latents("latents-p10-4-nets", "latents (10 codes, prefix 10, 300 steps): 4 networks per step", "earlier-default",
+            *P10, "--nets-per-step", "4", ipcs=(10,)),
+    latents("latents-p10-trained-pool", "latents (10 codes, prefix 10, 300 steps): through 8 networks trained online",
+            "earlier-default", *P10, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(10,)),
+    latents("latents-p10-generator", "latents (10 codes, prefix 10, 300 steps): generator weights learned too",
+            "earlier-default", *P10, "--lr-generator", "1e-4", ipcs=(10,)),
+    latents("latents-p10-gm", "latents (10 codes, prefix 10, 300 steps): gradient matching instead", "earlier-default",
+            *P10, "--loss", "gradient", ipcs=(10,)),
     latents("latents-dm-stage1-20k", "latents: distribution matching on the 20k-step stage 1 + stage 2",
             "s2-cpu-recipe", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
 ]
