@@ -28,6 +28,16 @@ EARLIER = "34503d3"  # the commit whose defaults are the starting networks
 LATENTS = ["--latents", "50", "--prefixes", "1", "10", "50", "--iterations", "600", "--chunk-size", "1"]
 
 
+def extract_earlier_default(dataset: str, folder: Path) -> Path:
+    """The earlier default generator of ``dataset`` (config.json + model.safetensors) from git."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        blob = subprocess.run(["git", "-C", str(REPO), "show", f"{EARLIER}:distilled_datasets/defaults/{dataset}/{name}"],
+                              check=True, capture_output=True).stdout
+        (folder / name).write_bytes(blob)
+    return folder
+
+
 def run(argv: List[str], env) -> None:
     print("$ distilled-datasets " + " ".join(argv), flush=True)
     subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *argv], check=True, env=env)
@@ -44,12 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = {**os.environ, "DISTILLED_DATASETS_DATA": args.data_root, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     runs = Path(args.runs_dir) / args.dataset
     with tempfile.TemporaryDirectory() as tmp:
-        earlier = Path(tmp) / "earlier"
-        earlier.mkdir()
-        for name in ("config.json", "model.safetensors"):
-            blob = subprocess.run(["git", "-C", str(REPO), "show", f"{EARLIER}:distilled_datasets/defaults/"
-                                   f"{args.dataset}/{name}"], check=True, capture_output=True).stdout
-            (earlier / name).write_bytes(blob)
+        earlier = extract_earlier_default(args.dataset, Path(tmp) / "earlier")
         run(["select", str(earlier), "--out", str(runs / "earlier-default"), "--dataset", args.dataset,
              "--candidates", "1", "--noise-scale", "1.0", "--overwrite"], env)
     run(["distill-latents", "--generator", str(runs / "earlier-default"), "--dataset", args.dataset, "--out",

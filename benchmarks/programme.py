@@ -66,7 +66,7 @@ def selection(name: str, label: str, *flags: str, datasets=("mnist",)) -> Experi
 
 
 EXPERIMENTS: List[Experiment] = [
-    # The stage-2 network of the package default before this programme (git 34503d3: stage 1 for
+    # The stage-2 network of the package default before this programme (git 34503d3, taken from git: stage 1 for
     # 5-6.5k steps, stage 2 with lambda 0.1 / 0.01), without its herding selection: the base of the
     # selection and latent rows. Its evaluation is the "no selection" row.
     Experiment("earlier-default", "no selection: the earlier default's stage-2 generator (1x synthesis)",
@@ -154,7 +154,7 @@ def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tup
     """(kind, argv, output) of every step of ``exp``; done steps are skipped by the caller."""
     out = folder(runs, exp.name)
     fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS[dataset]),
-            "{default}": str(REPO / "distilled_datasets" / "defaults" / dataset)}
+            "{default}": str(runs / "earlier-default-source")}
     result = []
     for argv in exp.build:
         argv = [fill.get(a, a.replace("{runs}", str(runs))) for a in argv]
@@ -171,6 +171,15 @@ def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tup
                 "--out", str(path), "--resume"]
         result.append(("evaluate", argv, path))
     return result
+
+
+def earlier_default_source(runs: Path, dataset: str) -> None:
+    """The earlier package default (git 34503d3), extracted beside the runs for "{default}"."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from make_defaults import extract_earlier_default
+
+    if not built(runs / "earlier-default-source"):
+        extract_earlier_default(dataset, runs / "earlier-default-source")
 
 
 def done(kind: str, path: Path) -> bool:
@@ -219,6 +228,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             try:
                 for kind, step, path in steps(exp, args.dataset, runs, args.data_root):
                     if not done(kind, path):
+                        if str(runs / "earlier-default-source") in step:
+                            earlier_default_source(runs, args.dataset)
                         cli(step, args.data_root)
             finally:
                 lock.close()
