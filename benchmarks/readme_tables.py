@@ -108,7 +108,9 @@ def programme_section(records) -> str:
     index = _index([r for r in records if in_programme(r)])
     out = []
     for dataset, title in DATASETS:
-        labels = sorted({k[1] for k in index if k[0] == dataset})
+        order = ("stage 1", "stage 2", "no selection", "selection", "latents:", "latents (")
+        rank = lambda label: (next((i for i, p in enumerate(order) if label.startswith(p)), len(order)), label)  # noqa: E731
+        labels = sorted({k[1] for k in index if k[0] == dataset}, key=rank)
         if not labels:
             continue
         out += [f"**{title}**", "", "| experiment | IPC 1 | IPC 10 | IPC 50 |", "|---|---|---|---|"]
@@ -278,7 +280,24 @@ def wang_section(folder: Path = RESULTS) -> str:
     return render(folder)
 
 
-SECTIONS = {"results": lambda: results_section(load_evaluations()),
+def leverage_section(folder: Path = RESULTS) -> str:
+    paths = sorted(folder.glob("stage2_leverage_*.json"))
+    if not paths:
+        return "Not measured yet (`python benchmarks/stage2_leverage.py`).\n"
+    lines = ["| dataset | stage-2 variant | grad(lambda_g * global) / grad(cGAN) | grad(lambda_l * local) / grad(cGAN) | "
+             "lambda_global for parity | pool model accuracy when matched (%) |", "|---|---|---|---|---|---|"]
+    for path in paths:
+        rec = json.loads(path.read_text())
+        for name, row in rec["variants"].items():
+            ratio, parity = row["median_ratio_to_gan"], row["lambda_for_parity"]["global"]
+            lines.append(f"| {rec['dataset']} | {name} | {ratio['global']:.2g} | {ratio['local']:.2g} | {parity:.3g} | "
+                         f"{row['pool_accuracy']['mean']:.1f} |")
+    lines += ["", f"Medians over {rec['variants'][name]['steps']} stage-2 steps from a stage-1 checkpoint of "
+                  f"{rec['stage1_steps']} steps; `{rec['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
             "training-speed": training_speed_section, "wang2018": wang_section}
 
