@@ -3,7 +3,7 @@
 For each default (distilled_datasets/defaults/<dataset>), the card's measured table gets every
 complete evaluation in benchmarks/results/eval/<dataset>/ that was measured on exactly these
 weights (SHA-256) plus the baselines (random real subset, whole training set). The folder is
-re-published in place (float16 weights, unchanged bytes) and its card copied to
+re-published in place (weights in their stored precision, unchanged bytes) and its card copied to
 hub_cards/<dataset>.md.
 
     python benchmarks/publish_defaults.py [--datasets mnist fashion_mnist]
@@ -24,13 +24,30 @@ RESULTS = REPO / "benchmarks" / "results" / "eval"
 
 
 def notes(training: dict) -> str:
-    """How the numbers of a CPU-trained default were obtained; step counts from its own recipe."""
+    """How a CPU-trained default was made; step counts from its own training record."""
+    protocol = ("Every row marked REDUCED was measured with fewer epochs or runs than the headline protocol "
+                "(1000 epochs, 5 runs); the result file of each row holds the exact command, hardware and seeds.")
+    if training.get("method") == "latent distribution matching":
+        latents, generator = training.get("latents", {}), training.get("generator", {})
+        stage1 = generator.get("init_from", {}).get("stage1_steps_done", "?")
+        prefixes = ", ".join(str(p) for p in latents.get("prefixes", []))
+        return (f"Made on a shared 2-core CPU (no GPU was available; benchmarks/make_defaults.py): the conditional "
+                f"generator of the earlier default ({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 "
+                f"steps), frozen, with {latents.get('latents', '?')} latent codes per class learned by distribution "
+                f"matching for {latents.get('steps_done', '?')} iterations, every prefix of {prefixes} codes "
+                "matched at once: `ipc=k` synthesizes from the first k codes (k at most their number; the "
+                f"images beyond it come from seeded noise). {protocol}")
     stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
     return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
-            f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe, then herding "
-            "selection. Every row marked REDUCED was measured with fewer epochs or runs than the headline "
-            "protocol (1000 epochs, 5 runs); the result file of each row holds the exact command, hardware "
-            "and seeds.")
+            f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe. {protocol}")
+
+
+def stored_as_half(weights: Path) -> bool:
+    """Whether the published weights are float16, so that re-publishing keeps their bytes."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:
+        return any(handle.get_slice(key).get_dtype() == "F16" for key in handle.keys())
 
 
 def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
@@ -60,8 +77,8 @@ def main(argv=None) -> int:
         digest = sha256_file(folder / WEIGHTS_NAME)
         results = matching_results(dataset, digest)
         training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
-        publish(folder, out=folder, results=results, half=True, package_default=True, results_root=REPO,
-                notes=notes(training), overwrite=True)
+        publish(folder, out=folder, results=results, half=stored_as_half(folder / WEIGHTS_NAME),
+                package_default=True, results_root=REPO, notes=notes(training), overwrite=True)
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

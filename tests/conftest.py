@@ -27,7 +27,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import pytest
@@ -164,6 +164,25 @@ def synthesis_calls(monkeypatch):
 
     monkeypatch.setattr(sources_module, "synthesize_chunks", counting)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def outside_the_source_tree(tmp_path_factory, monkeypatch) -> None:
+    """Each test (and every subprocess it starts) runs in an empty folder: `python -m` and
+    `python -c` put the working directory first on sys.path, and the repository root would shadow
+    the installed wheel with the source tree (where training/ is not inside the package)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def dataset_registry() -> Iterator[None]:
+    """Datasets a test registers (image folders) are forgotten after it."""
+    from distilled_datasets import dataset_info
+
+    saved = dict(dataset_info._DATASETS)
+    yield
+    dataset_info._DATASETS.clear()
+    dataset_info._DATASETS.update(saved)
 
 
 @pytest.fixture(autouse=True)
