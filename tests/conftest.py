@@ -166,12 +166,16 @@ def synthesis_calls(monkeypatch):
     return calls
 
 
-@pytest.fixture(autouse=True)
-def outside_the_source_tree(tmp_path_factory, monkeypatch) -> None:
-    """Each test (and every subprocess it starts) runs in an empty folder: `python -m` and
-    `python -c` put the working directory first on sys.path, and the repository root would shadow
-    the installed wheel with the source tree (where training/ is not inside the package)."""
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_source_tree(tmp_path_factory) -> Iterator[None]:
+    """The tests (and every subprocess they start, module fixtures' included) run in an empty
+    folder: `python -m` and `python -c` put the working directory first on sys.path, and the
+    repository root would shadow the installed wheel with the source tree (where training/ is not
+    inside the package)."""
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(previous)
 
 
 @pytest.fixture(autouse=True)

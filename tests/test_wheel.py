@@ -43,7 +43,8 @@ def installed(wheel, tmp_path_factory) -> Path:
                           check=True, capture_output=True, text=True).stdout.strip()
     here = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(site, "parent_site_packages.pth").write_text("\n".join(sorted(here)) + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--ignore-installed", str(wheel)], check=True)  # the parent may hold the package too
     return bin_dir
 
 
