@@ -59,11 +59,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from distilled_datasets.files import atomic_write_json
-    from distilled_datasets.training.common.provenance import command_line, describe_hardware
+    from distilled_datasets.training.common.provenance import (command_line, describe_hardware,
+                                                                  other_runnable_processes)
 
     env = {**os.environ, "DISTILLED_DATASETS_DATA": args.data_root, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
            "PYTHONWARNINGS": "ignore"}
-    load = os.getloadavg()
+    load, busy = os.getloadavg(), other_runnable_processes()
     rows = []
     for stage in ("1", "2"):
         for nproc in args.nproc:
@@ -77,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "protocol": "fresh runs on the real training set; stage 1 global batch 64, stage 2 global batch 32 with a "
                     "ConvNet3 pool; steps/s as the run logs it at its last step; one intra-op thread per process",
         "command": command_line(), "hardware": describe_hardware(args.device),
-        "load_average_at_start": list(load),
+        "load_average_at_start": list(load), "other_runnable_processes_at_start": busy,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })
     print(f"wrote {args.out}")

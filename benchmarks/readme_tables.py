@@ -271,9 +271,9 @@ def synthesis_section(folder: Path = RESULTS) -> str:
     gen, hw, fig = rec["generator"], rec["hardware"], rec["figures"]
     sampling = ", ".join(f"{k} {v}" for k, v in gen["sampling"].items())
     lines = [f"Generator: {gen['source']} (`{gen['architecture']}`, {gen['num_parameters']:,} parameters, sampling: "
-             f"{sampling}); {hw['cpu']}, {hw['cpu_cores']} cores, torch {hw['versions']['torch']}; load average "
-             f"{rec['load_average_1_5_15min']['start'][0]:.1f} at the start. Medians over fresh processes; "
-             f"`{rec['command']}`.", "",
+             f"{sampling}); {hw['cpu']}, {hw['cpu_cores']} cores, torch {hw['versions']['torch']}; "
+             f"{rec.get('other_runnable_processes_at_start', '?')} other processes runnable at the start. Medians "
+             f"over fresh processes; `{rec['command']}`.", "",
              "| measurement | value | target | met |", "|---|---|---|---|"]
     names = {"first_time_ipc50_s": "first time IPC 50 (500 images), s",
              "first_time_ipc1000_s": "first time IPC 1000 (10,000 images), s",
@@ -328,8 +328,8 @@ def leverage_section(folder: Path = RESULTS) -> str:
     paths = sorted(folder.glob("stage2_leverage_*.json"))
     if not paths:
         return "Not measured yet (`python benchmarks/stage2_leverage.py`).\n"
-    lines = ["| dataset | stage-2 variant | grad(lambda_g * global) / grad(cGAN) | grad(lambda_l * local) / grad(cGAN) | "
-             "lambda_global for parity | pool model accuracy when matched (%) |", "|---|---|---|---|---|---|"]
+    lines = ["| dataset | stage-2 variant | grad(lambda_g * global) / grad(cGAN) | "
+             "grad(lambda_l * local) / grad(cGAN) | lambda_global for parity | pool model accuracy when matched (%) |", "|---|---|---|---|---|---|"]
     for path in paths:
         rec = json.loads(path.read_text())
         for name, row in rec["variants"].items():
@@ -341,9 +341,29 @@ def leverage_section(folder: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def distributed_section(folder: Path = RESULTS) -> str:
+    path = folder / "distributed_speed.json"
+    if not path.exists():
+        return "Not measured yet (`python benchmarks/distributed_speed.py`).\n"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["| stage | processes | steps / s | images / s | speed-up |", "|---|---|---|---|---|"]
+    single = {r["stage"]: r["steps_per_s"] for r in rec["rows"] if r["processes"] == 1}
+    for row in rec["rows"]:
+        base = single.get(row["stage"])
+        speedup = f"{row['steps_per_s'] / base:.2f}x" if base else ""
+        lines.append(f"| {row['stage']} | {row['processes']} | {row['steps_per_s']:.2f} | {row['images_per_s']:.0f} | "
+                     f"{speedup} |")
+    hw = rec["hardware"]
+    lines += ["", f"{rec['protocol']}. Measured on {hw.get('cpu', 'this machine')} ({hw.get('cpu_cores', '?')} "
+                  f"cores) with {rec.get('other_runnable_processes_at_start', '?')} other processes runnable at "
+                  f"the start; `{rec['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {"results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
-            "training-speed": training_speed_section, "wang2018": wang_section}
+            "training-speed": training_speed_section, "wang2018": wang_section,
+            "distributed-speed": distributed_section}
 
 
 def render_readme(text: str) -> str:

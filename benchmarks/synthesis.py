@@ -123,12 +123,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from distilled_datasets.files import atomic_write_json
-    from distilled_datasets.training.common.provenance import command_line, describe_hardware
+    from distilled_datasets.training.common.provenance import (command_line, describe_hardware,
+                                                                  other_runnable_processes)
     from distilled_datasets.training.common.real_data import default_data_root
 
     data_root = args.data_root or default_data_root()
     kwargs = {"repo_id": args.repo_id} if args.repo_id else {}
-    started, load_start = time.perf_counter(), os.getloadavg()
+    started, load_start, busy = time.perf_counter(), os.getloadavg(), other_runnable_processes()
     figures: Dict[str, Any] = {"first_time": {}}
     with tempfile.TemporaryDirectory() as tmp:
         def empty_cache() -> str:
@@ -179,6 +180,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                           ["python", "benchmarks/synthesis.py", *argv]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "hardware": describe_hardware("cpu"),
         "load_average_1_5_15min": {"start": list(load_start), "end": list(os.getloadavg())},
+        "other_runnable_processes_at_start": busy,
         "generator": generator_record(kwargs), "settings": {"repeats": args.repeats, "ipcs": args.ipcs,
                                                              "loader_ipc": args.loader_ipc, "seed": 0,
                                                              "statistic": "median over fresh processes"},

@@ -100,6 +100,17 @@ def describe_hardware(device: Union[str, torch.device, None] = None) -> Dict[str
     }
 
 
+def other_runnable_processes() -> Optional[int]:
+    """Processes besides this one ready to run at this instant (/proc/loadavg): what a timing shares
+    the CPU with. The load average, a one-minute mean, lags behind it. None where /proc is missing."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            running = handle.read().split()[3].split("/")[0]
+    except (OSError, IndexError):
+        return None
+    return int(running) - 1
+
+
 def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.device:
     """"auto" (or None) -> CUDA when present, else CPU; any other value is checked and returned."""
     if device is None or device == "auto":
