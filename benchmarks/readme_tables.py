@@ -329,7 +329,8 @@ def leverage_section(folder: Path = RESULTS) -> str:
     if not paths:
         return "Not measured yet (`python benchmarks/stage2_leverage.py`).\n"
     lines = ["| dataset | stage-2 variant | grad(lambda_g * global) / grad(cGAN) | "
-             "grad(lambda_l * local) / grad(cGAN) | lambda_global for parity | pool model accuracy when matched (%) |", "|---|---|---|---|---|---|"]
+             "grad(lambda_l * local) / grad(cGAN) | lambda_global for parity | pool model accuracy when matched (%) |",
+             "|---|---|---|---|---|---|"]
     for path in paths:
         rec = json.loads(path.read_text())
         for name, row in rec["variants"].items():
