@@ -32,7 +32,8 @@ def extract_earlier_default(dataset: str, folder: Path) -> Path:
     """The earlier default generator of ``dataset`` (config.json + model.safetensors) from git."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors"):
-        blob = subprocess.run(["git", "-C", str(REPO), "show", f"{EARLIER}:distilled_datasets/defaults/{dataset}/{name}"],
+        blob = subprocess.run(["git", "-C", str(REPO), "show",
+                               f"{EARLIER}:distilled_datasets/defaults/{dataset}/{name}"],
                               check=True, capture_output=True).stdout
         (folder / name).write_bytes(blob)
     return folder

@@ -106,7 +106,8 @@ def _check_out(out: Path, want_dir: bool, overwrite: bool) -> None:
     if want_dir and out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} exists and is not a directory")
     if not want_dir and out.is_dir():
-        raise OutputExistsError(f"--out {out} is a directory; the safetensors format writes one file (e.g. data.safetensors)")
+        raise OutputExistsError(f"--out {out} is a directory; the safetensors format writes one file "
+                                "(e.g. data.safetensors)")
     non_empty = out.is_dir() and any(out.iterdir()) if want_dir else out.exists()
     if non_empty and not overwrite:
         raise OutputExistsError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace it")
@@ -189,7 +190,8 @@ def dataset_info_record(dataset) -> Dict[str, object]:
 
 def format_info(info: Dict[str, object]) -> str:
     src = info["source"]
-    where = {"default": "package default", "local": "local folder", "hub": "Hugging Face Hub"}.get(src["kind"], src["kind"])
+    kinds = {"default": "package default", "local": "local folder", "hub": "Hugging Face Hub"}
+    where = kinds.get(src["kind"], src["kind"])
     lines = [
         f"dataset:       {info['dataset']} ({info['dataset_class']})",
         f"source:        {where}: {src['location']}" + (f" @ {src['revision']}" if src["revision"] else ""),
@@ -235,7 +237,8 @@ def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("generator weights")
     group.add_argument("--repo-id", default=None,
-                       help="Hub id 'org/name' or a local generator folder (default: the generator shipped with the package)")
+                       help="Hub id 'org/name' or a local generator folder "
+                            "(default: the generator shipped with the package)")
     group.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
     group.add_argument("--cache-dir", default=None, help="Hub cache directory (default: huggingface_hub's)")
     group.add_argument("--local-files-only", action="store_true", help="never touch the network; use the Hub cache")

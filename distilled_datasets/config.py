@@ -122,7 +122,8 @@ class SamplingConfig:
         elif self.selector is not None:
             raise InvalidGeneratorError("sampling selector is set but candidates is 1: nothing would be selected")
         if self.selection not in SELECTION_METHODS:
-            raise InvalidGeneratorError(f"sampling selection must be one of {SELECTION_METHODS}, got {self.selection!r}")
+            raise InvalidGeneratorError(f"sampling selection must be one of {SELECTION_METHODS}, "
+                                        f"got {self.selection!r}")
         if self.latents != 0:
             _check_size("sampling latents", self.latents, LIMITS["latents"])
         if self.latents and self.candidates > 1:

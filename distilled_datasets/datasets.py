@@ -138,7 +138,8 @@ class DistilledDataset(VisionDataset):
         try:
             index = operator.index(index)
         except TypeError:
-            raise UsageTypeError(f"{type(self).__name__} indices must be integers, got {type(index).__name__}") from None
+            raise UsageTypeError(f"{type(self).__name__} indices must be integers, "
+                                 f"got {type(index).__name__}") from None
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {n} "

@@ -110,7 +110,8 @@ def test_tiny_train_evaluate_and_distill_wang_from_the_install(installed, tmp_pa
         "--stage1-steps", "2", "--stage2-steps", "2", "--stage1-batch-size", "8", "--stage2-batch-size", "8",
         "--stage2-pool", "convnet3", "--stage1-d-width", "8", "--width", "4", "--device", "cpu",
         "--checkpoint-every", "2", "--sample-every", "2", "--log-every", "1", env=env, cwd=tmp_path)
-    assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    written = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= written
     run(installed, cli, "evaluate", "--dataset", "mnist", "--source", tmp_path / "run", "--ipc", "1", "--runs", "1",
         "--epochs", "1", "--device", "cpu", "--no-progress", "--out", tmp_path / "eval.json", env=env, cwd=tmp_path)
     record = json.loads((tmp_path / "eval.json").read_text())

@@ -37,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--resume needs --out: the run folder to continue")
     config = apply_flags(args, saved_latent_config(args.out) if args.resume else LatentConfig())
     out = distill_latents(config, resume=args.resume, overwrite=args.overwrite)
-    print(f"generator with {config.latents} learned latents per class saved to {out} (load it with repo_id={str(out)!r})")
+    print(f"generator with {config.latents} learned latents per class saved to {out} "
+          f"(load it with repo_id={str(out)!r})")
     return 0

@@ -20,7 +20,8 @@ def register(subparsers) -> None:
                     "like any generator.")
     parser.add_argument("run_dir", help="a run directory or any generator folder")
     parser.add_argument("--out", required=True, help="the new generator folder")
-    parser.add_argument("--dataset", required=True, type=dataset_name, help="the real dataset the selector is fitted on, e.g. mnist")
+    parser.add_argument("--dataset", required=True, type=dataset_name,
+                        help="the real dataset the selector is fitted on, e.g. mnist")
     parser.add_argument("--data-root", default=None, help="torchvision root holding the real training set "
                         "(default: $DISTILLED_DATASETS_DATA, else ./data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download it")

@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="mnist, fashion_mnist or cifar10")
     p.add_argument("--model", default=None, help="network (default: lenet, or alexcifarnet for cifar10)")
     p.add_argument("--data-root", default=None,
-                   help="folder with the real data in torchvision's layout (default: $DISTILLED_DATASETS_DATA, else ./data)")
+                   help="folder with the real data in torchvision's layout "
+                        "(default: $DISTILLED_DATASETS_DATA, else ./data)")
     p.add_argument("--download", action="store_true", help="let torchvision download the real data")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
