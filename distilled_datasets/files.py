@@ -48,13 +48,17 @@ def apply_umask(path: PathLike) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
-def atomic_write(path: PathLike, writer: Callable[[str], Any]) -> Path:
-    """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``."""
+def atomic_write(path: PathLike, writer: Callable[[str], Any], umask_mode: bool = True) -> Path:
+    """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``.
+
+    ``umask_mode=False`` skips setting the mode from the umask, for writers that create the file
+    with Python's ``open`` (which already honours it): the image cache writes thousands of files."""
     path = Path(path)
     tmp = temp_sibling(path)
     try:
         writer(str(tmp))
-        apply_umask(tmp)
+        if umask_mode:
+            apply_umask(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

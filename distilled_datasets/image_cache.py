@@ -24,10 +24,11 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Set, Tuple, Union
 
 import numpy as np
 
+from .errors import WriteError
 from .files import atomic_write, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class ImageCache:
         self.config = config
         self._key: Optional[str] = None
         self.warned = False
+        self.folders_made: Set[Path] = set()
 
     @property
     def key(self) -> str:
@@ -90,9 +92,18 @@ class ImageCache:
     def put(self, seed: int, label: int, chunk: int, pixels: np.ndarray) -> None:
         payload = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
         path = self.path(seed, label, chunk)
+        def write(tmp: str) -> None:
+            Path(tmp).write_bytes(hashlib.sha256(payload).digest() + payload)
+
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda tmp: Path(tmp).write_bytes(hashlib.sha256(payload).digest() + payload))
+            if path.parent not in self.folders_made:  # one mkdir per folder, not per chunk
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.folders_made.add(path.parent)
+            try:
+                atomic_write(path, write, umask_mode=False)
+            except WriteError:  # the folder was removed under us: make it again, once
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, write, umask_mode=False)
         except OSError as exc:  # read-only or full disk: the set is still synthesized, only not kept
             if not self.warned:
                 self.warned = True
