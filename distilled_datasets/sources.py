@@ -95,6 +95,9 @@ class ImageSource(abc.ABC):
                 "config_path": self.files.config_path, "weights_path": self.files.weights_path}
 
 
+MIN_IMAGES_PER_THREAD = 32
+
+
 class GeneratorSource(ImageSource):
     """Images synthesized by a conditional generator; see synthesis.py for the chunk scheme.
 
@@ -159,7 +162,10 @@ class GeneratorSource(ImageSource):
         if not missing:
             return
         self.generator  # noqa: B018  (load once, before the threads)
-        workers = min(len(missing), threads or parallelism())
+        # A thread costs about a millisecond to start: below MIN_IMAGES_PER_THREAD images each, the
+        # work stays on this thread (IPC 1, and a lazy pass's row of small chunks).
+        by_work = max(1, len(missing) * self.chunk_size // MIN_IMAGES_PER_THREAD)
+        workers = min(len(missing), threads or parallelism(), by_work)
         groups = [missing[i::workers] for i in range(workers)]  # interleaved: even work per thread
         if workers == 1:
             self._chunks.update(zip(missing, self._synthesize(missing)))
