@@ -96,6 +96,28 @@ class ImageSource(abc.ABC):
 
 
 MIN_IMAGES_PER_THREAD = 32
+BATCH_IMAGES = 256
+PROGRESS_MIN_IMAGES = 5000  # a synthesis that takes seconds shows a tqdm bar (TQDM_DISABLE=1 hides it)
+
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(images: int):
+    """A tqdm bar over ``images`` for large syntheses; tqdm is imported only then."""
+    if images < PROGRESS_MIN_IMAGES:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=images, desc="synthesizing", unit="img", leave=False)
 
 
 class GeneratorSource(ImageSource):
@@ -166,13 +188,18 @@ class GeneratorSource(ImageSource):
         # work stays on this thread (IPC 1, and a lazy pass's row of small chunks).
         by_work = max(1, len(missing) * self.chunk_size // MIN_IMAGES_PER_THREAD)
         workers = min(len(missing), threads or parallelism(), by_work)
-        groups = [missing[i::workers] for i in range(workers)]  # interleaved: even work per thread
-        if workers == 1:
+        images = len(missing) * self.chunk_size
+        if workers == 1 and images < PROGRESS_MIN_IMAGES:
             self._chunks.update(zip(missing, self._synthesize(missing)))
             return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for group, chunks in zip(groups, pool.map(self._synthesize, groups)):
-                self._chunks.update(zip(group, chunks))
+        # Batches of about BATCH_IMAGES images, handed to the threads as they free up (even work,
+        # and a progress bar that moves); every chunk is still made whole on one thread.
+        per_batch = max(1, BATCH_IMAGES // self.chunk_size)
+        batches = [missing[i:i + per_batch] for i in range(0, len(missing), per_batch)]
+        with ThreadPoolExecutor(max_workers=workers) as pool, _progress(images) as bar:
+            for batch, chunks in zip(batches, pool.map(self._synthesize, batches)):
+                self._chunks.update(zip(batch, chunks))
+                bar.update(len(batch) * self.chunk_size)
 
     def image(self, label: int, k: int) -> np.ndarray:
         chunk = k // self.chunk_size

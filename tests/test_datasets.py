@@ -280,3 +280,18 @@ def _check_training_loop(tmp_path, make_generator_dir, cls, name, stats, in_feat
     before, after, accuracy, full_x = _train(ds, in_features)
     assert full_x.shape[1:].numel() == in_features
     assert after < 0.5 * before and accuracy >= 0.9, (before, after, accuracy)  # it learns the distilled set
+
+
+def test_large_syntheses_show_a_progress_bar_and_keep_their_bytes(mnist_generator_dir, monkeypatch, capsys):
+    from distilled_datasets import sources
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    small = DistilledMNIST(ipc=40, seed=2, repo_id=mnist_generator_dir, cache=False)
+    small.materialize(threads=2)
+    assert "synthesizing" not in capsys.readouterr().err  # 400 images: below the bar's threshold
+    monkeypatch.setattr(sources, "PROGRESS_MIN_IMAGES", 100)
+    monkeypatch.setattr(sources, "BATCH_IMAGES", 48)  # several batches per thread
+    large = DistilledMNIST(ipc=40, seed=2, repo_id=mnist_generator_dir, cache=False)
+    large.materialize(threads=2)
+    assert "synthesizing" in capsys.readouterr().err
+    assert torch.equal(large.data, small.data)
