@@ -194,7 +194,7 @@ class GeneratorSource(ImageSource):
             return
         # Batches of about BATCH_IMAGES images, handed to the threads as they free up (even work,
         # and a progress bar that moves); every chunk is still made whole on one thread.
-        per_batch = max(1, BATCH_IMAGES // self.chunk_size)
+        per_batch = max(1, min(BATCH_IMAGES // self.chunk_size, -(-len(missing) // workers)))
         batches = [missing[i:i + per_batch] for i in range(0, len(missing), per_batch)]
         with ThreadPoolExecutor(max_workers=workers) as pool, _progress(images) as bar:
             for batch, chunks in zip(batches, pool.map(self._synthesize, batches)):
