@@ -92,6 +92,7 @@ class ImageCache:
     def put(self, seed: int, label: int, chunk: int, pixels: np.ndarray) -> None:
         payload = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
         path = self.path(seed, label, chunk)
+
         def write(tmp: str) -> None:
             Path(tmp).write_bytes(hashlib.sha256(payload).digest() + payload)
 

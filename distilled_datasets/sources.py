@@ -186,9 +186,8 @@ class GeneratorSource(ImageSource):
         self.generator  # noqa: B018  (load once, before the threads)
         # A thread costs about a millisecond to start: below MIN_IMAGES_PER_THREAD images each, the
         # work stays on this thread (IPC 1, and a lazy pass's row of small chunks).
-        by_work = max(1, len(missing) * self.chunk_size // MIN_IMAGES_PER_THREAD)
-        workers = min(len(missing), threads or parallelism(), by_work)
         images = len(missing) * self.chunk_size
+        workers = min(len(missing), threads or parallelism(), max(1, images // MIN_IMAGES_PER_THREAD))
         if workers == 1 and images < PROGRESS_MIN_IMAGES:
             self._chunks.update(zip(missing, self._synthesize(missing)))
             return
