@@ -169,7 +169,9 @@ class AlexNet(StagedNet):
 
 @register_model("vgg11")
 class VGG11(StagedNet):
-    """VGG11 with instance norm; four poolings then global average, so 28 and 32 pixels both fit."""
+    """VGG11 with instance norm; four poolings then global average. The first conv pads 28-pixel
+    inputs to 32 (as DC's VGG11 does), so the last stage runs at 2x2: at 1x1 instance norm would
+    map every feature to its bias and the network could not learn."""
 
     default_feature_layer = "stage2"
 
@@ -179,7 +181,8 @@ class VGG11(StagedNet):
         for i, widths in enumerate(plan):
             layers: List[nn.Module] = []
             for w in widths:
-                layers += [nn.Conv2d(c_in, w, 3, padding=1), _instance_norm(w), nn.ReLU(inplace=True)]
+                pad = 3 if image_size == 28 and not stages and not layers else 1
+                layers += [nn.Conv2d(c_in, w, 3, padding=pad), _instance_norm(w), nn.ReLU(inplace=True)]
                 c_in = w
             if i < 4:
                 layers.append(nn.MaxPool2d(2))
