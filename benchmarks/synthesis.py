@@ -140,8 +140,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     for _ in range(args.repeats)]
             figures["first_time"][str(ipc)] = {
                 "images": ipc * 10, "materialize_s": median_of(runs, "materialize_s"),
-                "construct_s": median_of(runs, "construct_s"), "rss_over_torch_mb": median_of(runs, "rss_over_torch_mb"),
-                "runs": runs}
+                "construct_s": median_of(runs, "construct_s"),
+                "rss_over_torch_mb": median_of(runs, "rss_over_torch_mb"), "runs": runs}
         warm = empty_cache()
         fresh({"kwargs": kwargs, "ipc": args.loader_ipc, "mode": "materialize"}, warm)  # fills the cache
         cached = [fresh({"kwargs": kwargs, "ipc": 50, "mode": "first_item"}, warm) for _ in range(args.repeats)]
@@ -168,7 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "loader_ratio_first_pass_cached": figures["loader"]["distilled_first_pass_cached_s"] / real_first,
         "loader_ratio_steady_pass": figures["loader"]["distilled_steady_pass_s"] / real_steady,
     }
-    figures["loader"]["ratio_first_pass_first_time"] = figures["loader"]["distilled_first_pass_first_time_s"] / real_first
+    figures["loader"]["ratio_first_pass_first_time"] = (
+        figures["loader"]["distilled_first_pass_first_time_s"] / real_first)
     targets = {}
     for name, op, limit in TARGETS:
         value = values[name]

@@ -99,7 +99,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     record: Dict[str, Any] = {
-        "benchmark": "training_speed", "command": command_line(None if argv is None else ["python", sys.argv[0], *argv]),
+        "benchmark": "training_speed",
+        "command": command_line(None if argv is None else ["python", sys.argv[0], *argv]),
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "load_average_at_start": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)}, "devices": {},

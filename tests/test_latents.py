@@ -97,7 +97,8 @@ def test_distribution_matching_loss_sums_prefix_mean_distances():
 def tiny_setup(make_generator_dir, tiny_mnist_root, tmp_path):
     generator = make_generator_dir("mnist")
     def config(**kw):
-        base = dict(generator=str(generator), out=str(tmp_path / "lat"), dataset="mnist", data_root=str(tiny_mnist_root),
+        base = dict(generator=str(generator), out=str(tmp_path / "lat"), dataset="mnist",
+                    data_root=str(tiny_mnist_root),
                     latents=4, prefixes=(1, 4), iterations=4, real_per_class=3, embed_model="lenet", device="cpu",
                     checkpoint_every=2,
                     log_every=1)

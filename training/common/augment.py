@@ -154,7 +154,8 @@ class DSA:
                                  ("crop_ratio", crop_ratio, 0.0), ("cutout_ratio", cutout_ratio, 0.0),
                                  ("brightness", brightness, 0.0), ("saturation", saturation, 0.0),
                                  ("contrast", contrast, 0.0)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < low:
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                    or value < low):
                 raise UsageError(f"{name} must be a number >= {low}, got {value!r}")
         if crop_ratio >= 1 or cutout_ratio > 1:
             raise UsageError(f"crop_ratio must be < 1 and cutout_ratio <= 1, got {crop_ratio!r}, {cutout_ratio!r}")

@@ -98,9 +98,9 @@ def load_real(name: str, root: Union[str, Path], train: bool = True, download: b
                        "verify_checksums=False loads them without the md5 check.")
         raise DatasetNotFoundError(
             f"{real_class.__name__} ({split} split) was not found or is incomplete: torchvision "
-            f"expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root the folder "
-            f"under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR}).{checked} "
-            f"torchvision said: {exc}"
+            f"expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root the "
+            f"folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
+            f"{checked} torchvision said: {exc}"
         ) from exc
 
 

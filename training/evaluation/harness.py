@@ -265,7 +265,8 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         record: Dict[str, Any] = {
             "format": RESULT_FORMAT, "format_version": 1, "complete": False,
             "method": cfg.label or default_label(src), "dataset": name, "ipc": ipc, "model": cfg.model,
-            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available, device, probe, ipc),
+            "protocol": _protocol(cfg, tcfg, src, augment, len(test_y), test_injected, test_available, device, probe,
+                                  ipc),
             "source": describe_source(src, probe),
             "test_split": {"images": len(test_y), "available": test_available,
                            "root": None if test_injected else str(root)},
@@ -328,7 +329,8 @@ def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
                     wanted: List[int]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """The saved runs of ``out`` that this invocation wants, and the saved record."""
     saved = read_json(out, "--resume: evaluation")
-    if not isinstance(saved, dict) or saved.get("format") != RESULT_FORMAT or comparable_key(saved) != comparable_key(record):
+    if (not isinstance(saved, dict) or saved.get("format") != RESULT_FORMAT
+            or comparable_key(saved) != comparable_key(record)):
         raise UsageError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
                          "remove it or write to another --out")
     # A run is written only once it finished, and runs are independent (run r seeds everything

@@ -270,7 +270,8 @@ class LatentDistillation:
         self.spec = get_spec(config.dataset)
         self.source = Generator.from_pretrained(config.generator)
         if self.source.metadata.get("dataset") not in (None, self.spec.name):
-            raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, not {self.spec.name}")
+            raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, "
+                             f"not {self.spec.name}")
         if self.source.sampling.candidates > 1:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",

@@ -19,8 +19,8 @@ STAGES = ("1", "2", "both")
 IMAGE_FOLDER = "imagefolder"  # --dataset for the user's own images: --data-root holds train/<class>/...
 # What a resumed run may change (more steps, where the data is, how often it logs); any other
 # setting changes what is trained, and a resume that changes it is refused (README: "Resuming").
-MAY_CHANGE_ON_RESUME = ("out", "world_size", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every", "log_every", "device",
-                        "data_root", "download")
+MAY_CHANGE_ON_RESUME = ("out", "world_size", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every",
+                        "log_every", "device", "data_root", "download")
 
 
 def _parse_layers(items) -> Dict[str, str]:
@@ -78,7 +78,8 @@ class Stage2Config:
 class RunConfig:
     out: str = "runs/mnist"
     dataset: str = field(default="mnist", metadata={
-        "help": "mnist, fashion_mnist, cifar10, or imagefolder (your own classes: --data-root holds train/<class>/...)"})
+        "help": "mnist, fashion_mnist, cifar10, or imagefolder "
+                "(your own classes: --data-root holds train/<class>/...)"})
     data_root: Optional[str] = None  # None: $DISTILLED_DATASETS_DATA, else ./data
     download: bool = False
     # Image folders only: the side images are resized and cropped to, and 1 (grey) or 3 (RGB)
@@ -111,8 +112,10 @@ class RunConfig:
         if self.stage1.gan_loss not in ("hinge", "wgan-gp"):
             raise UsageError(f"stage1 gan_loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
         for name, value in [("stage1.steps", self.stage1.steps), ("stage2.steps", self.stage2.steps),
-                            ("stage1.batch_size", self.stage1.batch_size), ("stage2.batch_size", self.stage2.batch_size),
-                            ("stage1.n_critic", self.stage1.n_critic), ("stage2.reinit_every", self.stage2.reinit_every),
+                            ("stage1.batch_size", self.stage1.batch_size),
+                            ("stage2.batch_size", self.stage2.batch_size),
+                            ("stage1.n_critic", self.stage1.n_critic),
+                            ("stage2.reinit_every", self.stage2.reinit_every),
                             ("checkpoint_every", self.checkpoint_every), ("sample_every", self.sample_every),
                             ("log_every", self.log_every)]:
             if value < (0 if name.endswith("steps") else 1):

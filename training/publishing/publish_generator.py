@@ -45,7 +45,8 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
         try:
             record = read_json(path, "--results")
         except DistilledDatasetsError as exc:
-            raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): {exc}") from exc
+            raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): "
+                             f"{exc}") from exc
         if not isinstance(record, dict) or "accuracy" not in record:
             raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): no accuracy")
         if not record.get("complete", True):

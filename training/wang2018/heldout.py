@@ -29,8 +29,8 @@ assert HELDOUT_SEED_BASE >= TRAIN_SEED_LIMIT
 
 def heldout_seeds(n: int, offset: int = 0) -> List[int]:
     if offset < 0 or HELDOUT_SEED_BASE + offset + n > HELDOUT_SEED_LIMIT:
-        raise UsageError(f"held-out seeds must stay in [{HELDOUT_SEED_BASE}, {HELDOUT_SEED_LIMIT}); got offset {offset}, "
-                         f"n {n}")
+        raise UsageError(f"held-out seeds must stay in [{HELDOUT_SEED_BASE}, {HELDOUT_SEED_LIMIT}); "
+                         f"got offset {offset}, n {n}")
     return [HELDOUT_SEED_BASE + offset + i for i in range(n)]
 
 
