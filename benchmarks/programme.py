@@ -202,11 +202,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist"))
     parser.add_argument("--data-root", default=os.environ.get("DISTILLED_DATASETS_DATA", "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "programme"))
-    parser.add_argument("--only", nargs="+", default=None, help="these experiments only")
+    parser.add_argument("--only", nargs="+", default=None, help="these experiments only, taken in this order")
     parser.add_argument("--list", action="store_true", help="show each experiment's state and exit")
     args = parser.parse_args(argv)
     runs = Path(args.runs_dir) / args.dataset
-    chosen = [e for e in EXPERIMENTS if args.dataset in e.datasets and (args.only is None or e.name in args.only)]
+    by_name = {e.name: e for e in EXPERIMENTS}
+    unknown = sorted(set(args.only or ()) - set(by_name))
+    if unknown:
+        parser.error(f"--only: unknown experiments {unknown}; valid values: {sorted(by_name)}")
+    chosen = [e for e in ([by_name[n] for n in args.only] if args.only else EXPERIMENTS) if args.dataset in e.datasets]
     if args.list:
         for exp in chosen:
             states = [f"{kind} {'done' if done(kind, path) else 'missing'}"
