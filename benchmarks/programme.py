@@ -108,7 +108,7 @@ EXPERIMENTS: List[Experiment] = [
             ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     # Variants, compared at IPC 10 on a cheaper base: 10 codes per class, prefix 10, 300 steps.
     latents("latents-p10", "latents (10 codes, prefix 10, 300 steps): distribution matching", "earlier-default",
-            *P10, ipcs=(10,)),
+            *P10, ipcs=(10,), datasets=("mnist", "fashion_mnist")),
     latents("latents-p10-local", "latents (10 codes, prefix 10, 300 steps): + block1/block2 features (local detail)",
             "earlier-default", *P10, "--match-layers", "embed", "block1", "block2", ipcs=(10,)),
     latents("latents-p10-4-nets", "latents (10 codes, prefix 10, 300 steps): 4 networks per step", "earlier-default",
@@ -116,7 +116,7 @@ EXPERIMENTS: List[Experiment] = [
     latents("latents-p10-trained-pool", "latents (10 codes, prefix 10, 300 steps): through 8 networks trained online",
             "earlier-default", *P10, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(10,)),
     latents("latents-p10-generator", "latents (10 codes, prefix 10, 300 steps): generator weights learned too",
-            "earlier-default", *P10, "--lr-generator", "1e-4", ipcs=(10,)),
+            "earlier-default", *P10, "--lr-generator", "1e-4", ipcs=(10,), datasets=("mnist", "fashion_mnist")),
     latents("latents-p10-gm", "latents (10 codes, prefix 10, 300 steps): gradient matching instead", "earlier-default",
             *P10, "--loss", "gradient", ipcs=(10,)),
     latents("latents-dm-stage1-20k", "latents: distribution matching on the 20k-step stage 1 + stage 2",
