@@ -214,9 +214,8 @@ def _verdict(index, dataset, title) -> List[str]:
     if floor:
         out.append(f"Floor ({FLOOR_POINTS:g} points above random real): {'; '.join(floor)}.")
     dsa = next((row["accuracy"].get(dataset, {}).get("10") for row in _published() if row["method"] == "DSA"), None)
-    mine = index.get((dataset, DEFAULT_METHOD, "fixed", "convnet3", 10))
-    if dsa and mine:
-        gap = mine["accuracy"]["mean"] - float(dsa)
+    if dsa and default:
+        gap = default["accuracy"]["mean"] - float(dsa)
         verdict = "met" if gap >= 0 else f"not met, {-gap:.2f} points short"
         out.append(f"Bar (IPC 10 at DSA's published {dsa}): {verdict}.")
     if dataset in TARGETS:

@@ -178,12 +178,12 @@ class VGG11(StagedNet):
     def __init__(self, channels: int, num_classes: int, image_size: int):
         plan = [(64,), (128,), (256, 256), (512, 512), (512, 512)]
         stages, c_in = [], channels
+        pad = 3 if image_size == 28 else 1  # the first conv's; every later conv pads 1
         for i, widths in enumerate(plan):
             layers: List[nn.Module] = []
             for w in widths:
-                pad = 3 if image_size == 28 and not stages and not layers else 1
                 layers += [nn.Conv2d(c_in, w, 3, padding=pad), _instance_norm(w), nn.ReLU(inplace=True)]
-                c_in = w
+                c_in, pad = w, 1
             if i < 4:
                 layers.append(nn.MaxPool2d(2))
             stages.append((f"stage{i + 1}", nn.Sequential(*layers)))
