@@ -277,37 +277,49 @@ def synthesis_section(folder: Path = RESULTS) -> str:
     if not path.is_file():
         return "Not measured yet (`python benchmarks/synthesis.py`).\n"
     rec = json.loads(path.read_text())
-    gen, hw, fig = rec["generator"], rec["hardware"], rec["figures"]
-    sampling = ", ".join(f"{k} {v}" for k, v in gen["sampling"].items())
-    lines = [f"Generator: {gen['source']} (`{gen['architecture']}`, {gen['num_parameters']:,} parameters, sampling: "
-             f"{sampling}); {hw['cpu']}, {hw['cpu_cores']} cores, torch {hw['versions']['torch']}; "
-             f"{rec.get('other_runnable_processes_at_start', '?')} other processes runnable at the start. Medians "
-             f"over fresh processes; `{rec['command']}`.", "",
-             "| measurement | value | target | met |", "|---|---|---|---|"]
-    names = {"first_time_ipc50_s": "first time IPC 50 (500 images), s",
-             "first_time_ipc1000_s": "first time IPC 1000 (10,000 images), s",
-             "cached_construct_first_item_s": "cached: construction + first item, s",
-             "loader_ratio_first_pass_cached": "DataLoader first pass / real MNIST first pass (cache warm)",
-             "loader_ratio_steady_pass": "DataLoader steady pass / real MNIST steady pass"}
-    first = fig.get("first_time", {})
-    for key, target in rec["targets"].items():
-        value = "not measured" if target["value"] is None else f"{target['value']:.3g}"
-        runs = first.get(key.removeprefix("first_time_ipc").removesuffix("_s"), {}).get("runs", [])
-        if key.startswith("first_time_ipc") and len(runs) > 1:  # this shared machine's spread, shown
-            times = [r["materialize_s"] for r in runs]
-            value += f" (runs: {min(times):.3g} to {max(times):.3g})"
-        met = "yes" if target["met"] else ("no" if target["met"] is False else "")
-        lines.append(f"| {names.get(key, key)} | {value} | {target['target']} | {met} |")
-    loader = fig["loader"]
-    lines.append(f"| DataLoader first pass / real, first time (the pass synthesizes) | "
-                 f"{loader['ratio_first_pass_first_time']:.3g} | | |")
-    for ipc, item in fig.get("first_time", {}).items():
-        if ipc not in ("50", "1000"):
-            lines.append(f"| first time IPC {ipc} ({item['images']:,} images), s | {item['materialize_s']:.3g} | | |")
-    rss = fig["first_time"].get("50", {}).get("rss_over_torch_mb")
-    if rss is not None:
-        lines.append(f"| peak RSS of IPC 50 over `import torch, torchvision`, MB | {rss:.0f} | | |")
-    return "\n".join(lines) + "\n"
+    hw, limit = rec["hardware"], rec["machine_limit"]
+    lines = [f"{hw['cpu']}, {hw['cpu_cores']} cores, torch {hw['versions']['torch']}; "
+             f"{rec.get('other_runnable_processes_at_start', '?')} other processes runnable at the start. The limit "
+             f"of a synthesis is its images x the generator's FLOPs per image / the float32 matmul rate of all cores "
+             f"measured in the same run ({limit['matmul_gflops_all_cores']:.0f} GFLOP/s; "
+             f"{limit['matmul_gflops_one_thread']:.0f} on one thread). Medians over fresh processes; "
+             f"`{rec['command']}`.", "",
+             "| dataset | measurement | value | limit | ratio to limit | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    names = {"cached_construct_first_item_s": "cached: construction + first item, s",
+             "loader_ratio_first_pass_cached": "DataLoader first pass / real first pass (cache warm)",
+             "loader_ratio_steady_pass": "DataLoader steady pass / real steady pass"}
+    for dataset, fig in rec["datasets"].items():
+        targets = fig["targets"]
+        for ipc, item in fig["first_time"].items():
+            target = targets.get(f"first_time_ipc{ipc}_ratio_to_limit")
+            spread = ""
+            if len(item["runs"]) > 1:  # this shared machine's spread, shown
+                times = [r["materialize_s"] for r in item["runs"]]
+                spread = f" (runs: {min(times):.3g} to {max(times):.3g})"
+            met = "" if target is None else ("yes" if target["met"] else "no")
+            lines.append(f"| {dataset} | first time IPC {ipc} ({item['images']:,} images), s | "
+                         f"{item['materialize_s']:.3g}{spread} | {item['limit_s']:.3g} | {item['ratio_to_limit']:.2f} | "
+                         f"{target['target'] if target else ''} | {met} |")
+        for key, target in targets.items():
+            if key.startswith("first_time"):
+                continue
+            value = "not measured" if target["value"] is None else f"{target['value']:.3g}"
+            met = "yes" if target["met"] else ("no" if target["met"] is False else "")
+            lines.append(f"| {dataset} | {names.get(key, key)} | {value} | | | {target['target']} | {met} |")
+        loader = fig.get("loader")
+        if loader:
+            lines.append(f"| {dataset} | DataLoader first pass / real, first time (the pass synthesizes) | "
+                         f"{loader['ratio_first_pass_first_time']:.3g} | | | | |")
+        rss = fig["first_time"].get("50", {}).get("rss_over_torch_mb")
+        if rss is not None:
+            lines.append(f"| {dataset} | peak RSS of IPC 50 over `import torch, torchvision`, MB | {rss:.0f} | | | | |")
+    gens = "; ".join(f"{d}: {f['generator']['source']} (`{f['generator']['architecture']}` "
+                     f"{f['generator']['arch_kwargs']}, {f['generator']['num_parameters']:,} parameters, "
+                     f"{f['generator']['flops_per_image'] / 1e6:.1f} MFLOP per image, sampling "
+                     f"{', '.join(f'{k} {v}' for k, v in f['generator']['sampling'].items())})"
+                     for d, f in rec["datasets"].items())
+    return "\n".join(lines) + f"\n\nGenerators: {gens}.\n"
 
 
 def training_speed_section(folder: Path = RESULTS) -> str:

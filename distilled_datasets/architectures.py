@@ -1,7 +1,8 @@
 """Registered conditional generator architectures.
 
 Every architecture maps ``(noise [B, noise_dim], labels [B]) -> images [B, C, H, W]`` in
-[-1, 1]. The registry is a plain dict: a name is registered once and refused the second time.
+[-1, 1], and takes ``channels_last=True`` to compute its convolutions in that memory format (the
+same images up to float rounding; synthesis uses it for the "class_rows" layout). The registry is a plain dict: a name is registered once and refused the second time.
 """
 
 from __future__ import annotations
@@ -79,9 +80,13 @@ class UpsamplingGenerator(nn.Module):
         self.to_image = nn.Conv2d(width, channels, 3, padding=1)
         nn.init.zeros_(self.class_bias.weight)
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         h = self.project(torch.cat([noise, self.embed(labels)], dim=1))
         h = h.view(-1, 4 * self.width, self.start, self.start)  # [B, 4w, s/4, s/4]
+        if channels_last:
+            # Every conv then runs its channels-last kernel (the weights stay as they are): measured
+            # 1.7x faster per image on a CPU for these small channel counts (benchmarks/synthesis.py).
+            h = h.contiguous(memory_format=torch.channels_last)
         h = self.stem(h + self.class_bias(labels)[:, :, None, None])
         return torch.tanh(self.to_image(self.up(h)))  # [B, C, s, s]
 

@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 # never depend on how many images were asked for. Stored in each config.json so that a
 # published repository keeps its images even if the library's default changes.
 DEFAULT_CHUNK_SIZE = 16
+LAYOUTS = ("per_class", "class_rows")  # SamplingConfig.layout
 
 # Upper bounds of every size a config may ask for: a config is data from a file or the Hub, and a
 # huge value must be a clear error, not an attempt to allocate it.
@@ -100,6 +101,10 @@ class SamplingConfig:
     # Learned latent codes per class shipped in the weights (0: none): sample k < latents of a
     # class comes from its learned code, the same for every seed; later samples from seeded noise.
     latents: int = 0
+    # How chunks are batched (synthesis.py): "per_class", one forward pass per chunk of one class
+    # (the original layout, which published generators keep); "class_rows", chunk j of every class
+    # in one channels-last forward pass of num_classes * chunk_size images (several times faster).
+    layout: str = "per_class"
 
     def __post_init__(self):
         _check_size("sampling chunk_size", self.chunk_size, LIMITS["chunk_size"])
@@ -126,6 +131,8 @@ class SamplingConfig:
                                         f"got {self.selection!r}")
         if self.latents != 0:
             _check_size("sampling latents", self.latents, LIMITS["latents"])
+        if self.layout not in LAYOUTS:
+            raise InvalidGeneratorError(f"sampling layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.latents and self.candidates > 1:
             raise InvalidGeneratorError("sampling latents and candidates > 1 do not combine: learned latents are "
                                         "already the selected set")
@@ -139,6 +146,8 @@ class SamplingConfig:
                 data["selection"] = self.selection
         if self.latents:
             data["latents"] = self.latents
+        if self.layout != "per_class":  # the original layout is written as it was
+            data["layout"] = self.layout
         return data
 
 

@@ -76,8 +76,8 @@ class Generator(nn.Module):
         self.register_buffer("latents", torch.zeros(config.num_classes, latents, config.noise_dim) if latents else None)
         self.latents: Optional[torch.Tensor]
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.net(noise, labels)
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        return self.net(noise, labels, channels_last=channels_last)
 
     def weights_state(self) -> Dict[str, torch.Tensor]:
         """What model.safetensors holds: the network's tensors, the selector's (prefixed) and the

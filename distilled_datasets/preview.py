@@ -12,7 +12,7 @@ from torchvision.utils import make_grid
 
 from .files import atomic_write
 from .generator import Generator
-from .synthesis import inference_copy, synthesize_chunk
+from .synthesis import inference_copy, synthesize_chunks
 from .validation import check_positive_int
 
 PADDING = 2  # white pixels between and around the images
@@ -34,8 +34,10 @@ def generator_grid(generator: Generator, per_class: int = 10, seed: int = 0) -> 
     check_positive_int("per_class", per_class)
     generator = inference_copy(generator)  # once, not per chunk (a no-op for a loaded generator)
     chunks = -(-per_class // generator.sampling.chunk_size)
-    rows = [np.concatenate([synthesize_chunk(generator, seed, label, j) for j in range(chunks)])[:per_class]
-            for label in range(generator.config.num_classes)]
+    classes = generator.config.num_classes
+    keys = [(label, j) for j in range(chunks) for label in range(classes)]  # row order: one pass per row
+    made = dict(zip(keys, synthesize_chunks(generator, seed, keys)))
+    rows = [np.concatenate([made[(label, j)] for j in range(chunks)])[:per_class] for label in range(classes)]
     return image_grid(np.stack(rows))
 
 

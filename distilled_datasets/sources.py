@@ -30,7 +30,7 @@ from .generator import Generator
 from .hub import ResolvedFiles
 from .image_cache import ImageCache
 from .learned_images import IMAGES_FORMAT_NAME, LearnedImages
-from .synthesis import synthesize_chunks
+from .synthesis import row_keys, synthesize_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class GeneratorSource(ImageSource):
         super().__init__(files, seed)
         self._generator: Optional[Generator] = None
         sampling, config = self.generator.sampling, self.generator.config
-        self.chunk_size = sampling.chunk_size
+        self.chunk_size, self.layout, self.num_classes = sampling.chunk_size, sampling.layout, config.num_classes
         self.chunk_shape = (self.chunk_size, config.image_size, config.image_size) + (
             (config.channels,) if config.channels > 1 else ())
         self.cache = None if cache_dir is None else ImageCache(
@@ -175,7 +175,7 @@ class GeneratorSource(ImageSource):
     def _fill(self, keys: List[Tuple[int, int]], threads: Optional[int]) -> None:
         """Make the chunks ``keys`` ready: read what the cache holds, synthesize the rest on
         several threads (each chunk on one intra-op thread, so its bytes never change)."""
-        missing = [key for key in keys if key not in self._chunks]
+        missing = [key for key in row_keys(self.layout, self.num_classes, keys) if key not in self._chunks]
         for key in list(missing):  # what an earlier process synthesized is read, not made again
             cached = self._cached(*key)
             if cached is not None:
@@ -192,8 +192,10 @@ class GeneratorSource(ImageSource):
             self._chunks.update(zip(missing, self._synthesize(missing)))
             return
         # Batches of about BATCH_IMAGES images, handed to the threads as they free up (even work,
-        # and a progress bar that moves); every chunk is still made whole on one thread.
-        per_batch = max(1, min(BATCH_IMAGES // self.chunk_size, -(-len(missing) // workers)))
+        # and a progress bar that moves); every chunk is still made whole on one thread, and with
+        # the "class_rows" layout every row (a batch holds whole rows: ``missing`` is in row order).
+        row = self.num_classes if self.layout == "class_rows" else 1
+        per_batch = max(1, min(BATCH_IMAGES // (self.chunk_size * row), -(-len(missing) // (workers * row)))) * row
         batches = [missing[i:i + per_batch] for i in range(0, len(missing), per_batch)]
         with ThreadPoolExecutor(max_workers=workers) as pool, _progress(images) as bar:
             for batch, chunks in zip(batches, pool.map(self._synthesize, batches)):
@@ -205,7 +207,7 @@ class GeneratorSource(ImageSource):
         if (label, chunk) not in self._chunks:
             # A pass in index order touches every class's chunk j together (classes interleave):
             # make them together, one per core, rather than one at a time.
-            self._fill([(c, chunk) for c in range(self.generator.config.num_classes)], None)
+            self._fill([(c, chunk) for c in range(self.num_classes)], None)
         return self._chunks[(label, chunk)][k % self.chunk_size]
 
     def materialize(self, ipc: int, num_classes: int, threads: Optional[int] = None) -> None:

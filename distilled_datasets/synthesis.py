@@ -2,10 +2,17 @@
 (weights, seed, c, k).
 
 Sample k of class c belongs to chunk j = k // chunk_size. A chunk's noise comes from its own
-torch.Generator seeded by (seed, c, j), and a chunk is always synthesized as one batch of exactly
-``chunk_size`` images (times ``candidates`` when the generator selects among candidates,
-see selection.py), so the kernels (and their rounding) never depend on how many images were
-asked for, in which order, or in which process.
+torch.Generator seeded by (seed, c, j). Every forward pass has a composition fixed by the
+generator's ``sampling.layout``, so the kernels (and their rounding) never depend on how many
+images were asked for, in which order, or in which process:
+
+- "per_class" (the original layout): one pass per chunk, exactly ``chunk_size`` images (times
+  ``candidates`` when the generator selects among candidates, see herding.py);
+- "class_rows": one channels-last pass per row j, chunk j of every class in class order
+  ([num_classes * chunk_size] images). Batched passes cost a fraction of small ones per image,
+  and a pass in index order (classes interleave) needs whole rows anyway. The noise of sample k is
+  drawn from its own stream (seed, c, k), as chunks of one image draw it, so the chunk size batches
+  passes without changing which image a sample is.
 """
 
 from __future__ import annotations
@@ -37,10 +44,19 @@ def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torc
     rows with k < K are the learned codes of the class (seed-independent), the rest seeded noise.
     """
     sampling = generator.sampling
-    rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
-    size = (sampling.chunk_size * sampling.candidates, generator.config.noise_dim)
-    noise = torch.randn(size, generator=rng, dtype=torch.float32) * sampling.noise_scale
     first = chunk * sampling.chunk_size
+    if sampling.layout == "class_rows":
+        # Each sample's noise from its own stream, exactly as chunks of one image draw it: the
+        # chunk size then only batches passes, and never changes which image a sample is.
+        size = (sampling.candidates, generator.config.noise_dim)
+        streams = [torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, k))
+                   for k in range(first, first + sampling.chunk_size)]
+        noise = torch.cat([torch.randn(size, generator=rng, dtype=torch.float32) for rng in streams])
+    else:
+        rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
+        size = (sampling.chunk_size * sampling.candidates, generator.config.noise_dim)
+        noise = torch.randn(size, generator=rng, dtype=torch.float32)
+    noise = noise * sampling.noise_scale
     if generator.latents is not None and first < sampling.latents:
         learned = generator.latents[label, first:first + sampling.chunk_size]  # [<= chunk_size, noise_dim]
         noise[:learned.shape[0]] = learned.float()
@@ -94,10 +110,8 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _one_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
-    noise = chunk_noise(generator, seed, label, chunk)
-    labels = torch.full((noise.shape[0],), label, dtype=torch.long)
-    pixels = to_uint8(generator(noise, labels))
+def _kept(generator: Generator, label: int, pixels: np.ndarray) -> np.ndarray:
+    """The chunk's images: all of ``pixels``, or the candidates the selector keeps."""
     if generator.selector is None:
         return pixels
     # Candidates are judged as the uint8 images a user would get, in the selector's [-1, 1].
@@ -109,6 +123,31 @@ def _one_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.nd
     return pixels[kept.numpy()]
 
 
+def _one_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
+    noise = chunk_noise(generator, seed, label, chunk)
+    labels = torch.full((noise.shape[0],), label, dtype=torch.long)
+    return _kept(generator, label, to_uint8(generator(noise, labels)))
+
+
+def _one_row(generator: Generator, seed: int, chunk: int) -> List[np.ndarray]:
+    """Chunk ``chunk`` of every class, from one pass: a list indexed by class."""
+    classes = generator.config.num_classes
+    noise = torch.cat([chunk_noise(generator, seed, label, chunk) for label in range(classes)])
+    per_class = noise.shape[0] // classes
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    pixels = to_uint8(generator(noise, labels, channels_last=True))
+    return [_kept(generator, label, pixels[label * per_class:(label + 1) * per_class]) for label in range(classes)]
+
+
+def row_keys(layout: str, num_classes: int, keys: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """``keys`` and, for the "class_rows" layout, every other chunk of their rows (made by the
+    same passes anyway), in row order."""
+    if layout != "class_rows":
+        return list(keys)
+    rows = sorted({chunk for _, chunk in keys})
+    return [(label, chunk) for chunk in rows for label in range(num_classes)]
+
+
 @torch.inference_mode()
 def synthesize_chunks(generator: Generator, seed: int, keys: Sequence[Tuple[int, int]]) -> List[np.ndarray]:
     """uint8 images of the chunks ``keys`` ((label, chunk) pairs), each [chunk_size, H, W] or
@@ -117,7 +156,10 @@ def synthesize_chunks(generator: Generator, seed: int, keys: Sequence[Tuple[int,
     # The conversion runs on one thread too: tiny element-wise ops on several threads mostly
     # wait on each other (tens of ms per chunk on a busy machine instead of microseconds).
     with _single_thread():
-        return [_one_chunk(generator, seed, label, chunk) for label, chunk in keys]
+        if generator.sampling.layout != "class_rows":
+            return [_one_chunk(generator, seed, label, chunk) for label, chunk in keys]
+        rows = {chunk: _one_row(generator, seed, chunk) for chunk in dict.fromkeys(chunk for _, chunk in keys)}
+        return [rows[chunk][label] for label, chunk in keys]
 
 
 def synthesize_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:

@@ -45,7 +45,9 @@ def _arrays(folder: str, image_size: int, channels: int) -> Tuple[np.ndarray, np
     images = []
     for path, _ in dataset.samples:
         with Image.open(path) as image:
-            image = TF.center_crop(TF.resize(image.convert(mode), image_size), [image_size, image_size])
+            image = image.convert(mode)
+            if image.size != (image_size, image_size):  # already the right size: no resampling
+                image = TF.center_crop(TF.resize(image, image_size), [image_size, image_size])
             images.append(np.asarray(image, dtype=np.uint8))
     labels = np.asarray(dataset.targets, dtype=np.int64)
     return np.stack(images), labels, tuple(dataset.classes)

@@ -100,7 +100,8 @@ def load_real(name: str, root: Union[str, Path], train: bool = True, download: b
             f"{real_class.__name__} ({split} split) was not found or is incomplete: torchvision "
             f"expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root the "
             f"folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
-            f"{checked} torchvision said: {exc}"
+            f"{checked} An image folder works too: ROOT/train/<class>/<image> and ROOT/test/<class>/<image> with a "
+            f"folder for each of the classes {list(spec.classes)}. torchvision said: {exc}"
         ) from exc
 
 
@@ -159,18 +160,40 @@ def normalized_to_unit(x: torch.Tensor, name: str, clamp: bool = False) -> torch
     return unit.clamp(0.0, 1.0) if clamp else unit
 
 
+def is_image_folder_root(name: str, root: Union[str, Path]) -> bool:
+    """Whether ``root`` holds ``name`` as an image folder (ROOT/train/<class>/...) rather than
+    torchvision's files: true when torchvision's folder is absent and ``train/`` has a folder for
+    every class. This is how the JPEG copy of CIFAR-10 is read (README: "CIFAR-10 on these
+    machines"): under its own name and facts, not as a user's ``imagefolder`` dataset."""
+    spec = get_spec(name)
+    if spec.torchvision_name == "ImageFolder":
+        return True
+    if os.path.isdir(data_folder(spec, root)):
+        return False
+    train = Path(root) / "train"
+    return train.is_dir() and all((train / cls).is_dir() for cls in spec.classes)
+
+
+def real_arrays(name: str, root: Union[str, Path], train: bool = True, download: bool = False,
+                verify_checksums: bool = True) -> Tuple[object, object]:
+    """(uint8 images [N, H, W] or [N, H, W, C], labels [N]) of one split, numpy or torch: from
+    torchvision's files under ``root``, or from an image-folder root (``is_image_folder_root``).
+    The one reader of real pixels for every command."""
+    spec = get_spec(name)
+    if is_image_folder_root(name, root):
+        from .image_folder import image_folder_arrays
+
+        return image_folder_arrays(spec, root, train)
+    dataset = load_real(name, root, train=train, download=download, verify_checksums=verify_checksums)
+    return dataset.data, dataset.targets
+
+
 def load_tensors(name: str, root: Union[str, Path], train: bool = True, download: bool = False,
                  device: Union[str, torch.device] = "cpu",
                  verify_checksums: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """(images float32 [N, C, H, W] normalised, labels int64 [N]) on ``device``."""
     spec = get_spec(name)
-    if spec.torchvision_name == "ImageFolder":  # a user's folder of images (image_folder.py)
-        from .image_folder import image_folder_arrays
-
-        pixels, targets = image_folder_arrays(spec, root, train)
-    else:
-        dataset = load_real(name, root, train=train, download=download, verify_checksums=verify_checksums)
-        pixels, targets = dataset.data, dataset.targets
+    pixels, targets = real_arrays(name, root, train=train, download=download, verify_checksums=verify_checksums)
     # Convert on the target device: a uint8 copy travels, not a 4x larger float one.
     raw = uint8_to_nchw(pixels, spec.channels).to(device)
     images = raw.float().div_(255.0)
@@ -245,6 +268,6 @@ def default_data_root() -> str:
 
 __all__: Sequence[str] = [
     "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_spec", "torchvision_class", "data_folder",
-    "load_real", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
+    "load_real", "is_image_folder_root", "real_arrays", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
     "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "default_data_root",
 ]

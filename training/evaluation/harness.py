@@ -47,6 +47,8 @@ from .classifier_training import (
     test_accuracy,
     train_model,
 )
+from . import copy_cost
+from .copy_cost import CopyCostSet, load_copy_cost_set
 from .source_resolution import (
     SPECIAL_SOURCES,
     Source,
@@ -108,8 +110,12 @@ class EvalConfig:
     deterministic: bool = field(default=False, metadata=_help("CUDA: deterministic kernels, no cudnn.benchmark"))
     test_batch_size: Optional[int] = field(default=None, metadata=_help("", type=positive_int))
     test_limit: Optional[int] = field(default=None, metadata=_help(
-        "test on the first N test images only (quick checks; marks the result reduced)", type=positive_int))
+        "test on the first N test images only (quick checks; marks the result reduced; an image folder lists its "
+        "test images class by class, so N below the split's size leaves classes out)", type=positive_int))
     progress: bool = field(default=True, metadata=_help("tqdm bars"))
+    original_test: Optional[str] = field(default=None, metadata=_help(
+        "canonical.npz of a lossy copy (CIFAR-10's JPEG copy): every run is also tested on the original pixels of "
+        "its test images and on their copies under the data root, to measure the copy's cost"))
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -258,6 +264,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         test_available = len(test_y)
         if cfg.test_limit is not None:
             test_x, test_y = test_x[:cfg.test_limit], test_y[:cfg.test_limit]
+        cost_set = load_copy_cost_set(cfg.original_test, root, name, device) if cfg.original_test else None
         train_x = train_y = None
         if src.kind in ("random-real", "whole"):
             train_x, train_y = (as_normalized(train_data, name, device) if train_data is not None
@@ -275,6 +282,8 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
             "package_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        if cost_set is not None:
+            record["original_test"] = {**cost_set.describe(), "summary": {}}
         if run_indices is not None:
             record["run_indices"] = wanted  # this record is (at most) that part of the protocol's runs
         if resume and out is not None and os.path.isfile(out):
@@ -287,9 +296,11 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         already = {done["run"] for done in record["runs"]}
         for r in [r for r in wanted if r not in already]:
             record["runs"].append(_one_run(r, cfg, tcfg, src, name, spec, ipc, device, augment, probe,
-                                           (train_x, train_y), (test_x, test_y)))
+                                           (train_x, train_y), (test_x, test_y), cost_set))
             record["runs"].sort(key=lambda run: run["run"])
             record["accuracy"] = summarize_runs(record["runs"])
+            if cost_set is not None:
+                record["original_test"]["summary"] = copy_cost.summarize(record["runs"])
             if out is not None:
                 _write(out, record, atomic_write_json)
         record["time"] = {"total_seconds": round(time.perf_counter() - started, 2), **run_times(record["runs"])}
@@ -341,7 +352,8 @@ def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
 
 
 def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str, spec: Any, ipc: Optional[int],
-             device: torch.device, augment: Any, probe: Any, train: TensorPair, test: TensorPair) -> Dict[str, Any]:
+             device: torch.device, augment: Any, probe: Any, train: TensorPair, test: TensorPair,
+             cost_set: Optional[CopyCostSet] = None) -> Dict[str, Any]:
     start = time.perf_counter()
     if cfg.protocol == "resample":
         gen = copy.deepcopy(probe.generator).to(device).eval()
@@ -372,11 +384,15 @@ def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str,
     accuracy = 100.0 * correct / total
     logger.info("run %d/%d (seed %d): %.2f%% (train %.1f s, %d images/s)", r + 1, cfg.runs, r, accuracy,
                 trained.seconds, trained.images_seen / max(trained.seconds, 1e-9))
-    return {"run": r, "seed": r, "accuracy": round(accuracy, 4), "correct": correct, "test_images": total,
-            "training_images": len(train_set), "final_train_loss": round(trained.final_loss, 6),
-            "steps": trained.steps, "data_seconds": round(data_seconds, 3), "train_seconds": round(trained.seconds, 3),
-            "test_seconds": round(test_seconds, 3), "run_seconds": round(time.perf_counter() - start, 3),
-            "train_images_per_second": round(trained.images_seen / max(trained.seconds, 1e-9), 1)}
+    result = {"run": r, "seed": r, "accuracy": round(accuracy, 4), "correct": correct, "test_images": total,
+              "training_images": len(train_set), "final_train_loss": round(trained.final_loss, 6),
+              "steps": trained.steps, "data_seconds": round(data_seconds, 3),
+              "train_seconds": round(trained.seconds, 3), "test_seconds": round(test_seconds, 3),
+              "run_seconds": round(time.perf_counter() - start, 3),
+              "train_images_per_second": round(trained.images_seen / max(trained.seconds, 1e-9), 1)}
+    if cost_set is not None:
+        result["original_test"] = copy_cost.measure(cost_set, lambda x, y: test_accuracy(model, x, y, tcfg, device))
+    return result
 
 
 def slug(text: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 from distilled_datasets.errors import UsageError
 from distilled_datasets.files import read_json
 
+from . import copy_cost
 from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
 
 PathLike = Union[str, os.PathLike]
@@ -66,6 +67,8 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
         raise UsageError("the evaluation parts hold no finished runs")
     merged_runs = [runs[r] for r in sorted(runs)]
     record = {k: v for k, v in first.items() if k not in ("run_indices", "resumed_runs", "time")}
+    if "original_test" in record:
+        record["original_test"] = {**record["original_test"], "summary": copy_cost.summarize(merged_runs)}
     record.update({
         "runs": merged_runs, "accuracy": summarize_runs(merged_runs),
         "complete": [r["run"] for r in merged_runs] == first["seeds"],

@@ -49,6 +49,32 @@ def dataset_spec(config: RunConfig):
     return get_spec(config.dataset)
 
 
+def build_run_generator(config: RunConfig, spec) -> Generator:
+    """A fresh generator of the run's architecture, with the dataset's facts as metadata."""
+    kwargs = {"width": config.width} if config.width else {}
+    gen_config = GeneratorConfig(architecture=config.architecture, noise_dim=config.noise_dim,
+                                 num_classes=spec.num_classes, channels=spec.channels,
+                                 image_size=spec.image_size, arch_kwargs=kwargs)
+    meta = {"dataset": spec.name, "classes": list(spec.classes),
+            "normalization": {"mean": list(spec.mean), "std": list(spec.std)}}
+    return Generator(gen_config, metadata=meta)
+
+
+def snapshot_generator(run_dir, out) -> Path:
+    """Write the generator of ``run_dir``'s last checkpoint as a generator folder at ``out`` (a run
+    that is still training, or one that stopped before its end), without touching the run."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / CONFIG_FILE)
+    state = ckpt.load_checkpoint(run_dir / CHECKPOINT)
+    generator = build_run_generator(config, dataset_spec(config))
+    generator.load_state_dict(state["generator"])
+    generator.metadata["training"] = {"method": "global-local generative distillation", "stage": state.get("stage"),
+                                      "seed": config.seed, "steps_done": state["step"], "snapshot_of": str(run_dir),
+                                      "stage1": config.to_dict()["stage1"]}
+    save_repository(generator.eval(), out)
+    return Path(out)
+
+
 class GenerativeDistillation:
     """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
 
@@ -110,14 +136,7 @@ class GenerativeDistillation:
     # ---- setup ------------------------------------------------------------------------------
 
     def _build_generator(self) -> Generator:
-        c = self.config
-        kwargs = {"width": c.width} if c.width else {}
-        gen_config = GeneratorConfig(architecture=c.architecture, noise_dim=c.noise_dim,
-                                     num_classes=self.spec.num_classes, channels=self.spec.channels,
-                                     image_size=self.spec.image_size, arch_kwargs=kwargs)
-        meta = {"dataset": self.spec.name, "classes": list(self.spec.classes),
-                "normalization": {"mean": list(self.spec.mean), "std": list(self.spec.std)}}
-        return Generator(gen_config, metadata=meta)
+        return build_run_generator(self.config, self.spec)
 
     def _make_optimizers(self) -> None:
         s = self.config.stage1 if self.stage == "1" else self.config.stage2

@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
-from distilled_datasets.config import SamplingConfig
+from distilled_datasets.config import LAYOUTS, SamplingConfig
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
@@ -100,6 +100,9 @@ class LatentConfig:
     chunk_size: Optional[int] = field(default=None, metadata={
         "help": "synthesis chunk of the result (sampling.chunk_size; 1: any ipc costs exactly its images); "
                 "None: the source generator's"})
+    layout: Optional[str] = field(default=None, metadata={
+        "help": "synthesis layout of the result (sampling.layout: class_rows batches every class's chunk in one "
+                "pass, per_class one pass per chunk); None: the source generator's", "choices": LAYOUTS})
     seed: int = 0
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:N"})
     checkpoint_every: int = 100
@@ -117,6 +120,8 @@ class LatentConfig:
         check_number("lr_generator", self.lr_generator, 0.0)
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size, 4096)
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise UsageError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if not self.match_layers:
             raise UsageError("match_layers must name at least one layer ('embed' or stages of embed_model)")
         if self.pool < 0:
@@ -142,7 +147,8 @@ class LatentConfig:
 
 
 # What a resumed run may change; every other setting changes what is learned.
-MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every", "chunk_size")
+MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every", "chunk_size",
+                        "layout")
 # Everything the run writes in its folder (what --overwrite replaces).
 RUN_FILES = (CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md", "samples.png")
 
@@ -366,7 +372,8 @@ class LatentDistillation:
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
         sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.source.sampling.chunk_size,
-                                  noise_scale=self.source.sampling.noise_scale, latents=self.config.latents)
+                                  noise_scale=self.source.sampling.noise_scale, latents=self.config.latents,
+                                  layout=self.config.layout or self.source.sampling.layout)
         metadata = {k: v for k, v in self.source.metadata.items() if k not in ("metrics", "package_default", "notes")}
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
                                 "generator": self.source.metadata.get("training")}
@@ -379,7 +386,7 @@ class LatentDistillation:
     def recipe(self) -> Dict[str, Any]:
         recipe = self.config.to_dict()
         recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None)
-        for key in ("out", "data_root", "device", "checkpoint_every", "log_every", "chunk_size"):
+        for key in ("out", "data_root", "device", "checkpoint_every", "log_every", "chunk_size", "layout"):
             recipe.pop(key)
         return recipe
 

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Optional, Union
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -27,16 +28,16 @@ from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import UsageError, check_number, check_positive_int
 
 from ..common.distributed import Distributed
-from ..common.real_data import default_data_root, get_spec, load_real, uint8_to_nchw
+from ..common.real_data import default_data_root, get_spec, real_arrays, uint8_to_nchw
 
 logger = logging.getLogger(__name__)
 
 
 def real_unit_range(name: str, root, download: bool = False, verify_checksums: bool = True):
     """(images float32 [N, C, H, W] in [-1, 1], the generator's range; labels int64 [N])."""
-    dataset = load_real(name, root, train=True, download=download, verify_checksums=verify_checksums)
-    images = uint8_to_nchw(dataset.data, get_spec(name).channels).float().div_(127.5).sub_(1.0)
-    return images, torch.as_tensor(dataset.targets, dtype=torch.int64)
+    pixels, targets = real_arrays(name, root, train=True, download=download, verify_checksums=verify_checksums)
+    images = uint8_to_nchw(pixels, get_spec(name).channels).float().div_(127.5).sub_(1.0)
+    return images, torch.as_tensor(np.asarray(targets), dtype=torch.int64)
 
 
 class _Classifier(nn.Module):

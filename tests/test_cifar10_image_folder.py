@@ -1,0 +1,89 @@
+"""CIFAR-10 from an image-folder root (the unpacked JPEG copy's layout), under its own name and facts.
+
+The folders here are tiny PNGs written in tmp_path (lossless, so pixels can be compared exactly);
+the shared JPEG copy is never needed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from distilled_datasets.cli import main as cli_main
+from distilled_datasets.training.common import real_data as data
+
+CLASSES = data.get_spec("cifar10").classes
+
+
+def write_cifar10_folder(root, train_per_class: int = 3, test_per_class: int = 2, seed: int = 0):
+    """ROOT/{train,test}/<class>/NNNN.png, 32x32 RGB; returns {split: (uint8 [N, 32, 32, 3], labels)}
+    in the order an ImageFolder lists them (class by class, file names sorted)."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for split, count in (("train", train_per_class), ("test", test_per_class)):
+        images, labels = [], []
+        for c, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for k in range(count):
+                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{k:04d}.png")
+                images.append(pixels)
+                labels.append(c)
+        written[split] = (np.stack(images), labels)
+    return written
+
+
+def test_image_folder_root_reads_as_cifar10_with_its_facts(tmp_path):
+    written = write_cifar10_folder(tmp_path)
+    assert data.is_image_folder_root("cifar10", tmp_path)
+    for split, train in (("train", True), ("test", False)):
+        images, labels = data.load_tensors("cifar10", tmp_path, train=train)
+        expected, expected_labels = written[split]
+        assert images.shape == (len(expected_labels), 3, 32, 32) and labels.tolist() == expected_labels
+        # Normalised with the registered CIFAR-10 constants, not statistics of the folder.
+        pixels = (data.normalized_to_unit(images, "cifar10") * 255).round().to(torch.uint8)
+        assert torch.equal(pixels, torch.from_numpy(expected).permute(0, 3, 1, 2))
+
+
+def test_torchvision_files_win_over_a_train_folder(tmp_path, make_cifar10_root):
+    write_cifar10_folder(tmp_path)
+    make_cifar10_root(tmp_path, per_batch=2)
+    assert not data.is_image_folder_root("cifar10", tmp_path)
+    images, _ = data.load_tensors("cifar10", tmp_path, train=False)
+    assert images.shape[0] == 2  # the torchvision test batch, not the 20 test PNGs
+
+
+def test_a_folder_missing_a_class_is_not_taken_for_cifar10(tmp_path):
+    write_cifar10_folder(tmp_path)
+    for image in (tmp_path / "train" / "truck").iterdir():
+        image.unlink()
+    (tmp_path / "train" / "truck").rmdir()
+    assert not data.is_image_folder_root("cifar10", tmp_path)
+    with pytest.raises(data.DatasetNotFoundError, match=r"train/<class>/"):
+        data.load_tensors("cifar10", tmp_path)
+
+
+def test_random_real_evaluation_and_training_read_the_folder(tmp_path, capsys):
+    root = tmp_path / "cifar10-folder"
+    write_cifar10_folder(root)
+    out = tmp_path / "rr.json"
+    code = cli_main(["evaluate", "--dataset", "cifar10", "--data-root", str(root), "--source", "random-real",
+                     "--ipc", "2", "--runs", "1", "--epochs", "1", "--device", "cpu", "--out", str(out),
+                     "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    assert record["dataset"] == "cifar10" and record["runs"][0]["test_images"] == 20
+    assert record["runs"][0]["training_images"] == 20
+
+    run = tmp_path / "run"
+    code = cli_main(["train", "--dataset", "cifar10", "--data-root", str(root), "--out", str(run), "--stage", "1",
+                     "--architecture", "small", "--width", "4", "--noise-dim", "8", "--stage1-steps", "1",
+                     "--stage1-batch-size", "4", "--stage1-d-width", "4", "--device", "cpu",
+                     "--sample-every", "1000"])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"] == "cifar10" and config["normalization"]["mean"] == list(data.get_spec("cifar10").mean)
