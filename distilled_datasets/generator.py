@@ -110,6 +110,25 @@ class Generator(nn.Module):
             for key, value in state.items():
                 expected[key].copy_(value)
 
+    # Metadata that describes these exact images (measured accuracies, "ships with the package",
+    # free notes), and so no longer holds for a generator derived from this one.
+    DERIVED_DROPS = ("metrics", "package_default", "notes")
+
+    def derive(self, sampling: SamplingConfig, **metadata: Any) -> "Generator":
+        """A new generator with ``sampling`` (a whole config, e.g. ``dataclasses.replace(g.sampling,
+        noise_scale=0.7)``) and every weight that still applies carried over: the network always, the
+        learned codes when ``sampling.latents`` keeps their number, the selector when the selection
+        keeps its architecture (else it starts fresh, to be loaded by the caller). The metadata that
+        described the old images is dropped (DERIVED_DROPS); ``metadata`` adds keys."""
+        kept = {k: v for k, v in self.metadata.items() if k not in self.DERIVED_DROPS}
+        out = Generator(self.config, metadata={**kept, **metadata}, sampling=sampling)
+        out.net.load_state_dict(self.net.state_dict())
+        if out.latents is not None and self.latents is not None and out.latents.shape == self.latents.shape:
+            out.latents.copy_(self.latents)
+        if out.selector is not None and self.selector is not None and sampling.selector == self.sampling.selector:
+            out.selector.load_state_dict(self.selector.state_dict())
+        return out.eval()
+
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

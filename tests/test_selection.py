@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig
+from distilled_datasets.errors import UsageError
 from distilled_datasets.herding import herd
 from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
 from distilled_datasets.training.selection.selector_fit import attach_selector, fit_selector
@@ -140,7 +141,7 @@ def test_select_checks_selector_arguments_before_reading_data(make_generator, tm
 
     make_generator("mnist").save_pretrained(tmp_path / "run")
     # The data root does not exist: the argument error must come first.
-    with pytest.raises(InvalidGeneratorError, match="keys must be among"):
+    with pytest.raises(UsageError, match="keys must be among"):  # the user's flags: exit code 2
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, selector_kwargs={"depth": 2})
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, epochs=0)
@@ -170,3 +171,33 @@ def test_selection_method_travels_in_the_config(make_generator, tmp_path):
     assert Generator.from_pretrained(folder).sampling.selection == "kcenter"
     with pytest.raises(ValueError, match="selection must be one of"):
         SamplingConfig(candidates=2, selector={}, selection="best")
+
+
+def test_truncation_of_a_latent_code_generator_keeps_its_codes_and_drops_what_no_longer_holds(make_generator,
+                                                                                              tmp_path, capsys):
+    """Regression: `select` rebuilt the sampling field by field and copied only the network, so the
+    learned codes (the distilled set itself) were lost, and the result still claimed to ship with
+    the package."""
+    from distilled_datasets import save_repository
+    from distilled_datasets.cli import main as cli_main
+
+    source = make_generator("mnist", sampling=SamplingConfig(chunk_size=2, latents=3),
+                            metadata={"package_default": True, "metrics": [{"method": "m", "ipc": 3, "mean": 50.0}]})
+    with torch.no_grad():
+        source.latents.normal_(generator=torch.Generator().manual_seed(5))
+    save_repository(source, tmp_path / "codes")
+    code = cli_main(["select", str(tmp_path / "codes"), "--out", str(tmp_path / "truncated"), "--dataset", "mnist",
+                     "--candidates", "1", "--noise-scale", "0.5"])
+    assert code == 0, capsys.readouterr().err
+    before = DistilledMNIST(ipc=3, repo_id=tmp_path / "codes", cache=False)
+    after = DistilledMNIST(ipc=3, repo_id=tmp_path / "truncated", cache=False)
+    assert torch.equal(after.data, before.data)  # samples 0..2 are the codes: untouched by truncation
+    assert not torch.equal(DistilledMNIST(ipc=4, repo_id=tmp_path / "truncated", cache=False).data[30:],
+                           DistilledMNIST(ipc=4, repo_id=tmp_path / "codes", cache=False).data[30:])
+    config = json.loads((tmp_path / "truncated" / "config.json").read_text())
+    assert config["sampling"]["latents"] == 3 and "package_default" not in config and "metrics" not in config
+    assert 'repo_id="path/to/this/folder"' in (tmp_path / "truncated" / "README.md").read_text()
+    # Candidates on top of codes do not combine: refused with the reason, before any data is read.
+    code = cli_main(["select", str(tmp_path / "codes"), "--out", str(tmp_path / "herded"), "--dataset", "mnist",
+                     "--candidates", "4", "--data-root", str(tmp_path / "nowhere")])
+    assert code == 2 and "latents and candidates" in capsys.readouterr().err

@@ -8,6 +8,7 @@ strong classifier.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -20,8 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
-from distilled_datasets.config import SamplingConfig
-from distilled_datasets.errors import OutputExistsError
+from distilled_datasets.errors import InvalidGeneratorError, OutputExistsError
 from distilled_datasets.files import move_into_place, temp_sibling, writing
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
@@ -97,16 +97,19 @@ def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
 
 def selecting_sampling(generator: Generator, candidates: int, selector_kwargs: Optional[Dict[str, int]],
                        selection: str = "herding"):
-    """``generator``'s sampling with selection on; checks candidates and selector arguments."""
-    s = generator.sampling
-    return SamplingConfig(chunk_size=s.chunk_size, noise_scale=s.noise_scale, candidates=candidates,
-                          selector=dict(selector_kwargs or {}), selection=selection)
+    """``generator``'s sampling with selection on; checks candidates and selector arguments (learned
+    codes are already a selected set: the two do not combine, and SamplingConfig says so)."""
+    try:
+        return dataclasses.replace(generator.sampling, candidates=candidates, selector=dict(selector_kwargs or {}),
+                                   selection=selection)
+    except InvalidGeneratorError as exc:
+        raise UsageError(f"cannot select among candidates of this generator: {exc}") from None
 
 
 def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
                     selection: str = "herding") -> Generator:
     """A copy of ``generator`` that keeps 1 in ``candidates`` synthesized images (herding.select)."""
-    out = with_sampling(generator, selecting_sampling(generator, candidates, selector.arguments, selection))
+    out = generator.derive(selecting_sampling(generator, candidates, selector.arguments, selection))
     out.selector.load_state_dict(selector.state_dict())
     return out.eval()
 
@@ -129,9 +132,10 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
     if noise_scale is not None:
-        generator = with_sampling(generator, SamplingConfig(chunk_size=generator.sampling.chunk_size,
-                                                            noise_scale=noise_scale))
-        generator.metadata["selection"] = {"method": "truncation", "noise_scale": noise_scale}
+        # candidates=1 also turns off a selection the generator had (the earlier defaults' herding).
+        off = {"candidates": 1, "selector": None, "selection": "herding"} if candidates == 1 else {}
+        generator = generator.derive(dataclasses.replace(generator.sampling, noise_scale=noise_scale, **off),
+                                     selection={"method": "truncation", "noise_scale": noise_scale})
     if candidates == 1:
         return generator
     # Check the selector arguments before minutes of training, not after.
@@ -144,15 +148,6 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
                                        "selector_seed": seed, "fitted_on": f"{spec.name} training split",
                                        "noise_scale": generator.sampling.noise_scale}
     return generator
-
-
-def with_sampling(generator: Generator, sampling: SamplingConfig) -> Generator:
-    """A copy of ``generator`` (network weights only) with another sampling config."""
-    metadata = dict(generator.metadata)
-    metadata.pop("metrics", None)  # measured on other images
-    out = Generator(generator.config, metadata=metadata, sampling=sampling)
-    out.net.load_state_dict(generator.net.state_dict())
-    return out.eval()
 
 
 def write_folder(generator: Generator, out, overwrite: bool = False) -> Path:
