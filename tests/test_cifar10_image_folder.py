@@ -87,3 +87,17 @@ def test_random_real_evaluation_and_training_read_the_folder(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "cifar10" and config["normalization"]["mean"] == list(data.get_spec("cifar10").mean)
+
+
+def test_records_say_when_the_pixels_are_a_lossy_copy(tmp_path):
+    write_cifar10_folder(tmp_path / "png")
+    assert data.describe_real_data("cifar10", tmp_path / "png") == {
+        "dataset": "cifar10", "read_as": "image folder", "file_types": [".png"], "lossy_copy": False}
+    jpeg = tmp_path / "jpeg"
+    for c in CLASSES:
+        (jpeg / "train" / c).mkdir(parents=True)
+        Image.new("RGB", (32, 32)).save(jpeg / "train" / c / "0000.jpg", quality=75)
+    record = data.describe_real_data("cifar10", jpeg)
+    assert record["lossy_copy"] and "lossy (.jpg) copy of CIFAR-10" in record["note"]
+    assert data.describe_real_data("cifar10", tmp_path / "nothing") == {"dataset": "cifar10",
+                                                                        "read_as": "torchvision files"}

@@ -162,3 +162,16 @@ def test_stage2_from_another_run_records_that_runs_stage1(tiny_root, tmp_path):
     assert recipe["init_from"]["run"] == str(tmp_path / "s1")
     assert recipe["init_from"]["stage1_steps_done"] == 2
     assert recipe["init_from"]["stage1"]["batch_size"] == 8
+
+
+def test_snapshot_of_a_run_is_the_generator_of_its_last_checkpoint(tiny_root, tmp_path):
+    from distilled_datasets.training.generative.distillation import snapshot_generator
+
+    config = tiny_config(tiny_root, tmp_path / "run", stage="1")
+    GenerativeDistillation(config).run()
+    snap = snapshot_generator(tmp_path / "run", tmp_path / "snap")
+    final, snapped = Generator.from_pretrained(tmp_path / "run"), Generator.from_pretrained(snap)
+    assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), snapped.state_dict().values()))
+    recipe = snapped.metadata["training"]
+    assert recipe["steps_done"] == 2 and recipe["data"] == {"dataset": "mnist", "read_as": "torchvision files"}
+    assert DistilledMNIST(ipc=1, repo_id=snap, cache=False).data.shape == (10, 28, 28)

@@ -188,6 +188,25 @@ def real_arrays(name: str, root: Union[str, Path], train: bool = True, download:
     return dataset.data, dataset.targets
 
 
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
+
+
+def describe_real_data(name: str, root: Union[str, Path]) -> dict:
+    """How ``name``'s real data was read from ``root``, for the records of what was trained on: the
+    reader, and for an image folder the file types and whether they are a lossy copy (JPEG), which
+    changes what the numbers measured on it mean (README: "CIFAR-10 on these machines")."""
+    if not is_image_folder_root(name, root):
+        return {"dataset": name, "read_as": "torchvision files"}
+    train = Path(root) / "train"
+    suffixes = sorted({f.suffix.lower() for c in train.iterdir() if c.is_dir() for f in c.iterdir() if f.is_file()})
+    lossy = any(s in LOSSY_SUFFIXES for s in suffixes)
+    record = {"dataset": name, "read_as": "image folder", "file_types": suffixes, "lossy_copy": lossy}
+    if lossy:
+        record["note"] = (f"trained on a lossy ({', '.join(suffixes)}) copy of {get_spec(name).title}, not the "
+                          "original pixels")
+    return record
+
+
 def load_tensors(name: str, root: Union[str, Path], train: bool = True, download: bool = False,
                  device: Union[str, torch.device] = "cpu",
                  verify_checksums: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -268,6 +287,6 @@ def default_data_root() -> str:
 
 __all__: Sequence[str] = [
     "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_spec", "torchvision_class", "data_folder",
-    "load_real", "is_image_folder_root", "real_arrays", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
+    "load_real", "is_image_folder_root", "real_arrays", "describe_real_data", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
     "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "default_data_root",
 ]

@@ -29,7 +29,8 @@ from ..common.augment import DSA
 from ..common.distributed import Distributed, use_global_batch_norm
 from ..common.image_folder import register_image_folder
 from ..common.provenance import resolve_device
-from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors
+from ..common.real_data import (default_data_root, describe_real_data, generator_to_normalized, get_spec,
+                                load_tensors)
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
 from .run_config import IMAGE_FOLDER, MAY_CHANGE_ON_RESUME, RunConfig, load_config, save_config
@@ -70,6 +71,7 @@ def snapshot_generator(run_dir, out) -> Path:
     generator.load_state_dict(state["generator"])
     generator.metadata["training"] = {"method": "global-local generative distillation", "stage": state.get("stage"),
                                       "seed": config.seed, "steps_done": state["step"], "snapshot_of": str(run_dir),
+                                      "data": describe_real_data(config.dataset, config.data_root),
                                       "stage1": config.to_dict()["stage1"]}
     save_repository(generator.eval(), out)
     return Path(out)
@@ -294,7 +296,7 @@ class GenerativeDistillation:
     def recipe(self) -> Dict[str, Any]:
         c = self.config
         recipe = {"method": "global-local generative distillation", "stage": c.stage, "seed": c.seed,
-                  "steps_done": self.step}
+                  "steps_done": self.step, "data": describe_real_data(self.spec.name, c.data_root)}
         if c.stage != "2":
             recipe["stage1"] = c.to_dict()["stage1"]
         if c.stage in ("2", "both"):

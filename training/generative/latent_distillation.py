@@ -43,7 +43,8 @@ from distilled_datasets.validation import check_known_keys, check_number, check_
 from ..common.augment import DSA
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import resolve_device
-from ..common.real_data import class_indices, default_data_root, generator_to_normalized, get_spec, load_tensors
+from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
+                                get_spec, load_tensors)
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
 from .distillation import trim_log
@@ -385,7 +386,8 @@ class LatentDistillation:
 
     def recipe(self) -> Dict[str, Any]:
         recipe = self.config.to_dict()
-        recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None)
+        recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None,
+                      data=describe_real_data(self.spec.name, self.config.data_root))
         for key in ("out", "data_root", "device", "checkpoint_every", "log_every", "chunk_size", "layout"):
             recipe.pop(key)
         return recipe
