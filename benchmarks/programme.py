@@ -47,6 +47,14 @@ STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "
           "--sample-every", "600"]
 CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
 P10 = ["--latents", "10", "--prefixes", "10", "--iterations", "300"]
+# CIFAR-10's generator: measured, not taken from MNIST (benchmarks/cifar10_size.py).
+C10_WIDTH = 48
+C10_STAGE1_STEPS = 8000
+C10_NET = ["--architecture", "small", "--width", str(C10_WIDTH), "--stage1-d-width", "32"]
+C10_LATENTS = ["--latents", "50", "--prefixes", "1", "10", "50", "--iterations", "600", "--chunk-size", "10",
+               "--layout", "class_rows"]
+# What every evaluation of a dataset adds: CIFAR-10's JPEG copy is measured against its originals.
+EVAL_EXTRA = {"cifar10": ["--original-test", "{canonical}"]}
 
 
 def stage2(name: str, label: str, *flags: str, ipcs=(10,), datasets=("mnist",)) -> Experiment:
@@ -121,6 +129,22 @@ EXPERIMENTS: List[Experiment] = [
             *P10, "--loss", "gradient", ipcs=(10,)),
     latents("latents-dm-stage1-20k", "latents: distribution matching on the 20k-step stage 1 + stage 2",
             "s2-cpu-recipe", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
+    # CIFAR-10 (the JPEG copy): what each stage buys. The generator's width and stage-1 length were chosen by
+    # benchmarks/cifar10_size.py (README: "CIFAR-10").
+    Experiment("c10-stage1", f"stage 1: cGAN, width {C10_WIDTH}, {C10_STAGE1_STEPS // 1000}k steps",
+               [["train", "--out", "{out}", "--stage", "1", *C10_NET, "--stage1-batch-size", "64",
+                 "--stage1-steps", str(C10_STAGE1_STEPS), "--checkpoint-every", "500", "--sample-every", "1000"]],
+               ipcs=(1, 10), datasets=("cifar10",)),
+    Experiment("c10-s2-paper", "stage 2: lambda 0.01 / 0.001 (paper), pool convnet3 + resnet10, 600 steps",
+               [["train", "--out", "{out}", "--init-from", "{runs}/c10-stage1", "--stage", "2", *C10_NET,
+                 "--stage2-steps", "600", "--stage2-batch-size", "32", "--stage2-lr-g", "2e-5", "--stage2-lr-d", "2e-5",
+                 "--stage2-lambda-global", "0.01", "--stage2-lambda-local", "0.001", *CPU_POOL,
+                 "--checkpoint-every", "100", "--sample-every", "600"]],
+               needs=("c10-stage1",), ipcs=(1, 10), datasets=("cifar10",)),
+    latents("c10-latents", "latents: distribution matching, prefixes 1/10/50 (1x synthesis)", "c10-s2-paper",
+            *C10_LATENTS, ipcs=(1, 10), datasets=("cifar10",)),
+    latents("c10-latents-generator", "latents: distribution matching, prefixes 1/10/50, generator weights learned too",
+            "c10-s2-paper", *C10_LATENTS, "--lr-generator", "1e-4", ipcs=(1, 10), datasets=("cifar10",)),
 ]
 
 
@@ -150,10 +174,11 @@ def cli(argv: List[str], data_root: str) -> None:
     subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *argv], check=True, env=env)
 
 
-def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tuple[str, List[str], Path]]:
+def steps(exp: Experiment, dataset: str, runs: Path, data_root: str,
+          canonical: str = "") -> List[Tuple[str, List[str], Path]]:
     """(kind, argv, output) of every step of ``exp``; done steps are skipped by the caller."""
     out = folder(runs, exp.name)
-    fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS[dataset]),
+    fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS.get(dataset, "")),
             "{default}": str(runs / "earlier-default-source")}
     result = []
     for argv in exp.build:
@@ -166,9 +191,10 @@ def steps(exp: Experiment, dataset: str, runs: Path, data_root: str) -> List[Tup
         result.append(("build", argv + (["--resume"] if resume else []), out))
     for ipc in exp.ipcs if exp.evaluate else ():
         path = eval_path(dataset, exp.name, ipc)
+        extra = [a.replace("{canonical}", canonical) for a in EVAL_EXTRA.get(dataset, [])]
         argv = ["evaluate", "--dataset", dataset, "--source", str(out), "--ipc", str(ipc), "--runs", str(RUNS),
                 "--epochs", str(EVAL_EPOCHS[ipc]), "--threads", "1", "--no-progress", "--label", exp.label,
-                "--out", str(path), "--resume"]
+                "--out", str(path), "--resume", *extra]
         result.append(("evaluate", argv, path))
     return result
 
@@ -199,8 +225,12 @@ def try_lock(runs: Path, name: str):
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist"))
-    parser.add_argument("--data-root", default=os.environ.get("DISTILLED_DATASETS_DATA", "data"))
+    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist", "cifar10"))
+    parser.add_argument("--data-root", default=os.environ.get("DISTILLED_DATASETS_DATA", "data"),
+                        help="torchvision root, or for cifar10 the unpacked JPEG copy (data/cifar10-jpeg)")
+    parser.add_argument("--canonical", default=str(REPO.parent / "shared" / "data" / "CIFAR10-jpeg" / "canonical.npz"),
+                        help="cifar10: the JPEG copy's canonical.npz, whose original test pixels every evaluation "
+                             "is also tested on")
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "programme"))
     parser.add_argument("--only", nargs="+", default=None, help="these experiments only, taken in this order")
     parser.add_argument("--list", action="store_true", help="show each experiment's state and exit")
@@ -214,14 +244,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.list:
         for exp in chosen:
             states = [f"{kind} {'done' if done(kind, path) else 'missing'}"
-                      for kind, _, path in steps(exp, args.dataset, runs, args.data_root)]
+                      for kind, _, path in steps(exp, args.dataset, runs, args.data_root, args.canonical)]
             print(f"{exp.name}: {', '.join(states)}")
         return 0
     remaining = list(chosen)
     while remaining:
         progressed = False
         for exp in list(remaining):
-            if all(done(kind, path) for kind, _, path in steps(exp, args.dataset, runs, args.data_root)):
+            if all(done(kind, path) for kind, _, path in steps(exp, args.dataset, runs, args.data_root, args.canonical)):
                 remaining.remove(exp)
                 continue
             if not all(built(folder(runs, need)) for need in exp.needs):
@@ -230,7 +260,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if lock is None:
                 continue
             try:
-                for kind, step, path in steps(exp, args.dataset, runs, args.data_root):
+                for kind, step, path in steps(exp, args.dataset, runs, args.data_root, args.canonical):
                     if not done(kind, path):
                         if str(runs / "earlier-default-source") in step:
                             earlier_default_source(runs, args.dataset)

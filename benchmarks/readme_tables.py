@@ -25,9 +25,14 @@ RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
 EVAL_FORMAT = "distilled-datasets/evaluation"
 
-DATASETS = [("mnist", "MNIST"), ("fashion_mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10")]
+# CIFAR-10 is measured on the JPEG (quality 75) copy of these machines: every title says so.
+DATASETS = [("mnist", "MNIST"), ("fashion_mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10 (JPEG q75 copy)")]
 # Targets of DESIGN.md ("Anchors and targets"), ConvNet3, fixed protocol, IPC 1 / 10 / 50.
-TARGETS = {"mnist": (95.0, 99.0, 99.4), "fashion_mnist": (82.0, 89.0, 91.0)}
+TARGETS = {"mnist": (95.0, 99.0, 99.4), "fashion_mnist": (82.0, 89.0, 91.0), "cifar10": (50.0, 68.0, 76.0)}
+# Each dataset's bar: the shipped default at or above these published figures (method, IPC).
+BARS = {"mnist": (("DSA", 10),), "fashion_mnist": (("DSA", 10),), "cifar10": (("DSA", 1), ("DM", 10))}
+# Published figures were measured on the original data; where the measured rows are on a copy, say so.
+PUBLISHED_DATA = {"cifar10": ", real data"}
 IPCS = (1, 10, 50)
 FLOOR_POINTS = 2.0  # the accuracy issue's floor: every cell this far above random real
 DEFAULT_METHOD = "learned latents (package default)"
@@ -168,7 +173,7 @@ def _published_rows(dataset: str) -> List[str]:
     for number, row in enumerate(_published(), start=1):
         cells = row["accuracy"].get(dataset)
         if cells is not None:
-            out.append(f"| {row['method']} (published, not measured here) [{number}] | "
+            out.append(f"| {row['method']} (published, not measured here{PUBLISHED_DATA.get(dataset, '')}) [{number}] | "
                        + " | ".join(cells.get(str(i)) or "not checked" for i in IPCS) + " |")
     return out
 
@@ -213,11 +218,18 @@ def _verdict(index, dataset, title) -> List[str]:
                          f"{'' if same else ', protocols differ'}{unreachable})")
     if floor:
         out.append(f"Floor ({FLOOR_POINTS:g} points above random real): {'; '.join(floor)}.")
-    dsa = next((row["accuracy"].get(dataset, {}).get("10") for row in _published() if row["method"] == "DSA"), None)
-    if dsa and default:
-        gap = default["accuracy"]["mean"] - float(dsa)
-        verdict = "met" if gap >= 0 else f"not met, {-gap:.2f} points short"
-        out.append(f"Bar (IPC 10 at DSA's published {dsa}): {verdict}.")
+    bars = []
+    for method, ipc in BARS.get(dataset, ()):
+        figure = next((row["accuracy"].get(dataset, {}).get(str(ipc)) for row in _published()
+                       if row["method"] == method), None)
+        mine = index.get((dataset, DEFAULT_METHOD, "fixed", "convnet3", ipc))
+        if figure and mine:
+            gap = mine["accuracy"]["mean"] - float(figure)
+            verdict = "met" if gap >= 0 else f"not met, {-gap:.2f} points short"
+            bars.append(f"IPC {ipc} at {method}'s published {figure}: {verdict}")
+    if bars:
+        out.append(f"Bar ({'; '.join(bars)}).")
+    out += _copy_cost(index, dataset)
     if dataset in TARGETS:
         bits = []
         for ipc, target in zip(IPCS, TARGETS[dataset]):
@@ -230,6 +242,20 @@ def _verdict(index, dataset, title) -> List[str]:
                             f"{' (reduced protocol)' if rec['protocol'].get('reduced') else ''}")
         out.append(f"Targets for the shipped default: {'; '.join(bits)}.")
     return [" ".join(out), ""] if out else []
+
+
+def _copy_cost(index, dataset) -> List[str]:
+    """The lossy copy's measured cost: the same trained models on original and copied test pixels."""
+    rows = [(k, r["original_test"]["summary"]) for k, r in sorted(index.items(), key=lambda kv: str(kv[0]))
+            if k[0] == dataset and r.get("original_test", {}).get("summary")]
+    if not rows:
+        return []
+    images = next(r for k, r in index.items() if k == rows[0][0])["original_test"]["images"]
+    bits = [f"{k[1]}{'' if k[4] is None else f' IPC {k[4]}'}{'' if k[3] == 'convnet3' else f' ({k[3]})'}: "
+            f"{s['original_mean']:.2f} on the originals vs {s['copy_mean']:.2f} on the copies ({s['gap_mean']:+.2f})"
+            for k, s in rows]
+    return [f"Cost of the JPEG copy, measured on the {images:,} test images whose original pixels are known (the "
+            f"same trained models, mean over their runs): {'; '.join(bits)}."]
 
 
 def _extra_tables(index, dataset, title) -> List[str]:
