@@ -239,12 +239,49 @@ def test_cifar10_tiny_copy_loads_without_checksums(tmp_path):
 
     test_images, test_labels = data.load_tensors("cifar10", tmp_path, train=False, verify_checksums=False)
     assert test_images.shape == (4, 3, 32, 32) and test_labels.tolist() == written["test_batch"][1]
-    dataset = data.load_real("cifar10", tmp_path, train=False, verify_checksums=False)
-    assert isinstance(dataset, data.torchvision_class(data.get_spec("cifar10"))) and dataset.classes[0] == "airplane"
+    pixels, labels = data.cifar_arrays("cifar10", tmp_path, train=False, verify_checksums=False)
+    assert pixels.shape == (4, 32, 32, 3) and labels == written["test_batch"][1]
+
+
+def test_cifar10_reads_like_torchvision(tmp_path, make_cifar10_root):
+    import torchvision
+
+    make_cifar10_root(tmp_path, per_batch=3)  # md5 sums patched: torchvision checks and reads them
+    for train in (True, False):
+        theirs = torchvision.datasets.CIFAR10(str(tmp_path), train=train)
+        pixels, labels = data.cifar_arrays("cifar10", tmp_path, train=train)
+        assert np.array_equal(pixels, theirs.data) and labels == theirs.targets
 
 
 def test_cifar10_missing_file_is_still_refused_without_checksums(tmp_path):
     _write_tiny_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
-    with pytest.raises(data.DatasetNotFoundError, match="download=True"):
-        data.load_real("cifar10", tmp_path, verify_checksums=False)
+    with pytest.raises(data.DatasetNotFoundError, match=r"download=True.*data_batch_3"):
+        data.cifar_arrays("cifar10", tmp_path, verify_checksums=False)
+
+
+class _Planted:
+    """Pickles as a call of os.system: what a hostile batch file would hold."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch planted-by-a-batch-file",)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"data": _Planted(), "labels": [0]}, "system is not allowed in a CIFAR batch file"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, "2 ints in 0..9"),
+    ({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}, "uint8 rows of 3072 bytes"),
+    ({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}, "uint8 rows of 3072 bytes"),
+    ([1, 2, 3], "a dict"),
+])
+def test_cifar10_batches_are_unpickled_restricted_and_checked(tmp_path, monkeypatch, payload, message):
+    from distilled_datasets.errors import DamagedFileError
+
+    _write_tiny_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(payload))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DamagedFileError, match=message):
+        data.load_tensors("cifar10", tmp_path, train=False, verify_checksums=False)
+    assert not (tmp_path / "planted-by-a-batch-file").exists()  # nothing ran

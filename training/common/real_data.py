@@ -23,7 +23,7 @@ import torch
 import torchvision
 
 from distilled_datasets.dataset_info import DatasetInfo, get_dataset_info, list_datasets
-from distilled_datasets.errors import MissingFileError, UsageError, UsageTypeError
+from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError, UsageTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -56,53 +56,61 @@ def data_folder(info: DatasetInfo, root: Union[str, Path]) -> str:
     return os.path.join(str(root), cls.__name__, "raw")  # MNIST family
 
 
-def _skip_checksums(torchvision_class: type) -> type:
-    """A subclass of a CIFAR-style class that checks that its files exist but not their md5.
-
-    torchvision's CIFAR10 refuses any file whose md5 differs from the published archive's, so a
-    small local copy (the tests' tiny CIFAR-10 files, a re-packed subset) cannot load. Its
-    ``check_integrity(path, md5=None)`` means "the file exists": replacing the recorded md5s by
-    None keeps torchvision's own reading code (pickle, reshape, meta) and its "not found" error,
-    and drops only the content check. The MNIST family checks no md5 on load, so it needs none.
-    """
-    if not hasattr(torchvision_class, "train_list"):
-        return torchvision_class
-    attrs = {
-        "train_list": [[fname, None] for fname, _ in torchvision_class.train_list],
-        "test_list": [[fname, None] for fname, _ in torchvision_class.test_list],
-        "meta": {**torchvision_class.meta, "md5": None},
-        "__doc__": f"{torchvision_class.__name__} without the md5 checks (local files are trusted).",
-    }
-    return type(torchvision_class.__name__, (torchvision_class,), attrs)
+def _not_found(spec: DatasetInfo, root, train: bool, detail: str, cifar: bool, verify_checksums: bool):
+    """The error for real data that is not where torchvision keeps it, with every way to fix it."""
+    checked = ""
+    if cifar and verify_checksums:
+        checked = (" If the files are there but are not the original release (a local subset), "
+                   "verify_checksums=False loads them without the md5 check.")
+    return DatasetNotFoundError(
+        f"{torchvision_class(spec).__name__} ({'train' if train else 'test'} split) was not found or is incomplete: "
+        f"torchvision expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root "
+        f"the folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
+        f"{checked} An image folder works too: ROOT/train/<class>/<image> and ROOT/test/<class>/<image> with a "
+        f"folder for each of the classes {list(spec.classes)}. {detail}")
 
 
-def load_real(name: str, root: Union[str, Path], train: bool = True, download: bool = False,
-              verify_checksums: bool = True):
-    """The torchvision dataset (no transform) for ``name`` under ``root``.
-
-    ``verify_checksums=False`` trusts whatever CIFAR-10 files are in ``root`` (see
-    ``_skip_checksums``); leave it on for the real data.
-    """
+def load_real(name: str, root: Union[str, Path], train: bool = True, download: bool = False):
+    """The torchvision dataset (no transform) of an MNIST-family ``name`` under ``root`` (these read
+    raw idx files; CIFAR's pickled batches are read by ``cifar_arrays``, never by torchvision)."""
     spec = get_spec(name)
-    real_class = torchvision_class(spec)
-    cls = real_class if verify_checksums else _skip_checksums(real_class)
+    if hasattr(torchvision_class(spec), "train_list"):
+        raise UsageError(f"{name} is read by real_arrays (its batches are pickles, read with a restricted unpickler)")
     try:
-        return cls(str(root), train=train, download=download)
+        return torchvision_class(spec)(str(root), train=train, download=download)
     except RuntimeError as exc:
         if download or "not found" not in str(exc).lower():
             raise
-        split = "train" if train else "test"
-        checked = ""
-        if verify_checksums and hasattr(real_class, "train_list"):
-            checked = (" If the files are there but are not the original release (a local subset), "
-                       "verify_checksums=False loads them without the md5 check.")
-        raise DatasetNotFoundError(
-            f"{real_class.__name__} ({split} split) was not found or is incomplete: torchvision "
-            f"expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root the "
-            f"folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
-            f"{checked} An image folder works too: ROOT/train/<class>/<image> and ROOT/test/<class>/<image> with a "
-            f"folder for each of the classes {list(spec.classes)}. torchvision said: {exc}"
-        ) from exc
+        raise _not_found(spec, root, train, f"torchvision said: {exc}", False, False) from exc
+
+
+def cifar_arrays(name: str, root: Union[str, Path], train: bool = True, download: bool = False,
+                 verify_checksums: bool = True) -> Tuple[np.ndarray, List[int]]:
+    """(uint8 [N, 32, 32, 3], labels) of a CIFAR-style dataset's python batches (cifar_files.py):
+    torchvision's file names and md5 sums, its downloader, our restricted reading.
+    ``verify_checksums=False`` accepts files that are not the official release (a local subset)."""
+    from torchvision.datasets.utils import check_integrity, download_and_extract_archive
+
+    from .cifar_files import batch_arrays, class_names
+
+    spec = get_spec(name)
+    cls = torchvision_class(spec)
+    folder = Path(root) / cls.base_folder
+    files = [*(cls.train_list if train else cls.test_list), [cls.meta["filename"], cls.meta["md5"]]]
+
+    def complete() -> List[str]:
+        return [f for f, md5 in files if not check_integrity(str(folder / f), md5 if verify_checksums else None)]
+
+    if complete() and download:
+        download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5)
+    bad = complete()
+    if bad:
+        raise _not_found(spec, root, train, f"Missing or failing its md5 check: {bad}.", True, verify_checksums)
+    names = class_names(folder, cls.meta)
+    if names != list(spec.classes):
+        raise DamagedFileError(f"{folder / cls.meta['filename']} names the classes {names}, not {list(spec.classes)}")
+    parts = [batch_arrays(folder / f, spec.num_classes) for f, _ in files[:-1]]
+    return np.concatenate([images for images, _ in parts]), [label for _, labels in parts for label in labels]
 
 
 def _as_tensor(array) -> torch.Tensor:
@@ -184,7 +192,9 @@ def real_arrays(name: str, root: Union[str, Path], train: bool = True, download:
         from .image_folder import image_folder_arrays
 
         return image_folder_arrays(spec, root, train)
-    dataset = load_real(name, root, train=train, download=download, verify_checksums=verify_checksums)
+    if hasattr(torchvision_class(spec), "train_list"):
+        return cifar_arrays(name, root, train=train, download=download, verify_checksums=verify_checksums)
+    dataset = load_real(name, root, train=train, download=download)
     return dataset.data, dataset.targets
 
 
@@ -287,6 +297,6 @@ def default_data_root() -> str:
 
 __all__: Sequence[str] = [
     "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_spec", "torchvision_class", "data_folder",
-    "load_real", "is_image_folder_root", "real_arrays", "describe_real_data", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
+    "load_real", "cifar_arrays", "is_image_folder_root", "real_arrays", "describe_real_data", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
     "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "default_data_root",
 ]
