@@ -1,13 +1,14 @@
-"""Render the README's result tables from the committed JSON files, between marker lines:
+"""Render the README's and docs/results.md's tables from the committed JSON files, between marker lines:
 
     <!-- BEGIN generated:NAME -->  ...  <!-- END generated:NAME -->
 
-NAME is one of: results (distillation accuracy: fixed protocol, resample, cross-architecture,
-lambda_local ablation), synthesis (benchmarks/results/synthesis.json), training-speed
-(benchmarks/results/training_speed.json), wang2018 (benchmarks/wang2018_table.py).
+NAME is one of: headline and speed (the README's summaries), results (distillation accuracy: fixed
+protocol, resample, cross-architecture, lambda_local ablation), programme, leverage, synthesis
+(benchmarks/results/synthesis.json), training-speed, distributed-speed, wang2018
+(benchmarks/wang2018_table.py). Generated text names no machine-specific path.
 
-    python benchmarks/readme_tables.py           # rewrite README.md in place
-    python benchmarks/readme_tables.py --check   # exit 1 if README.md is not what the JSON gives
+    python benchmarks/readme_tables.py           # rewrite README.md and docs/results.md in place
+    python benchmarks/readme_tables.py --check   # exit 1 if a page is not what the JSON gives
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
+PAGES = (README, HERE.parent / "docs" / "results.md")
 EVAL_FORMAT = "distilled-datasets/evaluation"
 
 # CIFAR-10 is measured on the JPEG (quality 75) copy of these machines: every title says so.
@@ -413,34 +415,82 @@ def distributed_section(folder: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
+def headline_section(records) -> str:
+    """The README's one table: the shipped default beside a random real subset, per dataset."""
+    index = _index([r for r in records if not in_programme(r)])
+    lines = ["Accuracy (%) of ConvNet3 trained from scratch on the set and tested on the full real test split "
+             "(mean ± std over runs; a cell that says `(N ep, K runs)` used fewer than the headline 1000 epochs and "
+             "5 runs). Every table, the protocol and the published methods: [docs/results.md](docs/results.md).", "",
+             "| dataset | set | IPC 1 | IPC 10 | IPC 50 |", "|---|---|---|---|---|"]
+    for dataset, title in DATASETS:
+        for method, name in ((DEFAULT_METHOD, "shipped default"), ("random real", "random real subset")):
+            cells = [index.get((dataset, method, "fixed", "convnet3", i)) for i in IPCS]
+            if any(cells):
+                lines.append(f"| {title} | {name} | " + " | ".join(cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def speed_section(folder: Path = RESULTS) -> str:
+    """The README's speed summary: first-time synthesis against this machine's limit."""
+    path = folder / "synthesis.json"
+    if not path.is_file():
+        return "Not measured yet (`python benchmarks/synthesis.py`).\n"
+    rec = json.loads(path.read_text())
+    lines = ["First-time synthesis of the shipped sets (empty image cache, all cores) against this machine's "
+             "limit for the same work (images x FLOPs per image / the measured matmul rate of all cores); "
+             f"{rec['hardware']['cpu']}, {rec['hardware']['cpu_cores']} cores. Cached sets load in milliseconds. "
+             "Details and the DataLoader comparison: [docs/results.md](docs/results.md#synthesis-speed).", "",
+             "| dataset | IPC 50: seconds | ratio to limit | IPC 1000: seconds | ratio to limit |", "|---|---|---|---|---|"]
+    for dataset, fig in rec["datasets"].items():
+        first = fig["first_time"]
+        row = [f"{first[i]['materialize_s']:.3g} | {first[i]['ratio_to_limit']:.2f}" if i in first
+               else "not measured | " for i in ("50", "1000")]
+        lines.append(f"| {dataset} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": speed_section,
+            "results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
             "training-speed": training_speed_section, "wang2018": wang_section,
             "distributed-speed": distributed_section}
+
+
+# Absolute paths of the machine a record was made on (its commands keep them) are shown relative.
+MACHINE_PATHS = (re.compile(r"/work/main/"), re.compile(r"/work/(shared/)"), re.compile(r"/tmp/[^ `]*/"))
+
+
+def portable(text: str) -> str:
+    text = MACHINE_PATHS[0].sub("", text)
+    text = MACHINE_PATHS[1].sub(r"../\1", text)
+    return MACHINE_PATHS[2].sub("TMP/", text)
 
 
 def render_readme(text: str) -> str:
     for name, make in SECTIONS.items():
         pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.S)
         if pattern.search(text):
-            body = make()
+            body = portable(make())
             text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
     return text
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--readme", type=Path, default=README)
-    parser.add_argument("--check", action="store_true", help="fail if the README differs from the JSON")
+    parser.add_argument("--pages", type=Path, nargs="+", default=list(PAGES))
+    parser.add_argument("--check", action="store_true", help="fail if a page differs from what the JSON gives")
     args = parser.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
-    new = render_readme(text)
-    if args.check:
+    stale = []
+    for page in args.pages:
+        text = page.read_text(encoding="utf-8")
+        new = render_readme(text)
         if new != text:
-            print(f"{args.readme} is stale: run python benchmarks/readme_tables.py", file=sys.stderr)
-            return 1
-        return 0
-    args.readme.write_text(new, encoding="utf-8")
+            stale.append(page)
+            if not args.check:
+                page.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"{', '.join(map(str, stale))} stale: run python benchmarks/readme_tables.py", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -92,7 +92,7 @@ class SamplingConfig:
     # Multiplies the standard normal noise; < 1 trades diversity for typical images.
     noise_scale: float = 1.0
     # Images synthesized per image kept: > 1 keeps the chunk's most representative candidates by
-    # herding in the shipped selector's feature space (distilled_datasets/selection.py).
+    # herding in the shipped selector's feature space (distilled_datasets/herding.py).
     candidates: int = 1
     # The selector's architecture arguments (width, feature_dim); required when candidates > 1.
     selector: Optional[Dict[str, int]] = None

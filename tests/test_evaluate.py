@@ -1,4 +1,5 @@
-"""The evaluation harness (training/evaluate.py, trainer.py, cli_evaluate.py) on tiny data.
+"""The evaluation harness (training/evaluation/harness.py, classifier_training.py and
+training/commands/cli_evaluate.py) on tiny data.
 
 Tiny problems: 10 classes of 28x28 images where class c lights a 7x7 patch at its own place, so a
 few epochs suffice; the test split is 40 such images passed in (or written in MNIST's raw

@@ -6,7 +6,7 @@ synthetic images still reaches the generator (or the learned pixels). "Siamese":
 same ``seed`` and batch size draws the same random parameters, so a real and a synthetic batch are
 transformed alike before they are compared.
 
-Everything works on NORMALISED batches [B, C, H, W] (see training/data.py). Two consequences:
+Everything works on NORMALISED batches [B, C, H, W] (see training/common/real_data.py). Two consequences:
 - the value 0 is the dataset's mean colour: crop, scale and rotate fill the uncovered border
   with 0, and cutout sets its square to 0, i.e. to the mean colour, not to black;
 - color's brightness shift is in units of the dataset's std.
@@ -173,7 +173,7 @@ class DSA:
     @classmethod
     def for_dataset(cls, name: str, **kwargs) -> "DSA":
         """DSA with flip only where the dataset's spec allows it (CIFAR-10; not MNIST or
-        Fashion-MNIST: see their specs in training/data.py for why)."""
+        Fashion-MNIST: see their facts in distilled_datasets/dataset_info.py for why)."""
         from .real_data import get_spec
 
         return cls(flip=get_spec(name).flip, **kwargs)

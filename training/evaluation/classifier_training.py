@@ -1,5 +1,5 @@
 """Train a classifier from scratch on a (small) training set and test it once: the inner loop of
-the evaluation harness (training/evaluate.py).
+the evaluation harness (training/evaluation/harness.py).
 
 Speed without changing the protocol: the whole training set is one tensor on the device (no
 DataLoader, no per-item work), batches are index gathers, nothing in the inner loop reads a value

@@ -1,7 +1,7 @@
 """Publish a trained generator: the runtime folder format, a model card filled with the run's
 recipe and its *measured* accuracies, samples.png; written to a folder and/or pushed to the Hub.
 
-Accuracies come only from evaluation JSON files (training/evaluate.py). A result measured on
+Accuracies come only from evaluation JSON files (training/evaluation/harness.py). A result measured on
 generator weights must carry the SHA-256 of exactly the weights being published; baseline
 results (random real subset, whole training set) are shown for comparison.
 """

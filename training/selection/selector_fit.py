@@ -1,4 +1,4 @@
-"""Attach a candidate selector to a trained generator (see distilled_datasets/selection.py).
+"""Attach a candidate selector to a trained generator (see distilled_datasets/herding.py).
 
 The selector is a small classifier trained on the real training set; its penultimate features
 of the real images give one mean per class, the target that herding keeps the synthesized
