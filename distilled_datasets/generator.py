@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ._version import __version__
@@ -32,8 +31,11 @@ from .errors import InvalidGeneratorError
 from .files import atomic_write, atomic_write_json
 from .herding import FeatureNet
 from .hub import ResolvedFiles, resolve
+from .weights_file import UnreadableWeightsError, check_representable, read_weights
 
 SELECTOR_PREFIX = "selector."
+# The most weights a config may ask for (1 GiB of float32): checked on the meta device, before allocation.
+MAX_WEIGHT_ELEMENTS = 1 << 28
 LATENTS_KEY = "latents"
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class Generator(nn.Module):
         self.sampling = sampling or SamplingConfig()
         self.metadata: Dict[str, Any] = dict(metadata or {})
         self.source: Optional[ResolvedFiles] = None  # set when loaded from files
+        self.weights_sha256: Optional[str] = None  # of the file's bytes, set when loaded from files
         try:
             self.net = build_architecture(
                 config.architecture, noise_dim=config.noise_dim, num_classes=config.num_classes,
@@ -91,12 +94,14 @@ class Generator(nn.Module):
 
     def load_weights_state(self, state: Dict[str, torch.Tensor], where: str = "the weights") -> None:
         """Load ``weights_state()``-shaped tensors strictly: every key, shape and kind must match,
-        and every float tensor must be finite (a NaN or Inf weight gives black images silently)."""
+        and every float tensor must be finite in the dtype it is computed in (a NaN, an Inf or a
+        float64 value beyond float32's range gives black images silently)."""
         expected = self.weights_state()
         missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         if missing or unexpected:
             raise InvalidGeneratorError(f"{where} do not match the architecture: missing keys {missing[:8]}, "
                                         f"unexpected keys {unexpected[:8]}")
+        cast = {}
         for key, value in state.items():
             want = expected[key]
             if tuple(value.shape) != tuple(want.shape):
@@ -104,11 +109,14 @@ class Generator(nn.Module):
                                             f"needs {list(want.shape)}")
             if want.is_floating_point() != value.is_floating_point() or value.dtype == torch.bool:
                 raise InvalidGeneratorError(f"{where}: {key} is {value.dtype}, the architecture needs {want.dtype}")
-            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                raise InvalidGeneratorError(f"{where}: {key} holds NaN or Inf values; the weights are damaged")
+            cast[key] = check_representable(key, value, want.dtype, where)
         with torch.no_grad():
-            for key, value in state.items():
+            for key, value in cast.items():
                 expected[key].copy_(value)
+
+    def expected_tensors(self) -> Dict[str, Tuple[Tuple[int, ...], bool]]:
+        """{name: (shape, is float)} of what model.safetensors must hold for this config."""
+        return {k: (tuple(v.shape), v.is_floating_point()) for k, v in self.weights_state().items()}
 
     # Metadata that describes these exact images (measured accuracies, "ships with the package",
     # free notes), and so no longer holds for a generator derived from this one.
@@ -162,16 +170,28 @@ class Generator(nn.Module):
 
     @classmethod
     def from_files(cls, files: ResolvedFiles) -> "Generator":
-        """Build from a resolved config.json + model.safetensors; keys and shapes load strictly."""
+        """Build from a resolved config.json + model.safetensors; keys and shapes load strictly.
+
+        The config is checked first and its network built on the meta device (no memory), so a
+        config asking for more than MAX_WEIGHT_ELEMENTS, or a weights file whose header declares
+        other tensors than the config's, is refused before anything is allocated."""
         try:
-            model = cls.from_config_dict(read_config_file(files.config_path))
+            data = read_config_file(files.config_path)
+            with torch.device("meta"):
+                shape_only = cls.from_config_dict(data)
+            elements = sum(v.numel() for v in shape_only.weights_state().values())
+            if elements > MAX_WEIGHT_ELEMENTS:
+                raise InvalidGeneratorError(f"the config asks for {elements:,} weights, more than this package loads "
+                                            f"({MAX_WEIGHT_ELEMENTS:,})")
+            model = cls.from_config_dict(data)
         except InvalidGeneratorError as exc:
             if files.config_path in str(exc):
                 raise
             raise InvalidGeneratorError(f"{files.config_path} (from {files.describe()}): {exc}") from exc
         try:
-            state = load_file(files.weights_path)
-        except (SafetensorError, OSError) as exc:
+            read = read_weights(files.weights_path, model.expected_tensors(),
+                                where=f"{files.weights_path} (architecture from {files.config_path})")
+        except UnreadableWeightsError as exc:
             if files.source == "hub":
                 # The snapshot entry is a link to a blob: deleting only the link would bring the same
                 # bad blob back on the next load.
@@ -180,14 +200,38 @@ class Generator(nn.Module):
                        "(distilled_datasets.push_to_hub)")
             else:
                 fix = "save the generator again (Generator.save_pretrained) or copy the file again"
-            raise InvalidGeneratorError(
-                f"{files.weights_path} (from {files.describe()}) is not a readable safetensors file ({exc}); "
-                f"it may be truncated or damaged: {fix}"
-            ) from exc
+            raise UnreadableWeightsError(f"{exc} (from {files.describe()}): {fix}") from exc
         # Weights may be stored in float16 to keep repositories small; compute is float32.
-        model.load_weights_state(state, where=f"{files.weights_path} (architecture from {files.config_path})")
+        model.load_weights_state(read.tensors, where=f"{files.weights_path} (architecture from {files.config_path})")
         model.source = files
-        return model.eval()
+        model.weights_sha256 = read.sha256  # of the bytes loaded: what the image cache keys on
+        model.eval()
+        model.check_finite_output(f"{files.weights_path} (from {files.describe()})")
+        return model
+
+    @torch.inference_mode()
+    def check_finite_output(self, where: str) -> None:
+        """Refuse weights whose arithmetic overflows float32: finite but huge values (1e30) make Inf
+        or NaN activations, which tanh turns into flat white or black images. One probe pass of one
+        image per class (zero noise) with every layer's output checked: a few milliseconds."""
+        bad: list = []
+
+        def check(module, inputs, output, name=""):
+            if isinstance(output, torch.Tensor) and not bad and not bool(torch.isfinite(output).all()):
+                bad.append(name)
+
+        hooks = [m.register_forward_hook(lambda m, i, o, name=name: check(m, i, o, name))
+                 for name, m in self.net.named_modules() if not list(m.children())]
+        try:
+            classes = self.config.num_classes
+            self.net(torch.zeros(classes, self.config.noise_dim), torch.arange(classes))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if bad:
+            raise InvalidGeneratorError(f"{where}: the weights overflow float32 arithmetic (non-finite output of "
+                                        f"layer {bad[0]!r}), so the images would be flat; the weights are damaged "
+                                        "or were not saved by this package")
 
     @classmethod
     def from_pretrained(cls, repo_id_or_dir: PathLike, revision: Optional[str] = None,

@@ -5,10 +5,14 @@ Where: ``ROOT/distilled_datasets_cache`` when the dataset is given a ``root``; o
 ``$DISTILLED_DATASETS_CACHE``, else ``$XDG_CACHE_HOME/distilled-datasets`` (``~/.cache/...``).
 
 What: one file per synthesized chunk, under a folder named by everything the bytes depend on --
-the SHA-256 of the weights file, the generator and sampling config, the synthesis scheme's
-version -- then the seed, the class and the chunk index. A file is the SHA-256 of its payload
+the SHA-256 of the weights as they were loaded, the generator and sampling config, the synthesis
+scheme's version -- then the seed, the class and the chunk index. A file is the SHA-256 of its payload
 followed by the payload (the chunk's uint8 pixels); a file of the wrong size or whose hash does
 not match (truncated, damaged) is never returned: it is synthesized again and rewritten.
+
+Trust: the cache detects damage (a checksum per entry), it does not authenticate: whoever can
+write the cache folder can change the images later processes read. Keep it in a folder only you
+write (the default is under your home), or pass ``cache=False``.
 
 Safety: entries are written atomically (temporary name, then rename), so processes and workers
 writing the same entry at once each leave a complete file with the same bytes. A cache that
@@ -29,7 +33,7 @@ from typing import Any, Dict, Optional, Set, Tuple, Union
 import numpy as np
 
 from .errors import WriteError
-from .files import atomic_write, sha256_file
+from .files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +59,16 @@ def default_cache_dir(root: Optional[PathLike] = None) -> Path:
 class ImageCache:
     """The cached chunks of one generator's sets (every seed). ``get`` returns None on a miss."""
 
-    def __init__(self, folder: PathLike, weights_path: PathLike, config: Dict[str, Any]):
+    def __init__(self, folder: PathLike, weights_sha256: str, config: Dict[str, Any]):
         self.base = Path(folder)
-        self.weights_path = str(weights_path)
         self.config = config
-        self._key: Optional[str] = None
+        # The SHA-256 of the bytes the generator was loaded from (Generator.weights_sha256), never a
+        # later read of the file: weights changed on disk in between cannot file their images under
+        # the key of the weights that made them, or the other way round.
+        what = {"weights_sha256": weights_sha256, "config": config, "scheme": SCHEME_VERSION}
+        self.key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
         self.warned = False
         self.folders_made: Set[Path] = set()
-
-    @property
-    def key(self) -> str:
-        """Folder name: a hash of the weights' SHA-256, the configs and the scheme version."""
-        if self._key is None:  # hashing the weights file costs a few ms: once, and only when used
-            what = {"weights_sha256": sha256_file(self.weights_path), "config": self.config,
-                    "scheme": SCHEME_VERSION}
-            self._key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
-        return self._key
 
     def path(self, seed: int, label: int, chunk: int) -> Path:
         return self.base / self.key / f"seed{seed}" / f"class{label}_chunk{chunk}.bin"

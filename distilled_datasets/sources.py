@@ -134,15 +134,24 @@ class GeneratorSource(ImageSource):
         self.chunk_size, self.layout, self.num_classes = sampling.chunk_size, sampling.layout, config.num_classes
         self.chunk_shape = (self.chunk_size, config.image_size, config.image_size) + (
             (config.channels,) if config.channels > 1 else ())
+        self.weights_sha256 = self.generator.weights_sha256
         self.cache = None if cache_dir is None else ImageCache(
-            cache_dir, files.weights_path, {"generator": config.to_dict(), "sampling": sampling.to_dict()})
+            cache_dir, self.weights_sha256, {"generator": config.to_dict(), "sampling": sampling.to_dict()})
         self._chunks: Dict[Tuple[int, int], np.ndarray] = {}
 
     @property
     def generator(self) -> Generator:
-        """The loaded generator (reloaded from its files after unpickling in a worker)."""
+        """The loaded generator (reloaded from its files after unpickling in a worker; refused if the
+        file no longer holds the weights the dataset was made with)."""
         if self._generator is None:
-            self._generator = Generator.from_files(self.files)
+            generator = Generator.from_files(self.files)
+            expected = getattr(self, "weights_sha256", None)
+            if expected is not None and generator.weights_sha256 != expected:
+                raise InvalidGeneratorError(
+                    f"{self.files.weights_path} changed after this dataset was created (SHA-256 {expected[:12]}... "
+                    f"then, {generator.weights_sha256[:12]}... now): its images would mix two generators; create "
+                    "the dataset again")
+            self._generator = generator
         return self._generator
 
     def check_fits(self, info: DatasetInfo, owner: str) -> None:

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from distilled_datasets import DistilledMNIST
 
@@ -90,3 +91,31 @@ def test_processes_writing_the_same_entries_at_once(mnist_generator_dir, image_c
     assert all(np.array_equal(arrays[0], a) for a in arrays[1:])
     assert len(entries(image_cache_dir)) == 20 and not list(image_cache_dir.rglob(".*tmp*"))
     assert np.array_equal(DistilledMNIST(ipc=32, seed=1, repo_id=mnist_generator_dir, cache=False).data, arrays[0])
+
+
+def test_cache_keys_on_the_weights_that_were_loaded_not_on_a_later_read(make_generator_dir, tmp_path):
+    """Regression: the key was hashed from the weights file at the first item; weights replaced in
+    between filed images of the old weights under the new weights' key, served to later processes."""
+    import shutil
+
+    first, second = make_generator_dir("mnist", weights_seed=0), make_generator_dir("mnist", weights_seed=1)
+    ds = DistilledMNIST(tmp_path / "root", ipc=2, repo_id=first)
+    shutil.copyfile(second / "model.safetensors", first / "model.safetensors")  # replaced after loading
+    old_images = ds.data  # synthesized by the weights that were loaded, cached under their key
+    fresh = DistilledMNIST(tmp_path / "root", ipc=2, repo_id=first)  # loads the new weights
+    assert torch.equal(fresh.data, DistilledMNIST(ipc=2, repo_id=second, cache=False).data)
+    assert not torch.equal(fresh.data, old_images)
+
+
+def test_a_worker_refuses_weights_that_changed_after_the_dataset_was_made(make_generator_dir, tmp_path):
+    import pickle
+    import shutil
+
+    from distilled_datasets import InvalidGeneratorError
+
+    first, second = make_generator_dir("mnist", weights_seed=0), make_generator_dir("mnist", weights_seed=1)
+    ds = DistilledMNIST(ipc=2, repo_id=first, cache=False)
+    clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker gets: no weights, only their digest
+    shutil.copyfile(second / "model.safetensors", first / "model.safetensors")
+    with pytest.raises(InvalidGeneratorError, match="changed after this dataset was created"):
+        clone[0]
