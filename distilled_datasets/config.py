@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -151,16 +152,46 @@ class SamplingConfig:
         return data
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; a larger file is not one
+MAX_INT_DIGITS = 20  # every count in a config fits in 64 bits
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_bounded_json(path: str) -> Any:
+    """A JSON file from a user or the Hub, parsed within bounds: at most MAX_CONFIG_BYTES, UTF-8,
+    integers of at most MAX_INT_DIGITS digits, no NaN/Infinity, nesting within Python's recursion
+    limit. Anything else is an InvalidGeneratorError that names the file."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_CONFIG_BYTES:
+            raise InvalidGeneratorError(f"{path} is {size:,} bytes, more than a config ({MAX_CONFIG_BYTES:,}); "
+                                        "it is not a distilled-datasets config")
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise InvalidGeneratorError(f"{path} is not UTF-8 text ({exc}); re-download or re-save the generator") from None
+    except RecursionError:
+        raise InvalidGeneratorError(f"{path} is nested too deeply to be a config") from None
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError, as are the bounds above
+        raise InvalidGeneratorError(f"{path} is not valid JSON ({exc}); re-download or re-save the generator") from None
+
+
 def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Dict[str, Any]:
     """Read and check the top level of a config.json (JSON only: never pickle).
 
     ``formats``: the "format" values the caller reads (a config without one is a generator's).
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise InvalidGeneratorError(f"{path} is not valid JSON ({exc}); re-download or re-save the generator") from exc
+    data = parse_bounded_json(path)
     if not isinstance(data, dict):
         raise InvalidGeneratorError(f"{path} has no 'generator' section: it is not a distilled-datasets config")
     fmt = data.get("format", FORMAT_NAME)
@@ -178,3 +209,33 @@ def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Di
             "upgrade distilled-datasets"
         )
     return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+        and abs(value) != float("inf")
+
+
+def check_metadata_types(meta: Dict[str, Any]) -> None:
+    """The config keys the package reads beyond the architecture, checked field by field (a config
+    is data from a file or the Hub: a wrong type must be a clear error, not a crash later)."""
+    def fail(key: str, wanted: str) -> None:
+        raise InvalidGeneratorError(f"config {key!r} must be {wanted}, got {meta[key]!r:.80}")
+
+    if "dataset" in meta and not (meta["dataset"] is None or isinstance(meta["dataset"], str)):
+        fail("dataset", "a dataset name")
+    if "classes" in meta and meta["classes"] is not None and not (
+            isinstance(meta["classes"], list) and all(isinstance(c, str) for c in meta["classes"])):
+        fail("classes", "a list of class names")
+    if "normalization" in meta and meta["normalization"] is not None:
+        norm = meta["normalization"]
+        if not (isinstance(norm, dict) and all(
+                isinstance(norm.get(k), list) and norm[k] and all(_is_number(v) for v in norm[k])
+                for k in ("mean", "std")) and all(v > 0 for v in norm["std"])):
+            fail("normalization", "{'mean': [numbers], 'std': [positive numbers]}")
+    for key, kind, wanted in (("training", dict, "an object"), ("metrics", list, "a list of result rows"),
+                              ("package_default", bool, "true or false")):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], kind):
+            fail(key, wanted)
+    if isinstance(meta.get("metrics"), list) and not all(isinstance(row, dict) for row in meta["metrics"]):
+        fail("metrics", "a list of result rows (objects)")

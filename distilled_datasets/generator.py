@@ -25,6 +25,7 @@ from .config import (
     WEIGHTS_NAME,
     GeneratorConfig,
     SamplingConfig,
+    check_metadata_types,
     read_config_file,
 )
 from .errors import InvalidGeneratorError
@@ -162,10 +163,13 @@ class Generator(nn.Module):
                              "num_parameters")}
         if not isinstance(data.get("generator"), dict):
             raise InvalidGeneratorError("config 'generator' section must be an object")
+        if not isinstance(data.get("sampling", {}), dict):
+            raise InvalidGeneratorError("config 'sampling' section must be an object")
         try:
             sampling = SamplingConfig(**data.get("sampling", {}))
         except TypeError as exc:
             raise InvalidGeneratorError(f"config 'sampling' section is invalid: {exc}") from exc
+        check_metadata_types(meta)
         return cls(GeneratorConfig.from_dict(data["generator"]), metadata=meta, sampling=sampling)
 
     @classmethod
