@@ -51,11 +51,14 @@ def stored_as_half(weights: Path) -> bool:
 
 
 def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
+    from distilled_datasets.training.evaluation.records import check_record
+
     chosen = []
     for path in sorted((RESULTS / dataset).glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("format") != "distilled-datasets/evaluation" or not record.get("complete"):
             continue
+        check_record(record, str(path))
         source = record.get("source", {})
         measured = source.get("weights_sha256")
         baseline = source.get("kind") in ("random-real", "whole")

@@ -21,6 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from distilled_datasets.training.evaluation.records import check_record
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
@@ -53,6 +55,7 @@ def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(record, dict) and record.get("format") == EVAL_FORMAT and record.get("complete"):
+            check_record(record, str(path))  # an edited number is refused, never printed
             record["_path"] = str(path.relative_to(HERE.parent))
             records.append(record)
     return records

@@ -69,14 +69,26 @@ def test_merge_refuses_parts_of_different_evaluations_and_conflicting_runs(tmp_p
     with pytest.raises(ValueError, match="different evaluation"):
         merge_evaluations([tmp_path / "a.json", tmp_path / "other.json"])
     conflicting = json.loads((tmp_path / "a.json").read_text())
-    conflicting["runs"][0]["accuracy"] += 1.0
+    conflicting["runs"][0]["accuracy"] += 1.0  # edited: no longer what its counts give
+    (tmp_path / "c.json").write_text(json.dumps(conflicting))
+    with pytest.raises(ValueError, match="accuracy .* is not 100 \\* correct / test_images"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "c.json"])
+    run = conflicting["runs"][0]  # a consistent record of another result for the same run
+    run["correct"] -= 1
+    run["accuracy"] = round(100 * run["correct"] / run["test_images"], 4)
+    conflicting["accuracy"]["mean"] = run["accuracy"]
     (tmp_path / "c.json").write_text(json.dumps(conflicting))
     with pytest.raises(ValueError, match="run 0 is in .* with different results"):
         merge_evaluations([tmp_path / "a.json", tmp_path / "c.json"])
+    outside = json.loads((tmp_path / "a.json").read_text())
+    outside["runs"][0]["run"] = 7  # a run index outside its seeds 0..2
+    (tmp_path / "o.json").write_text(json.dumps(outside))
+    with pytest.raises(ValueError, match="run 7 is not one of its seeds"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "o.json"])
     with pytest.raises(ValueError, match="at least two"):
         merge_evaluations([tmp_path / "a.json"])
     (tmp_path / "x.json").write_text(json.dumps({"format": "something else"}))
-    with pytest.raises(ValueError, match="not an evaluation record"):
+    with pytest.raises(ValueError, match="not a consistent evaluation record"):
         merge_evaluations([tmp_path / "a.json", tmp_path / "x.json"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         merge_evaluations([tmp_path / "a.json", tmp_path / "missing.json"])
@@ -93,5 +105,13 @@ def test_cli_split_and_merge(tiny_mnist_root, tmp_path, capsys):
     assert code == 0 and "(complete)" in capsys.readouterr().out
     merged = json.loads((tmp_path / "m.json").read_text())
     assert merged["complete"] and merged["merge_command"].startswith("distilled-datasets")
+    parts = ["merge-evaluations", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out"]
+    assert cli_main(parts + [str(tmp_path / "m.json")]) == 1  # exists: refused without --overwrite
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert cli_main(parts + [str(tmp_path / "m.json"), "--overwrite"]) == 0
+    (tmp_path / "notes.json").write_text('{"mine": "not an evaluation"}')
+    assert cli_main(parts + [str(tmp_path / "notes.json"), "--overwrite"]) == 1  # never another kind of file
+    assert "not an evaluation record" in capsys.readouterr().err
+    assert json.loads((tmp_path / "notes.json").read_text()) == {"mine": "not an evaluation"}
     assert cli_main(common + ["--run-indices", "2", "--out", str(tmp_path / "c.json")]) == 2
     assert "--run-indices: run_indices must be" in capsys.readouterr().err

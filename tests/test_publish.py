@@ -12,16 +12,39 @@ from distilled_datasets.cli import main as cli_main
 from distilled_datasets.training.publishing.publish_generator import metric_rows, publish, sha256_file
 
 
-def _result(path, sha, *, method="global+local", reduced=False, complete=True):
+def _result(path, sha, *, method="global+local", reduced=False, complete=True, dataset="mnist", kind=None):
+    """A consistent evaluation record: 4 runs of 400 test images, 91.25 +- 0.50 %."""
+    runs = [{"run": r, "seed": r, "correct": c, "test_images": 400, "accuracy": 100 * c / 400}
+            for r, c in enumerate([363, 363, 367, 367])]
     record = {
-        "method": method, "dataset": "mnist", "ipc": 10, "model": "convnet3", "complete": complete,
+        "format": "distilled-datasets/evaluation", "method": method, "dataset": dataset, "ipc": 10,
+        "model": "convnet3", "complete": complete,
         "protocol": {"name": "fixed", "epochs": 300 if reduced else 1000, "reduced": reduced,
                      "reduced_reasons": ["epochs 300 < 1000"] if reduced else []},
-        "source": {"kind": "dataset", "weights_sha256": sha} if sha else {"kind": "random-real"},
-        "accuracy": {"mean": 91.25, "std": 0.5, "n": 5},
+        "source": {"kind": kind or "dataset", "weights_sha256": sha} if sha else {"kind": kind or "random-real"},
+        "seeds": [0, 1, 2, 3], "runs": runs if complete else runs[:2],
+        "accuracy": {"mean": 91.25, "std": 0.5, "n": 4} if complete else {"mean": 90.75, "std": 0.0, "n": 2},
     }
     path.write_text(json.dumps(record))
     return path
+
+
+def test_edited_records_baselines_of_other_datasets_and_unpinned_results_are_refused(mnist_generator_dir,
+                                                                                      tmp_path):
+    sha = sha256_file(mnist_generator_dir / "model.safetensors")
+    edited = json.loads(_result(tmp_path / "edited.json", sha).read_text())
+    edited["accuracy"]["mean"] = 99.9  # a number typed in, not what the runs give
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(ValueError, match="accuracy.mean is 99.9, its runs give 91.2500"):
+        metric_rows([tmp_path / "edited.json"], sha, dataset="mnist")
+    fashion = _result(tmp_path / "fashion.json", None, method="random real", dataset="fashion_mnist")
+    with pytest.raises(ValueError, match="measures fashion_mnist, not mnist"):
+        metric_rows([fashion], sha, dataset="mnist")
+    unpinned = _result(tmp_path / "unpinned.json", None, kind="dataset")
+    with pytest.raises(ValueError, match="names no weights_sha256"):
+        metric_rows([unpinned], sha, dataset="mnist")
+    rows = metric_rows([_result(tmp_path / "ok.json", sha)], sha, dataset="mnist")
+    assert rows[0]["dataset"] == "mnist" and rows[0]["mean"] == 91.25
 
 
 def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator_dir, tmp_path, front_matter):

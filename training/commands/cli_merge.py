@@ -14,14 +14,17 @@ def register(subparsers) -> None:
                     "found in two parts must have the same result in both.")
     p.add_argument("parts", nargs="+", help="evaluation JSON files (at least two)")
     p.add_argument("--out", required=True, help="merged JSON (may be one of the parts; written atomically)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not one of the parts (never a file of another kind)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..common.provenance import command_line
-    from ..evaluation.merge import merge_evaluations
+    from ..evaluation.merge import check_merge_out, merge_evaluations
 
     command = command_line(args.argv)
+    check_merge_out(args.out, args.parts, args.overwrite)
     record = merge_evaluations(args.parts, out=args.out, command=command)
     acc = record["accuracy"]
     state = "complete" if record["complete"] else f"incomplete: {acc['n']} of {len(record['seeds'])} runs"

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from distilled_datasets.errors import UsageError
-from distilled_datasets.files import read_json
 from distilled_datasets.validation import check_positive_int, positive_int
 
 from ..common.model_zoo import build_model, list_models
@@ -48,6 +47,7 @@ from .classifier_training import (
     train_model,
 )
 from . import copy_cost
+from .records import RESULT_FORMAT, read_record
 from .copy_cost import CopyCostSet, load_copy_cost_set
 from .source_resolution import (
     SPECIAL_SOURCES,
@@ -62,7 +62,6 @@ from .source_resolution import (
 
 logger = logging.getLogger(__name__)
 
-RESULT_FORMAT = "distilled-datasets/evaluation"
 PROTOCOLS = ("fixed", "resample")
 DEFAULT_WHOLE_EPOCHS = 20
 
@@ -339,9 +338,8 @@ def run_times(runs: List[Dict[str, Any]]) -> Dict[str, float]:
 def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
                     wanted: List[int]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """The saved runs of ``out`` that this invocation wants, and the saved record."""
-    saved = read_json(out, "--resume: evaluation")
-    if (not isinstance(saved, dict) or saved.get("format") != RESULT_FORMAT
-            or comparable_key(saved) != comparable_key(record)):
+    saved = read_record(out, "--resume: evaluation")
+    if comparable_key(saved) != comparable_key(record):
         raise UsageError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
                          "remove it or write to another --out")
     # A run is written only once it finished, and runs are independent (run r seeds everything

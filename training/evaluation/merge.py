@@ -13,20 +13,17 @@ import datetime
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
-from distilled_datasets.errors import UsageError
-from distilled_datasets.files import read_json
+from distilled_datasets.errors import DistilledDatasetsError, UsageError
 
 from . import copy_cost
-from .harness import RESULT_FORMAT, comparable_key, run_times, summarize_runs
+from .harness import comparable_key, run_times, summarize_runs
+from .records import read_record
 
 PathLike = Union[str, os.PathLike]
 
 
 def _load(path: PathLike) -> Dict[str, Any]:
-    record = read_json(path, "evaluation part")
-    if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
-        raise UsageError(f"{os.fspath(path)!r} is not an evaluation record (format {RESULT_FORMAT!r})")
-    return record
+    return read_record(path, "evaluation part")
 
 
 def _same_result(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
@@ -87,3 +84,20 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
         atomic_write_json(out, record)
     return record
 
+
+
+def check_merge_out(out: PathLike, parts: Sequence[PathLike], overwrite: bool) -> None:
+    """An existing ``out`` is replaced only when it is one of the parts (merging into a part) or
+    with ``overwrite``, and then only if it is an evaluation record: never another kind of file."""
+    from distilled_datasets.errors import OutputExistsError
+
+    if not os.path.exists(out) or any(os.path.samefile(out, p) for p in parts if os.path.exists(p)):
+        return
+    if not overwrite:
+        raise OutputExistsError(f"--out {os.fspath(out)} exists and is not one of the parts; pass --overwrite to "
+                                "replace it")
+    try:
+        read_record(out, "--out")
+    except DistilledDatasetsError as exc:
+        raise OutputExistsError(f"--out {os.fspath(out)} is not an evaluation record; --overwrite replaces only "
+                                f"evaluation records ({exc})") from None

@@ -18,8 +18,10 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
 from distilled_datasets.errors import DistilledDatasetsError, OutputExistsError, UsageError
-from distilled_datasets.files import move_into_place, read_json, sha256_file, temp_sibling, writing
+from distilled_datasets.files import move_into_place, sha256_file, temp_sibling, writing
 from distilled_datasets.repository import save_repository
+
+from ..evaluation.records import read_record
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +39,30 @@ def protocol_label(protocol: Dict[str, Any]) -> str:
     return text
 
 
-def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
-                relative_to: Optional[PathLike] = None) -> List[Dict[str, Any]]:
-    """Model-card rows from evaluation JSONs; refuses a generator result on other weights."""
+BASELINES = ("random-real", "whole")  # results that measure real data, not a generator
+
+
+def metric_rows(result_files: Sequence[PathLike], weights_sha256: str, relative_to: Optional[PathLike] = None,
+                dataset: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Model-card rows from evaluation JSONs (each checked: records.py). A generator's result must
+    pin exactly the weights being published; a record without ``weights_sha256`` is accepted only as
+    a baseline (random real subset, whole training set) of the generator's own ``dataset``."""
     rows = []
     for path in result_files:
         try:
-            record = read_json(path, "--results")
+            record = read_record(path, "--results")
         except DistilledDatasetsError as exc:
             raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): "
                              f"{exc}") from exc
-        if not isinstance(record, dict) or "accuracy" not in record:
-            raise UsageError(f"--results {path} is not an evaluation JSON (distilled-datasets evaluate): no accuracy")
         if not record.get("complete", True):
             raise UsageError(f"{path} is an unfinished evaluation (complete: false); let it finish first")
-        source = record.get("source", {})
+        if dataset is not None and record["dataset"] != dataset:
+            raise UsageError(f"{path} measures {record['dataset']}, not {dataset}: it does not belong on this card")
+        source = record["source"]
         measured = source.get("weights_sha256")
+        if measured is None and source.get("kind") not in BASELINES:
+            raise UsageError(f"{path} names no weights_sha256, so it cannot be shown as a result of these weights "
+                             f"(only baselines, {'/'.join(BASELINES)}, measure no generator); evaluate them again")
         if measured is not None and measured != weights_sha256:
             raise UsageError(
                 f"{path} was measured on weights {measured[:12]}..., not on the weights being published "
@@ -62,6 +72,7 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str,
         shown = os.path.relpath(path, relative_to) if relative_to else os.path.basename(path)
         rows.append({
             "method": record.get("method", "?") + ("" if measured else " (baseline)"),
+            "dataset": record["dataset"],
             "protocol": protocol_label(record.get("protocol", {})),
             "model": record.get("model"), "ipc": record.get("ipc"),
             "mean": acc["mean"], "std": acc["std"], "runs": acc.get("n"), "result": shown,
@@ -109,7 +120,8 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "repo"
         save_repository(generator, staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
-        generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root)
+        generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root,
+                                                    dataset=generator.metadata.get("dataset"))
         save_repository(generator, staged, half=half, samples=True, repo_id=repo_id)
         if out is not None:
             out = Path(out)
