@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -313,3 +314,17 @@ def test_console_script_is_declared():
     scripts = {ep.name: ep for ep in metadata.entry_points(group="console_scripts")}
     assert scripts["distilled-datasets"].value == "distilled_datasets.cli:main"
     assert scripts["distilled-datasets"].load() is main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--epochs", "1000000000000"],
+     "at most 100000"),
+    (["train", "--dataset", "mnist", "--stage1-steps", "99999999999"], "at most 1e\\+06"),
+    (["distill-latents", "--generator", "x", "--iterations", "10000000000"], "at most 1e\\+06"),
+    (["train", "--dataset", "mnist", "--stage2-lr-g", "1e300"], "at most 1e\\+09"),
+])
+def test_numeric_flags_are_bounded(argv, message, capsys):
+    """Regression: evaluate --epochs 1000000000000 ran until killed."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and re.search(message, capsys.readouterr().err)

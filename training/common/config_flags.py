@@ -24,6 +24,23 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+# Every numeric flag has a bound (a field's metadata "max" overrides it): a typo such as
+# --epochs 1000000000000 is refused at once instead of running until killed.
+DEFAULT_MAX = {int: 1_000_000, float: 1e9}
+SEED_MAX = 2**63 - 1  # fields named "seed": any 63-bit seed
+
+
+def _bounded(parse: Any, kind: type, maximum: float) -> Any:
+    def parse_bounded(text: str):
+        value = parse(text)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= maximum:
+            raise argparse.ArgumentTypeError(f"expected a value of at most {maximum:g}, got {text!r}")
+        return value
+
+    parse_bounded.__name__ = getattr(parse, "__name__", kind.__name__)
+    return parse_bounded
+
+
 def _dest(prefix: str, name: str) -> str:
     return f"{prefix.replace('-', '_')}{name}"
 
@@ -54,6 +71,11 @@ def add_dataclass_flags(parser: Union[argparse.ArgumentParser, Any], cls: type, 
                 options["type"] = meta["type"]
         else:
             options["type"] = meta.get("type", kind)
+        numeric = kind in DEFAULT_MAX or typing.get_args(kind)[:1] in ((int,), (float,))
+        if numeric and "type" in options:
+            base = kind if kind in DEFAULT_MAX else typing.get_args(kind)[0]
+            maximum = meta.get("max", SEED_MAX if field.name.endswith("seed") else DEFAULT_MAX[base])
+            options["type"] = _bounded(options["type"], base, maximum)
         for key in ("choices", "metavar"):
             if key in meta:
                 options[key] = meta[key]

@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("fixed", "resample")
 DEFAULT_WHOLE_EPOCHS = 20
+MAX_EPOCHS = 100_000  # 100 times the headline protocol: more is a typo, refused before any work
 
 
 def _help(text: str, **more) -> Dict[str, Any]:
@@ -81,9 +82,9 @@ class EvalConfig:
     model: str = field(default="convnet3", metadata=_help("architecture trained", choices=list_models()))
     runs: int = field(default=HEADLINE["runs"], metadata=_help("runs r = 0..RUNS-1", type=positive_int))
     epochs: Optional[int] = field(default=None, metadata=_help(
-        "training epochs (None: 1000; for --source whole, --whole-epochs)", type=positive_int))
+        "training epochs (None: 1000; for --source whole, --whole-epochs)", type=positive_int, max=MAX_EPOCHS))
     whole_epochs: int = field(default=DEFAULT_WHOLE_EPOCHS, metadata=_help(
-        "epochs for --source whole when --epochs is not given", type=positive_int))
+        "epochs for --source whole when --epochs is not given", type=positive_int, max=MAX_EPOCHS))
     batch_size: int = field(default=HEADLINE["batch_size"], metadata=_help("", type=positive_int))
     lr: float = HEADLINE["lr"]
     momentum: float = HEADLINE["momentum"]
@@ -124,6 +125,9 @@ class EvalConfig:
         for name in ("runs", "whole_epochs", "test_limit", "threads", "test_batch_size"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
+        for name in ("epochs", "whole_epochs"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name), MAX_EPOCHS)
         self.train_config(whole=False)  # validates the optimisation values now, not after loading data
 
     def train_config(self, whole: bool) -> TrainConfig:
