@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from ._version import __version__
 from .dataset_info import canonical_name, list_datasets
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError
-from .files import apply_umask, atomic_write_json, move_into_place, temp_sibling, writing
+from .files import apply_umask, atomic_write_json, check_output, move_into_place, temp_sibling, writing
 from .validation import non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from .preview import dataset_grid
 
     out = Path(args.out)
-    _check_out(out, want_dir=False, overwrite=args.overwrite)
+    _check_out(out, want_dir=False, overwrite=args.overwrite, inputs=(args.repo_id,))
     dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)
     # The grid holds the dataset's own images: row c, column k = sample k of class c.
     grid = dataset_grid(dataset)
@@ -102,15 +102,26 @@ def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
     }
 
 
-def _check_out(out: Path, want_dir: bool, overwrite: bool) -> None:
-    if want_dir and out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out {out} exists and is not a directory")
-    if not want_dir and out.is_dir():
-        raise OutputExistsError(f"--out {out} is a directory; the safetensors format writes one file "
-                                "(e.g. data.safetensors)")
-    non_empty = out.is_dir() and any(out.iterdir()) if want_dir else out.exists()
-    if non_empty and not overwrite:
-        raise OutputExistsError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace it")
+def _is_generator_folder_or_export(out: Path) -> bool:
+    """What export and preview may replace: an earlier export (an image folder of class folders, a
+    safetensors file of this format) or a PNG preview."""
+    if out.is_dir():  # class folders of PNGs and the export's own metadata file, nothing else
+        return all((p.is_dir() and all(f.suffix == ".png" for f in p.iterdir())) or p.name == EXPORT_METADATA_NAME
+                   for p in out.iterdir())
+    if out.suffix == ".png":
+        return True
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(out), framework="pt") as handle:
+            return (handle.metadata() or {}).get("format") == EXPORT_FORMAT
+    except Exception:  # noqa: BLE001 -- anything unreadable is not an export
+        return False
+
+
+def _check_out(out: Path, want_dir: bool, overwrite: bool, inputs=()) -> None:
+    check_output(out, overwrite=overwrite, want_dir=want_dir, inputs=inputs, own_kind=_is_generator_folder_or_export,
+                 kind_name="distilled-datasets export or preview")
 
 
 def _images(dataset):
@@ -159,7 +170,7 @@ def _export_safetensors(dataset, args: argparse.Namespace, out: Path, tmp: Path)
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     want_dir = args.format == "imagefolder"
-    _check_out(out, want_dir=want_dir, overwrite=args.overwrite)  # fail before synthesizing anything
+    _check_out(out, want_dir=want_dir, overwrite=args.overwrite, inputs=(args.repo_id,))  # before any work
     # Everything is written under a hidden sibling name and moved onto OUT at the end (checked
     # again then), so a failed or interrupted export never leaves a half-written OUT; the sibling
     # is claimed now, so an unwritable folder fails before any synthesis.

@@ -37,3 +37,8 @@ class DamagedFileError(DistilledDatasetsError, ValueError):
 
 class OutputExistsError(DistilledDatasetsError, FileExistsError):
     """A command would replace something it did not create; the message names the flag that allows it."""
+
+
+class UnreadableWeightsError(InvalidGeneratorError):
+    """model.safetensors is not a whole safetensors file (truncated, damaged, another format): the fix
+    is to fetch or save it again, which the loader says for the place it came from."""

@@ -138,3 +138,53 @@ def writing(out: PathLike) -> Iterator[None]:
         raise
     except OSError as exc:
         raise WriteError(f"could not write {out}: {exc}") from exc
+
+
+# What marks a training run's folder (its config, checkpoints, log): never replaced by another
+# command's output, whatever the flags.
+RUN_MARKERS = ("train_config.json", "latent_config.json", "checkpoints", "log.jsonl")
+
+
+def is_run_folder(path: PathLike) -> bool:
+    path = Path(path)
+    return path.is_dir() and any((path / name).exists() for name in RUN_MARKERS)
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    try:
+        inner.resolve().relative_to(outer.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_output(out: PathLike, *, overwrite: bool, want_dir: bool, inputs=(), own_kind=None,
+                 kind_name: str = "output", run_folder_ok: bool = False, flag: str = "--out") -> None:
+    """The one check before a command writes ``out`` (refusals are OutputExistsError: exit code 1).
+
+    Refused whatever the flags: ``out`` is (or holds) one of the command's ``inputs``; ``out`` is a
+    training run folder (unless ``run_folder_ok``, for the run's own command); ``out`` is a file
+    where a folder is written or the other way round. Refused without ``overwrite``: ``out`` exists
+    (a file, or a non-empty folder). Refused with it: an ``out`` that ``own_kind(out)`` says is not
+    this command's kind of output (``kind_name``)."""
+    out = Path(out)
+    for given in inputs:
+        if given is not None and Path(given).exists() and out.exists() and _within(Path(given), out):
+            raise OutputExistsError(f"{flag} {out} is (or holds) this command's input {given}; writing there would "
+                                    f"destroy it: choose another {flag}")
+    if not out.exists() and not out.is_symlink():
+        return
+    if want_dir and not out.is_dir():
+        raise OutputExistsError(f"{flag} {out} is a file, not a folder; choose another {flag}")
+    if not want_dir and out.is_dir():
+        raise OutputExistsError(f"{flag} {out} is a folder; this command writes one file there")
+    if not run_folder_ok and is_run_folder(out):
+        raise OutputExistsError(f"{flag} {out} is a training run folder; writing there would replace its "
+                                f"checkpoints and log: choose another {flag}")
+    if out.is_dir() and not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{flag} {out} exists and is not empty; pass --overwrite to replace it")
+    if own_kind is not None and not own_kind(out):
+        raise OutputExistsError(f"{flag} {out} is not a {kind_name}; --overwrite replaces only that: choose another "
+                                f"{flag}")

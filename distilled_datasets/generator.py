@@ -28,11 +28,11 @@ from .config import (
     check_metadata_types,
     read_config_file,
 )
-from .errors import InvalidGeneratorError
+from .errors import InvalidGeneratorError, UnreadableWeightsError
 from .files import atomic_write, atomic_write_json
 from .herding import FeatureNet
 from .hub import ResolvedFiles, resolve
-from .weights_file import UnreadableWeightsError, check_representable, read_weights
+from .weights_file import check_representable, read_weights
 
 SELECTOR_PREFIX = "selector."
 # The most weights a config may ask for (1 GiB of float32): checked on the meta device, before allocation.

@@ -20,17 +20,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
-from .errors import InvalidGeneratorError
+from .errors import InvalidGeneratorError, UnreadableWeightsError
 
 # safetensors dtype names the package computes with (as float32, or int64 for integer tensors).
 FLOAT_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
 INT_DTYPES = {"I64": torch.int64, "I32": torch.int32}
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header lists names, dtypes and shapes: kilobytes, not megabytes
-
-
-class UnreadableWeightsError(InvalidGeneratorError):
-    """The file is not a whole safetensors file (truncated, damaged, another format): the fix is to
-    fetch or save it again, which the loader says for the place it came from."""
 
 
 @dataclass(frozen=True)

@@ -134,21 +134,28 @@ def test_export_refuses_to_overwrite(tmp_path, capsys, mnist_gen):
     out = tmp_path / "export"
     out.mkdir()  # an empty folder is fine
     assert run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", out)[0] == 0
-    (out / "mine.txt").write_text("keep me")
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out)
-    assert code == 1 and "--overwrite" in err and err.count("\n") == 1
-    assert (out / "mine.txt").read_text() == "keep me" and len(ImageFolder(str(out))) == 10
+    assert code == 1 and "--overwrite" in err and err.count("\n") == 1 and len(ImageFolder(str(out))) == 10
+    (out / "mine.txt").write_text("keep me")  # not an export any more: --overwrite never replaces it
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out, "--overwrite")
+    assert code == 1 and "is not a distilled-datasets export" in err and (out / "mine.txt").read_text() == "keep me"
+    (out / "mine.txt").unlink()
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out, "--overwrite")
-    assert code == 0 and not (out / "mine.txt").exists() and len(ImageFolder(str(out))) == 20
+    assert code == 0 and len(ImageFolder(str(out))) == 20
     # A file path for the folder layout, and an existing file for safetensors.
     target = tmp_path / "data.safetensors"
     target.write_bytes(b"x")
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", target)
-    assert code == 1 and "not a directory" in err
+    assert code == 1 and "is a file, not a folder" in err
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)
     assert code == 1 and "--overwrite" in err and target.read_bytes() == b"x"
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target,
+                       "--overwrite")
+    assert code == 1 and "is not a distilled-datasets export" in err and target.read_bytes() == b"x"
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", out)
-    assert code == 1 and "is a directory" in err
+    assert code == 1 and "is a folder" in err
+    target.unlink()
+    assert run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)[0] == 0
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--format", "safetensors",
                      "--out", target, "--overwrite")
     assert code == 0 and load_file(str(target))["images"].shape == (10, 28, 28)
@@ -328,3 +335,27 @@ def test_numeric_flags_are_bounded(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
     assert exit_info.value.code == 2 and re.search(message, capsys.readouterr().err)
+
+
+def test_overwrite_never_replaces_the_input_or_a_run_folder(tmp_path, capsys, mnist_gen):
+    """Regressions: export --out RUN --overwrite and select RUN --out RUN --overwrite replaced a training
+    run folder; distill-latents --generator X --out X --overwrite deleted X and then failed."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(mnist_gen, run_dir)
+    (run_dir / "train_config.json").write_text("{}")
+    before = sorted(p.name for p in run_dir.iterdir())
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", run_dir, "--out", run_dir, "--overwrite")
+    assert code == 1 and "this command's input" in err
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", run_dir, "--overwrite")
+    assert code == 1 and "training run folder" in err
+    code, _, err = run(capsys, "select", run_dir, "--out", run_dir, "--dataset", "mnist", "--candidates", "1",
+                       "--noise-scale", "0.5", "--overwrite")
+    assert code == 1 and "this command's input" in err
+    generator = tmp_path / "generator"
+    shutil.copytree(mnist_gen, generator)
+    code, _, err = run(capsys, "distill-latents", "--generator", generator, "--out", generator, "--dataset", "mnist",
+                       "--overwrite", "--data-root", tmp_path / "nowhere")
+    assert code == 1 and "this command's input" in err
+    assert sorted(p.name for p in run_dir.iterdir()) == before and (generator / "model.safetensors").is_file()

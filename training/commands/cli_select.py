@@ -41,15 +41,16 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..common.distributed import Distributed
-    from ..selection.selector_fit import select, write_folder
+    from ..selection.selector_fit import check_folder_out, select, write_folder
 
+    check_folder_out(args.out, args.overwrite, inputs=(args.run_dir,))  # before minutes of work
     dist = Distributed.from_env("cpu")  # under torchrun the selector trains on every rank's share
     generator = select(args.run_dir, args.dataset, args.data_root, args.candidates,
                        selector_kwargs={"width": args.selector_width, "feature_dim": args.selector_feature_dim},
                        epochs=args.epochs, seed=args.seed, download=args.download, selection=args.selection,
                        noise_scale=args.noise_scale, dist=dist)
     if dist.is_main:
-        write_folder(generator, args.out, args.overwrite)
+        write_folder(generator, args.out, args.overwrite, inputs=(args.run_dir,))
     dist.barrier()
     how = [f"keeps 1 in {args.candidates} candidates by {args.selection}"] if args.candidates > 1 else []
     if args.noise_scale is not None:

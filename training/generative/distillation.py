@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
 from distilled_datasets.errors import DistilledDatasetsError, MissingFileError, UsageError
-from distilled_datasets.files import atomic_write_text
+from distilled_datasets.files import atomic_write_text, check_output
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
@@ -426,6 +426,8 @@ def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> P
 
 def _prepare(config: RunConfig, out: Path, resume: bool, overwrite: bool) -> bool:
     """Check and clean the run folder (holding its lock); returns whether a checkpoint is resumed."""
+    check_output(out, overwrite=True, want_dir=True, inputs=(config.init_from, config.data_root),
+                 run_folder_ok=True)  # --init-from or the data inside --out: never cleared
     prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
     for folder in (out, out / "checkpoints", out / "samples"):
         ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from distilled_datasets import Generator
 from distilled_datasets.config import LAYOUTS, SamplingConfig
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
-from distilled_datasets.files import atomic_write_json, read_json
+from distilled_datasets.files import atomic_write_json, check_output, read_json
 from distilled_datasets.repository import save_repository
 from distilled_datasets.synthesis import chunk_noise
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
@@ -431,6 +431,7 @@ def saved_latent_config(out) -> LatentConfig:
 def distill_latents(config: LatentConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Run (or resume) a latent distillation into ``config.out``; the same folder rules as ``train``."""
     out = Path(config.out)
+    check_output(out, overwrite=True, want_dir=True, inputs=(config.generator,), run_folder_ok=True)
     with RunLock(out):
         prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
         for folder in (out, out / "checkpoints"):

@@ -81,24 +81,14 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str, relative_
     return rows
 
 
-def is_run_folder(folder: Path) -> bool:
-    """Whether ``folder`` is a training run (its checkpoints and log must never be replaced)."""
-    return folder.is_dir() and any((folder / name).exists() for name in ("train_config.json", "checkpoints",
-                                                                         "log.jsonl"))
-
-
 def check_out_folder(out: Path, run_dir: Path, overwrite: bool) -> None:
-    """Refuse an --out that is a training run folder (whatever the flags), a file, or a non-empty
-    folder without ``overwrite``: publish never deletes what it did not create unless told to. A
-    published folder may be re-published onto itself (new results in its card) with ``overwrite``."""
-    if is_run_folder(out):
-        raise OutputExistsError(f"--out {out} is a training run folder; publishing there would replace its "
-                                "checkpoints and log; choose another --out")
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out {out} is a file, not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"--out {out} is not empty ({len(list(out.iterdir()))} entries); pass --overwrite "
-                                "to replace it")
+    """files.check_output for a generator folder: never a training run folder, a file, or a folder
+    holding anything but a generator's files; a published folder may be re-published onto itself
+    (new results in its card) with ``overwrite`` (it is read whole before it is replaced)."""
+    from ..selection.selector_fit import check_folder_out
+
+    same = out.exists() and run_dir.exists() and out.resolve() == run_dir.resolve()
+    check_folder_out(out, overwrite, inputs=() if same else (run_dir,))
 
 
 def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[PathLike] = None,

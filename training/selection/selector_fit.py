@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.errors import InvalidGeneratorError, OutputExistsError
-from distilled_datasets.files import move_into_place, temp_sibling, writing
+from distilled_datasets.files import check_output, move_into_place, temp_sibling, writing
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import UsageError, check_number, check_positive_int
@@ -150,13 +150,23 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     return generator
 
 
-def write_folder(generator: Generator, out, overwrite: bool = False) -> Path:
+def is_generator_folder(folder: Path) -> bool:
+    """Only a generator's files (what select and publish write), nothing else."""
+    return {p.name for p in folder.iterdir()} <= {"config.json", "model.safetensors", "README.md", "samples.png"}
+
+
+def check_folder_out(out, overwrite: bool, inputs=()) -> None:
+    """Before any work: ``out`` may receive a generator folder (see files.check_output)."""
+    check_output(out, overwrite=overwrite, want_dir=True, inputs=inputs, own_kind=is_generator_folder,
+                 kind_name="generator folder (config.json, model.safetensors, README.md, samples.png)")
+
+
+def write_folder(generator: Generator, out, overwrite: bool = False, inputs=()) -> Path:
     """Write ``generator``'s repository folder to ``out``: built beside it and moved into place, so a
     failure leaves nothing half written, and an existing non-empty ``out`` is replaced only with
     ``overwrite``."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise OutputExistsError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
+    check_folder_out(out, overwrite, inputs)
     tmp = temp_sibling(out, "incoming")
     try:
         with writing(out):
