@@ -10,6 +10,10 @@ Then measure them (README: the evaluate commands are in each result JSON) and re
 with ``python benchmarks/publish_defaults.py``.
 
     python benchmarks/make_defaults.py --dataset mnist --data-root ../shared/data
+    python benchmarks/make_defaults.py --dataset cifar10 --from runs/programme/cifar10/c10-latents
+
+CIFAR-10 had no earlier default: its generator is made from scratch by the programme's CIFAR-10 rows
+(stage 1, stage 2, learned codes; benchmarks/programme.py), and the best of them is published here.
 """
 
 from __future__ import annotations
@@ -46,13 +50,22 @@ def run(argv: List[str], env) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist", "cifar10"))
+    parser.add_argument("--from", dest="source", default=None,
+                        help="cifar10: the programme's generator folder to ship (its stages were built by "
+                             "`python benchmarks/programme.py --dataset cifar10`)")
     parser.add_argument("--data-root", default=os.environ.get("DISTILLED_DATASETS_DATA", "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "defaults"))
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="more distill-latents flags (after the recipe's)")
     args = parser.parse_args(argv)
     env = {**os.environ, "DISTILLED_DATASETS_DATA": args.data_root, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    if args.dataset == "cifar10":  # made from scratch here: stage 1, stage 2, codes (benchmarks/programme.py)
+        if args.source is None:
+            parser.error("--dataset cifar10 needs --from: the programme's chosen generator folder")
+        run(["publish", args.source, "--out", str(REPO / "distilled_datasets" / "defaults" / "cifar10"),
+             "--package-default", "--overwrite"], env)
+        return 0
     runs = Path(args.runs_dir) / args.dataset
     with tempfile.TemporaryDirectory() as tmp:
         earlier = extract_earlier_default(args.dataset, Path(tmp) / "earlier")

@@ -23,20 +23,37 @@ DEFAULTS = REPO / "distilled_datasets" / "defaults"
 RESULTS = REPO / "benchmarks" / "results" / "eval"
 
 
-def notes(training: dict) -> str:
+def _data_records(training) -> list:
+    """Every ``data`` record (what was trained on) anywhere in a training recipe."""
+    if isinstance(training, dict):
+        found = [training["data"]] if isinstance(training.get("data"), dict) else []
+        return found + [d for v in training.values() for d in _data_records(v)]
+    return []
+
+
+def notes(training: dict, dataset: str = "mnist") -> str:
     """How a CPU-trained default was made; step counts from its own training record."""
     protocol = ("Every row marked REDUCED was measured with fewer epochs or runs than the headline protocol "
                 "(1000 epochs, 5 runs); the result file of each row holds the exact command, hardware and seeds.")
+    if any(d.get("lossy_copy") for d in _data_records(training)):
+        protocol = ("Trained, and every accuracy here measured, on a JPEG copy of the dataset (the original files "
+                    "could not be fetched on the machines that made it): these are not the numbers of the original "
+                    "test split; the result files also hold each model's accuracy on the test images whose original "
+                    "pixels are known, and on their JPEG copies. " + protocol)
     if training.get("method") == "latent distribution matching":
         latents, generator = training.get("latents", {}), training.get("generator", {})
         stage1 = generator.get("init_from", {}).get("stage1_steps_done", "?")
         prefixes = ", ".join(str(p) for p in latents.get("prefixes", []))
-        return (f"Made on a shared 2-core CPU (no GPU was available; benchmarks/make_defaults.py): the conditional "
-                f"generator of the earlier default ({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 "
-                f"steps), frozen, with {latents.get('latents', '?')} latent codes per class learned by distribution "
-                f"matching for {latents.get('steps_done', '?')} iterations, every prefix of {prefixes} codes "
-                "matched at once: `ipc=k` synthesizes from the first k codes (k at most their number; the "
-                f"images beyond it come from seeded noise). {protocol}")
+        origin = ("the conditional generator of the earlier default" if dataset in ("mnist", "fashion_mnist")
+                  else "a conditional generator trained here")
+        lr = latents.get("lr_generator") or 0
+        network = "frozen" if not lr else f"fine-tuned together with the codes (Adam, rate {lr:g})"
+        return (f"Made on a shared 2-core CPU (no GPU was available; benchmarks/make_defaults.py): {origin} "
+                f"({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 steps), {network}, with "
+                f"{latents.get('latents', '?')} latent codes per class learned by distribution matching for "
+                f"{latents.get('steps_done', '?')} iterations, every prefix of {prefixes} codes matched at once: "
+                "`ipc=k` synthesizes from the first k codes (k at most their number; the images beyond it come "
+                f"from seeded noise). {protocol}")
     stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
     return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
             f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe. {protocol}")
@@ -73,7 +90,7 @@ def main(argv=None) -> int:
     from distilled_datasets.training.publishing.publish_generator import publish
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
+    parser.add_argument("--datasets", nargs="+", default=[p.name for p in sorted(DEFAULTS.iterdir()) if p.is_dir()])
     args = parser.parse_args(argv)
     for dataset in args.datasets:
         folder = DEFAULTS / dataset
@@ -81,7 +98,7 @@ def main(argv=None) -> int:
         results = matching_results(dataset, digest)
         training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
         publish(folder, out=folder, results=results, half=stored_as_half(folder / WEIGHTS_NAME),
-                package_default=True, results_root=REPO, notes=notes(training), overwrite=True)
+                package_default=True, results_root=REPO, notes=notes(training, dataset), overwrite=True)
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

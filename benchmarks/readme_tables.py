@@ -110,8 +110,30 @@ def _methods(index, dataset, protocol="fixed", model="convnet3") -> List[str]:
 PROGRAMME_FOLDER = "programme"  # benchmarks/results/eval/<dataset>/programme/: the accuracy experiments
 
 
+SIZE_FOLDER = "size"  # benchmarks/results/eval/cifar10/size/: the generator-size comparison (cifar10_size.py)
+
+
 def in_programme(record: Dict[str, Any]) -> bool:
     return f"/{PROGRAMME_FOLDER}/" in record["_path"]
+
+
+def in_side_study(record: Dict[str, Any]) -> bool:
+    """Records of their own tables (the programme, the size comparison), not of the results tables."""
+    return in_programme(record) or f"/{SIZE_FOLDER}/" in record["_path"]
+
+
+def size_section(records) -> str:
+    """The CIFAR-10 generator-size comparison: each candidate's raw samples and 10 learned codes."""
+    rows = sorted((r for r in records if f"/{SIZE_FOLDER}/" in r["_path"]), key=lambda r: r["_path"])
+    if not rows:
+        return "Not measured yet (`python benchmarks/cifar10_size.py`).\n"
+    lines = ["| candidate (stage-1 steps in the same wall time) | IPC 10 | generator | parameters |",
+             "|---|---|---|---|"]
+    for r in rows:
+        gen = r["source"].get("generator_config", {})
+        lines.append(f"| {r['method']} | {cell(r)} | width {gen.get('arch_kwargs', {}).get('width', '?')} | "
+                     f"{r['source'].get('generator_parameters', 0):,} |")
+    return "\n".join(lines) + "\n"
 
 
 def programme_section(records) -> str:
@@ -135,7 +157,7 @@ def programme_section(records) -> str:
 
 
 def results_section(records) -> str:
-    index = _index([r for r in records if not in_programme(r)])
+    index = _index([r for r in records if not in_side_study(r)])
     out = ["Accuracy (%) of ConvNet3 trained from scratch on the distilled set and tested once on the full "
            "real test split; mean ± std over runs. A cell that says `(N ep, K runs)` used fewer epochs or runs "
            "than the headline protocol (1000 epochs, 5 runs).", ""]
@@ -420,7 +442,7 @@ def distributed_section(folder: Path = RESULTS) -> str:
 
 def headline_section(records) -> str:
     """The README's one table: the shipped default beside a random real subset, per dataset."""
-    index = _index([r for r in records if not in_programme(r)])
+    index = _index([r for r in records if not in_side_study(r)])
     lines = ["Accuracy (%) of ConvNet3 trained from scratch on the set and tested on the full real test split "
              "(mean ± std over runs; a cell that says `(N ep, K runs)` used fewer than the headline 1000 epochs and "
              "5 runs). Every table, the protocol and the published methods: [docs/results.md](docs/results.md).", "",
@@ -453,6 +475,7 @@ def speed_section(folder: Path = RESULTS) -> str:
 
 
 SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": speed_section,
+            "cifar10-size": lambda: size_section(load_evaluations()),
             "results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
             "training-speed": training_speed_section, "wang2018": wang_section,
@@ -460,12 +483,13 @@ SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": s
 
 
 # Absolute paths of the machine a record was made on (its commands keep them) are shown relative.
-MACHINE_PATHS = (re.compile(r"/work/main/"), re.compile(r"/work/(shared/)"), re.compile(r"/tmp/[^ `]*/"))
+MACHINE_PATHS = (re.compile(r"/work/main/"), re.compile(r"/work/"), re.compile(r"/tmp/[^ `]*/"))
 
 
 def portable(text: str) -> str:
+    """The repository's own paths relative to it, its neighbours (../shared) relative to it too."""
     text = MACHINE_PATHS[0].sub("", text)
-    text = MACHINE_PATHS[1].sub(r"../\1", text)
+    text = MACHINE_PATHS[1].sub("../", text)
     return MACHINE_PATHS[2].sub("TMP/", text)
 
 

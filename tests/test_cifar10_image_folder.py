@@ -101,3 +101,44 @@ def test_records_say_when_the_pixels_are_a_lossy_copy(tmp_path):
     assert record["lossy_copy"] and "lossy (.jpg) copy of CIFAR-10" in record["note"]
     assert data.describe_real_data("cifar10", tmp_path / "nothing") == {"dataset": "cifar10",
                                                                         "read_as": "torchvision files"}
+
+
+def test_every_run_is_also_tested_on_the_original_pixels_of_the_copy(tmp_path, capsys):
+    """--original-test: each trained model on the original pixels of some test images and on their
+    copies in the data root; the record says how much the copy moves its accuracy."""
+    root = tmp_path / "copy"
+    written = write_cifar10_folder(root)
+    originals, labels = written["test"]
+    names = np.array([f"test/{CLASSES[c]}/{k % 2:04d}.png" for k, c in enumerate(labels)])
+    canonical = tmp_path / "canonical.npz"
+    np.savez(canonical, test_prefix_images=originals, test_prefix_jpeg_paths=names,
+             test_batch_labels=np.asarray(labels, dtype=np.uint8))
+    out = tmp_path / "rr.json"
+    code = cli_main(["evaluate", "--dataset", "cifar10", "--data-root", str(root), "--source", "random-real",
+                     "--ipc", "1", "--runs", "2", "--epochs", "1", "--device", "cpu", "--out", str(out),
+                     "--no-progress", "--original-test", str(canonical)])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    for run in record["runs"]:
+        cost = run["original_test"]
+        assert cost["images"] == 20 and 0 <= cost["original_correct"] <= 20
+        # The folder's PNGs are lossless copies of these originals: the same model, the same answers.
+        assert cost["original_correct"] == cost["copy_correct"]
+    summary = record["original_test"]["summary"]
+    assert summary["n"] == 2 and summary["gap_mean"] == 0.0
+    assert record["protocol"]["reduced"] and "original_test" not in record["protocol"]
+
+
+def test_original_test_archives_are_arrays_only(tmp_path):
+    from distilled_datasets.errors import DamagedFileError, UsageError
+    from distilled_datasets.training.evaluation.copy_cost import load_copy_cost_set
+
+    write_cifar10_folder(tmp_path / "copy")
+    np.savez(tmp_path / "objects.npz", test_prefix_images=np.array([{"a": 1}], dtype=object),
+             test_prefix_jpeg_paths=np.array(["x"]), test_batch_labels=np.zeros(1, np.uint8))
+    with pytest.raises(DamagedFileError, match="not a readable array archive"):
+        load_copy_cost_set(str(tmp_path / "objects.npz"), str(tmp_path / "copy"), "cifar10", torch.device("cpu"))
+    np.savez(tmp_path / "escape.npz", test_prefix_images=np.zeros((1, 32, 32, 3), np.uint8),
+             test_prefix_jpeg_paths=np.array(["../../etc/passwd"]), test_batch_labels=np.zeros(1, np.uint8))
+    with pytest.raises(UsageError, match="inside the data root"):
+        load_copy_cost_set(str(tmp_path / "escape.npz"), str(tmp_path / "copy"), "cifar10", torch.device("cpu"))

@@ -6,24 +6,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import distilled_datasets
-from distilled_datasets import DistilledFashionMNIST, DistilledMNIST
+from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST
 
 DEFAULTS = Path(distilled_datasets.__file__).parent / "defaults"
 
 
-@pytest.mark.parametrize("cls", [DistilledMNIST, DistilledFashionMNIST])
-def test_default_generator_loads_offline_and_synthesizes(cls, go_offline, front_matter):
+@pytest.mark.parametrize("cls, mode, shape", [(DistilledMNIST, "L", (20, 28, 28)),
+                                              (DistilledFashionMNIST, "L", (20, 28, 28)),
+                                              (DistilledCIFAR10, "RGB", (20, 32, 32, 3))])
+def test_default_generator_loads_offline_and_synthesizes(cls, mode, shape, go_offline, front_matter):
     go_offline()
     folder = DEFAULTS / cls.info.default_generator
     assert (folder / "config.json").is_file(), f"no default generator ships in {folder}"
     ds = cls(ipc=2, seed=0)
     assert ds.generator.metadata["dataset"] == cls.dataset_name
     image, label = ds[3]
-    assert image.mode == "L" and image.size == (28, 28) and label == 3
-    assert ds.data.shape == (20, 28, 28)
+    assert image.mode == mode and image.size == shape[1:3] and label == 3
+    assert tuple(ds.data.shape) == shape
+    if cls is DistilledCIFAR10:  # torchvision's CIFAR10 types: a numpy array and a list
+        assert isinstance(ds.data, np.ndarray) and ds.data.dtype == np.uint8 and isinstance(ds.targets, list)
     card = (folder / "README.md").read_text(encoding="utf-8")
     meta = front_matter(card)
     assert meta["library_name"] == "distilled-datasets"
@@ -32,8 +37,16 @@ def test_default_generator_loads_offline_and_synthesizes(cls, go_offline, front_
     assert (folder / "samples.png").is_file()
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_hub_cards_are_the_shipped_generators_cards(name):
     # hub_cards/<name>.md is a copy of what `distilled-datasets publish` wrote for the default.
     card = Path(__file__).resolve().parents[1] / "hub_cards" / f"{name}.md"
     assert card.read_text(encoding="utf-8") == (DEFAULTS / name / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_cifar10_default_says_it_was_trained_on_a_jpeg_copy():
+    config = json.loads((DEFAULTS / "cifar10" / "config.json").read_text())
+    data = config["training"]["latents"]["data"]
+    assert data["read_as"] == "image folder" and data["lossy_copy"] and data["file_types"] == [".jpg"]
+    assert "JPEG copy" in (DEFAULTS / "cifar10" / "README.md").read_text()
+    assert config["sampling"]["layout"] == "class_rows"
