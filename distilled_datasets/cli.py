@@ -14,7 +14,6 @@ import importlib
 import json
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -22,7 +21,8 @@ from typing import Dict, List, Optional, Sequence
 from ._version import __version__
 from .dataset_info import canonical_name, list_datasets
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError
-from .files import apply_umask, atomic_write_json, check_output, move_into_place, temp_sibling, writing
+from .files import (apply_umask, atomic_write_json, check_output, discard, move_into_place,
+                    remove_stale_temporaries, temp_sibling, writing)
 from .validation import non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             grid.save(tmp, format="PNG")
             move_into_place(tmp, out, overwrite=args.overwrite)  # refuses an OUT that appeared meanwhile
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
     print(f"wrote {out} ({len(dataset.classes)} classes x {dataset.ipc} images, seed {args.seed}, "
           f"source {dataset.files.describe()})")
     return 0
@@ -120,6 +120,7 @@ def _is_generator_folder_or_export(out: Path) -> bool:
 
 
 def _check_out(out: Path, want_dir: bool, overwrite: bool, inputs=()) -> None:
+    remove_stale_temporaries(out.parent, name=out.name)  # what a killed export of this OUT left
     check_output(out, overwrite=overwrite, want_dir=want_dir, inputs=inputs, own_kind=_is_generator_folder_or_export,
                  kind_name="distilled-datasets export or preview")
 
@@ -185,10 +186,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             (_export_imagefolder if want_dir else _export_safetensors)(dataset, args, out, tmp)
             move_into_place(tmp, out, overwrite=args.overwrite)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        discard(tmp)  # never raises: a failed cleanup must not hide the write's own error
     print(f"wrote {len(dataset)} images of {args.dataset} (ipc {dataset.ipc}, seed {args.seed}, "
           f"source {dataset.files.describe()}) to {out} [{args.format}]")
     return 0

@@ -12,11 +12,12 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, List, Union
 
 from .errors import DamagedFileError, DistilledDatasetsError, MissingFileError, OutputExistsError, WriteError
 
@@ -48,8 +49,52 @@ def apply_umask(path: PathLike) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
+def discard(path: PathLike) -> None:
+    """Remove a temporary file or folder, never raising: the cleanup after a failed write must not
+    hide that write's own error (on a read-only disk the cleanup fails too)."""
+    path = Path(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<kind>[a-z]+)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: PathLike, name: str = None, any_writer: bool = False) -> List[Path]:
+    """Remove what killed writers left in ``folder`` (temp_sibling's hidden names; of ``name`` only, if
+    given): those whose process is gone, or all of them with ``any_writer`` (the caller holds the
+    folder's lock, so no other writer is alive). Returns what was removed."""
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        if any_writer or not _alive(int(match["pid"])):
+            discard(entry)
+            removed.append(entry)
+    return removed
+
+
 def atomic_write(path: PathLike, writer: Callable[[str], Any], umask_mode: bool = True) -> Path:
-    """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``.
+    """Call ``writer(temporary_path)`` to produce the file, then rename it onto ``path``. On failure
+    the temporary is removed and the write's own error is raised (a WriteError for an OSError).
 
     ``umask_mode=False`` skips setting the mode from the umask, for writers that create the file
     with Python's ``open`` (which already honours it): the image cache writes thousands of files."""
@@ -61,10 +106,10 @@ def atomic_write(path: PathLike, writer: Callable[[str], Any], umask_mode: bool 
             apply_umask(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         raise WriteError(f"could not write {path}: {exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         raise
     return path
 

@@ -280,3 +280,42 @@ def test_files_get_the_users_umask(mnist_generator_dir, tmp_path):
         os.umask(old)
     for path in [tmp_path / "data.safetensors", *folder.iterdir()]:
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_a_failed_write_reports_its_own_error_when_cleanup_fails_too(tmp_path, monkeypatch):
+    """Regression: on a read-only disk the cleanup of the temporary raised over the write's own error."""
+    from distilled_datasets import files
+
+    def failing_writer(tmp):
+        raise OSError(28, "No space left on device")
+
+    real_unlink = Path.unlink
+
+    def refusing_unlink(self, missing_ok=False):
+        if self.name.startswith(".out.json.tmp-"):
+            raise OSError(30, "Read-only file system")
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refusing_unlink)
+    with pytest.raises(files.WriteError, match="No space left on device"):
+        files.atomic_write(tmp_path / "out.json", failing_writer)
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_run(tmp_path, capsys, mnist_generator_dir):
+    """Regression: a killed export or publish left hidden temporary folders (thousands of PNGs)."""
+    import subprocess
+    import sys
+
+    from distilled_datasets.cli import main as cli_main
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid that no longer runs
+    left = tmp_path / f".export.tmp-{dead}-0123abcd"
+    (left / "0_zero").mkdir(parents=True)
+    (left / "0_zero" / "0.png").write_bytes(b"half")
+    alive = tmp_path / f".export.tmp-{os.getpid()}-4567cdef"  # a writer still running: left alone
+    alive.mkdir()
+    code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--ipc", "1", "--out",
+                     str(tmp_path / "export")])
+    assert code == 0, capsys.readouterr().err
+    assert not left.exists() and alive.exists()

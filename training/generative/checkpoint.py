@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from distilled_datasets import files
 from distilled_datasets.errors import DistilledDatasetsError, MissingFileError, UsageTypeError
 from distilled_datasets.files import atomic_write
 
@@ -87,13 +88,6 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
 
 
 def remove_stale_temporaries(folder: PathLike) -> List[Path]:
-    """Delete the temporary files that killed writers left in ``folder`` (files.temp_sibling's
-    hidden ``.NAME.tmp-PID-...`` names); returns what was removed."""
-    folder = Path(folder)
-    removed = []
-    if folder.is_dir():
-        for tmp in folder.glob(".*.tmp-*"):
-            if tmp.is_file():
-                tmp.unlink()
-                removed.append(tmp)
-    return removed
+    """Delete the temporary files that killed writers left in ``folder`` (the caller holds the run's
+    lock, so none of them is being written); returns what was removed."""
+    return files.remove_stale_temporaries(folder, any_writer=True)

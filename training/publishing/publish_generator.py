@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
 from distilled_datasets.errors import DistilledDatasetsError, OutputExistsError, UsageError
-from distilled_datasets.files import move_into_place, sha256_file, temp_sibling, writing
+from distilled_datasets.files import (discard, move_into_place, remove_stale_temporaries, sha256_file, temp_sibling,
+                                     writing)
 from distilled_datasets.repository import save_repository
 
 from ..evaluation.records import read_record
@@ -100,6 +101,7 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
     if repo_id is None and out is None:
         raise UsageError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
     if out is not None:
+        remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed publish of this OUT left
         check_out_folder(Path(out), Path(run_dir), overwrite)  # before any work
     generator = Generator.from_pretrained(run_dir)
     generator.metadata["license"] = license
@@ -123,7 +125,7 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
                     shutil.copytree(staged, incoming)
                     move_into_place(incoming, out, overwrite=overwrite)
             finally:
-                shutil.rmtree(incoming, ignore_errors=True)
+                discard(incoming)
             logger.info("wrote %s", out)
         if repo_id is not None:
             from huggingface_hub import HfApi

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Dict, Optional, Union
 
@@ -22,7 +21,8 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.errors import InvalidGeneratorError, OutputExistsError
-from distilled_datasets.files import check_output, move_into_place, temp_sibling, writing
+from distilled_datasets.files import (check_output, discard, move_into_place, remove_stale_temporaries, temp_sibling,
+                                     writing)
 from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import UsageError, check_number, check_positive_int
@@ -157,6 +157,7 @@ def is_generator_folder(folder: Path) -> bool:
 
 def check_folder_out(out, overwrite: bool, inputs=()) -> None:
     """Before any work: ``out`` may receive a generator folder (see files.check_output)."""
+    remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed writer of this OUT left
     check_output(out, overwrite=overwrite, want_dir=True, inputs=inputs, own_kind=is_generator_folder,
                  kind_name="generator folder (config.json, model.safetensors, README.md, samples.png)")
 
@@ -174,5 +175,5 @@ def write_folder(generator: Generator, out, overwrite: bool = False, inputs=()) 
             save_repository(generator, tmp)
             move_into_place(tmp, out, overwrite=overwrite)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     return out
