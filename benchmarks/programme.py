@@ -48,8 +48,8 @@ STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "
 CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
 P10 = ["--latents", "10", "--prefixes", "10", "--iterations", "300"]
 # CIFAR-10's generator: measured, not taken from MNIST (benchmarks/cifar10_size.py).
-C10_WIDTH = 48
-C10_STAGE1_STEPS = 8000
+C10_WIDTH = 24
+C10_STAGE1_STEPS = 12000
 C10_NET = ["--architecture", "small", "--width", str(C10_WIDTH), "--stage1-d-width", "32"]
 C10_LATENTS = ["--latents", "50", "--prefixes", "1", "10", "50", "--iterations", "600", "--chunk-size", "10",
                "--layout", "class_rows"]
@@ -234,6 +234,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "programme"))
     parser.add_argument("--only", nargs="+", default=None, help="these experiments only, taken in this order")
     parser.add_argument("--list", action="store_true", help="show each experiment's state and exit")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build the generators, leave their evaluations to another copy (the critical path first)")
     args = parser.parse_args(argv)
     runs = Path(args.runs_dir) / args.dataset
     by_name = {e.name: e for e in EXPERIMENTS}
@@ -251,7 +253,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     while remaining:
         progressed = False
         for exp in list(remaining):
-            if all(done(kind, path) for kind, _, path in steps(exp, args.dataset, runs, args.data_root, args.canonical)):
+            wanted = [(kind, step, path) for kind, step, path in steps(exp, args.dataset, runs, args.data_root,
+                                                                       args.canonical)
+                      if kind == "build" or not args.build_only]
+            if all(done(kind, path) for kind, _, path in wanted):
                 remaining.remove(exp)
                 continue
             if not all(built(folder(runs, need)) for need in exp.needs):
@@ -260,7 +265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if lock is None:
                 continue
             try:
-                for kind, step, path in steps(exp, args.dataset, runs, args.data_root, args.canonical):
+                for kind, step, path in wanted:
                     if not done(kind, path):
                         if str(runs / "earlier-default-source") in step:
                             earlier_default_source(runs, args.dataset)
