@@ -263,7 +263,7 @@ def _sample_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="which distilled set (default 0)")
 
 
-def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distilled-datasets",
         description="Distilled MNIST, Fashion-MNIST and CIFAR-10: preview, export and inspect generators.",
@@ -292,31 +292,31 @@ def build_parser(with_training: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
 
-    if with_training:
-        _register_training(sub)
+    if command not in RUNTIME_COMMANDS:
+        _register_training(sub, command)
     return parser
 
 
-def _register_training(subparsers) -> None:
+def _register_training(subparsers, command: Optional[str]) -> None:
+    """The training commands: ``command`` in full, the others as one-line stubs (training.commands)."""
     try:
         module = importlib.import_module(TRAINING_COMMANDS_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name in (TRAINING_COMMANDS_MODULE, "distilled_datasets.training"):
-            return  # not written yet, or not installed: the runtime commands still work
+            return  # not installed: the runtime commands still work
         logger.warning("training commands unavailable: %s", exc)
         return
-    module.register(subparsers)
+    module.register(subparsers, command)
 
 
-def _wants_training(argv: Sequence[str]) -> bool:
-    """False when the command is a runtime one: then training code is not even imported."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    return first not in RUNTIME_COMMANDS
+def _command(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand asked for (the first argument that is not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(with_training=_wants_training(argv))
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     args.argv = ["distilled-datasets", *argv]  # what commands record as their command line
     # The package's own logger gets a stderr handler for this command only (main() may run

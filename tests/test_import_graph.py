@@ -69,3 +69,20 @@ def test_generator_reaches_no_card_or_preview_code():
     reached = _closure(import_graph(), "distilled_datasets.generator")
     for forbidden in ("model_card", "preview", "repository", "datasets", "cli"):
         assert f"distilled_datasets.{forbidden}" not in reached, forbidden
+
+
+def test_import_and_help_load_neither_torch_nor_training_code():
+    """`import distilled_datasets` and `distilled-datasets --help` stay light (issue: one way to do each
+    thing); the names load on first use."""
+    import subprocess
+    import sys
+
+    report = ("\nimport sys\nm = set(sys.modules)\nprint('torch' in m, sorted(x for x in m if "
+              "x.startswith('distilled_datasets.training.') and x != 'distilled_datasets.training.commands'))")
+    for code in ("import distilled_datasets",
+                 "from distilled_datasets.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"):
+        out = subprocess.run([sys.executable, "-c", code + report], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "False []", (code, out.stdout)
+    out = subprocess.run([sys.executable, "-c", "import distilled_datasets as d; print(d.DistilledMNIST.__name__, "
+                          "'DistilledCIFAR10' in dir(d))"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["DistilledMNIST", "True"]

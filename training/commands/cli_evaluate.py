@@ -21,6 +21,8 @@ from ..common.config_flags import add_dataclass_flags, apply_flags
 from ..common.distributed import Distributed
 from ..common.provenance import command_line, resolve_device
 
+from . import HELP
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,7 +30,7 @@ def register(subparsers) -> None:
     from ..evaluation.harness import EvalConfig
 
     p = subparsers.add_parser(
-        "evaluate", help="train a classifier on a distilled set (or a baseline) and test it on the real test split",
+        "evaluate", help=HELP["evaluate"],
         description="Train a model of the zoo from scratch on SOURCE's training set, RUNS times (run r: dataset "
                     "seed r, model-init seed r), test each once at the end on the full real test split, and "
                     "write a JSON per ipc with the command, hardware, protocol, seeds, per-run accuracies and "

@@ -8,12 +8,14 @@ from distilled_datasets.cli import dataset_name
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
 
+from . import HELP
+
 
 def register(subparsers) -> None:
     from ..generative.latent_distillation import LatentConfig
 
     parser = subparsers.add_parser(
-        "distill-latents", help="learn the latent codes a generator turns into its distilled set",
+        "distill-latents", help=HELP["distill-latents"],
         description="Optimises K latent codes per class so that every prefix of the set (the first P images per "
                     "class, P in --prefixes) matches the real data's class means in the features of networks drawn "
                     "at every step (distribution matching in the generator's latent space). Writes a new generator "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from . import HELP
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "merge-evaluations", help="join evaluation JSONs measured as parts (evaluate --run-indices) into one",
+        "merge-evaluations", help=HELP["merge-evaluations"],
         description="Merge the runs of several parts of one evaluation (same dataset, ipc, protocol and source "
                     "weights; e.g. `evaluate --run-indices 0 1` on one machine and `--run-indices 2 3 4` on "
                     "another) into one JSON; it is complete when every run of the protocol is present. A run "

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from . import HELP
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "publish", help="push a trained generator (with its model card and measured accuracy) to the Hub",
+        "publish", help=HELP["publish"],
         description="Writes config.json, model.safetensors, README.md (model card from hub_cards/, filled with "
                     "the run's recipe and the accuracies of --results) and samples.png, then uploads them "
                     "through huggingface_hub (HF_TOKEN or `hf auth login`), and/or writes them to --out.")

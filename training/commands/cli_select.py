@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import HELP
+
 
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
@@ -12,7 +14,7 @@ def register(subparsers) -> None:
     from distilled_datasets.validation import positive_int
 
     parser = subparsers.add_parser(
-        "select", help="attach a selector (keep 1 in M synthesized images) or truncate the noise",
+        "select", help=HELP["select"],
         description="Trains a small classifier on the real training set, stores it and its per-class mean "
                     "features with the generator, and sets sampling.candidates=M: each chunk then synthesizes "
                     "M times more images and keeps, by herding, those whose features best match the real class "

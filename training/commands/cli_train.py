@@ -7,6 +7,8 @@ import logging
 
 from distilled_datasets.errors import UsageError
 
+from . import HELP
+
 logger = logging.getLogger(__name__)
 
 
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     from ..generative.run_config import add_config_arguments
 
     parser = subparsers.add_parser(
-        "train", help="train a generator with global-local generative distillation",
+        "train", help=HELP["train"],
         description="Stage 1 trains a conditional GAN on the real training set; stage 2 adds "
                     "lambda_global * logit matching + lambda_local * feature matching through a random "
                     "model pool. The run directory ends up loadable with DistilledMNIST(repo_id=RUN_DIR).")

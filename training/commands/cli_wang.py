@@ -17,6 +17,8 @@ from pathlib import Path
 
 from distilled_datasets.errors import UsageError
 
+from . import HELP
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,7 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("distill-wang", help="Wang et al. 2018: learn pixels and step sizes (bi-level)",
+    p = subparsers.add_parser("distill-wang", help=HELP["distill-wang"],
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--mode", choices=("fixed", "random", "pool"), default=None,
@@ -67,7 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=run_distill)
 
-    p = subparsers.add_parser("wang-pretrain", help="train classifiers on real data (a pool for distill-wang)")
+    p = subparsers.add_parser("wang-pretrain", help=HELP["wang-pretrain"])
     _common(p)
     p.add_argument("--nets", type=int, default=8, help="how many classifiers")
     p.add_argument("--train-epochs", type=int, default=2, help="SGD epochs per classifier")
