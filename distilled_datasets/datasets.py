@@ -85,8 +85,7 @@ class DistilledDataset(VisionDataset):
         if not train:
             raise UsageError(
                 f"{type(self).__name__} is a distilled training set; there is no distilled test split. "
-                f"Evaluate on the real one: torchvision.datasets.{self.info.torchvision_name}(root, train=False, "
-                "download=True)")
+                f"Evaluate on the real one: {self._real_test_split()}")
         _check_callable("transform", transform)
         _check_callable("target_transform", target_transform)
         if not isinstance(download, bool):
@@ -101,14 +100,21 @@ class DistilledDataset(VisionDataset):
                 f"no generator for {self.info.title} ships with the package; pass repo_id='org/name' for a Hub "
                 "repository or repo_id='path/to/folder' for a local one")
         self.files: ResolvedFiles = resolve(
-            repo_id, default_name=self.info.default_generator, revision=revision,
+            repo_id, default_name=self.info.default_generator if repo_id is None else None, revision=revision,
             cache_dir=None if root is None else os.fspath(root), local_files_only=local_files_only)
         if not isinstance(cache, bool):
             raise UsageTypeError(f"cache must be a bool, got {type(cache).__name__}")
         cache_dir = str(default_cache_dir(root)) if cache else None
         self.source: ImageSource = open_source(self.files, self.seed, cache_dir)
+        self._adopt(self.source)
         self.source.check_fits(self.info, type(self).__name__)
         self.ipc = self.source.resolve_ipc(ipc, type(self).__name__)
+
+    def _real_test_split(self) -> str:
+        return f"torchvision.datasets.{self.info.torchvision_name}(root, train=False, download=True)"
+
+    def _adopt(self, source: ImageSource) -> None:
+        """Take what the dataset's facts need from the opened source (DistilledImageFolder: all of them)."""
 
     # ---- images ------------------------------------------------------------------------------
 
@@ -175,54 +181,14 @@ class DistilledDataset(VisionDataset):
     def extra_repr(self) -> str:
         return "\n".join(["Split: Train (distilled)", f"Images per class: {self.ipc}", *self.source.describe()])
 
-    # ---- stored learned images (Wang et al. 2018): the schedule they were learned with --------
+    # ---- stored learned images (Wang et al. 2018) ------------------------------------------------
 
     @property
     def learned(self) -> Optional[LearnedImages]:
-        """The stored images and their schedule, or None for a generator."""
+        """Stored learned images with the schedule they were learned for (raw ``images``,
+        ``lr_schedule``, ``step_indices``, ``steps``, ``epochs``, ``schedule()``,
+        ``init_state_dict()``: learned_images.py), or None for a generator's set."""
         return self.source.learned if isinstance(self.source, StoredImagesSource) else None
-
-    def _stored(self, what: str) -> LearnedImages:
-        if self.learned is None:
-            raise AttributeError(f"{type(self).__name__}.{what} exists only for stored learned images; this set "
-                                 "is synthesized by a generator")
-        return self.learned
-
-    @property
-    def images(self) -> torch.Tensor:
-        """Raw float images [M, C, H, W] in the normalised space: what the schedule trains on."""
-        return self._stored("images").images
-
-    @property
-    def lr_schedule(self) -> List[float]:
-        """Learned rates, S * E of them, in application order (epoch e, step s -> e * S + s)."""
-        return self._stored("lr_schedule").lr_schedule
-
-    @property
-    def step_indices(self) -> List[List[int]]:
-        """Dataset indices each of the S steps trains on."""
-        return self._stored("step_indices").step_indices
-
-    @property
-    def steps(self) -> int:
-        return self._stored("steps").steps
-
-    @property
-    def epochs(self) -> int:
-        """How many times the S steps are repeated (E)."""
-        return self._stored("epochs").epochs
-
-    @property
-    def normalization(self) -> Dict[str, List[float]]:
-        return dict(self._stored("normalization").config["normalization"])
-
-    def schedule(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
-        """(float images, labels, lr) for each step, in order; see ``LearnedImages.schedule``."""
-        return self._stored("schedule").schedule()
-
-    def init_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The fixed initial weights the images were learned for (empty if none was stored)."""
-        return {k: v.clone() for k, v in self._stored("init_state_dict").init.items()}
 
 
 class DistilledMNIST(DistilledDataset):
@@ -268,15 +234,19 @@ class DistilledImageFolder(DistilledDataset):
         if repo_id is None:
             raise GeneratorNotFoundError("DistilledImageFolder needs repo_id: the folder or Hub id of a generator "
                                          "trained with `distilled-datasets train --dataset imagefolder`")
-        files = resolve(repo_id, revision=revision, cache_dir=None if root is None else os.fspath(root),
-                        local_files_only=local_files_only)
-        generator = Generator.from_files(files)
+        super().__init__(root, train, transform, target_transform, download, ipc=ipc, seed=seed, repo_id=repo_id,
+                         revision=revision, local_files_only=local_files_only, cache=cache)
+
+    def _real_test_split(self) -> str:
+        return "torchvision.datasets.ImageFolder(ROOT / 'test') of the folder the generator was trained on"
+
+    def _adopt(self, source: ImageSource) -> None:
+        # The facts come from the generator's config.json, loaded once with the source.
+        generator = source.generator
         cfg = generator.config
         self.info = info_from_metadata(generator.metadata, cfg.channels, cfg.image_size, cfg.num_classes)
         self.classes = list(self.info.classes)
         self.dataset_name = self.info.name
-        super().__init__(root, train, transform, target_transform, download, ipc=ipc, seed=seed, repo_id=repo_id,
-                         revision=revision, local_files_only=local_files_only, cache=cache)
 
     @property
     def targets(self) -> List[int]:  # type: ignore[override]

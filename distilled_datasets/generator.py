@@ -173,14 +173,15 @@ class Generator(nn.Module):
         return cls(GeneratorConfig.from_dict(data["generator"]), metadata=meta, sampling=sampling)
 
     @classmethod
-    def from_files(cls, files: ResolvedFiles) -> "Generator":
+    def from_files(cls, files: ResolvedFiles, config_data: Optional[Dict[str, Any]] = None) -> "Generator":
         """Build from a resolved config.json + model.safetensors; keys and shapes load strictly.
 
         The config is checked first and its network built on the meta device (no memory), so a
         config asking for more than MAX_WEIGHT_ELEMENTS, or a weights file whose header declares
-        other tensors than the config's, is refused before anything is allocated."""
+        other tensors than the config's, is refused before anything is allocated. ``config_data``: the
+        config.json already read by the caller (read_config_file), so that it is parsed once per load."""
         try:
-            data = read_config_file(files.config_path)
+            data = config_data if config_data is not None else read_config_file(files.config_path)
             with torch.device("meta"):
                 shape_only = cls.from_config_dict(data)
             elements = sum(v.numel() for v in shape_only.weights_state().values())

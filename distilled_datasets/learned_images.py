@@ -53,8 +53,9 @@ class LearnedImages:
     _pixels: Optional[np.ndarray] = field(default=None, repr=False)
 
     @classmethod
-    def from_files(cls, config_path: str, weights_path: str) -> "LearnedImages":
-        config = read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,))
+    def from_files(cls, config_path: str, weights_path: str,
+                   config_data: Optional[Dict[str, Any]] = None) -> "LearnedImages":
+        config = config_data if config_data is not None else read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,))
         try:
             tensors = load_file(weights_path)
         except (SafetensorError, OSError) as exc:
@@ -137,6 +138,14 @@ class LearnedImages:
                 yield self.images[s * n:(s + 1) * n], self.labels[s * n:(s + 1) * n], rates[e * self.steps + s]
 
     # ---- the torchvision view --------------------------------------------------------------
+
+    @property
+    def normalization(self) -> Dict[str, List[float]]:
+        return dict(self.config["normalization"])
+
+    def init_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The fixed initial weights the images were learned for (empty if none was stored)."""
+        return {k: v.clone() for k, v in self.init.items()}
 
     def pixels(self) -> np.ndarray:
         """uint8 images as torchvision stores them: [M, H, W] (one channel) or [M, H, W, C].

@@ -14,7 +14,6 @@ classes, the CLI's preview, info and export, and the evaluation harness only use
 from __future__ import annotations
 
 import abc
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .config import FORMAT_NAME
+from .config import FORMAT_NAME, read_config_file
 from .dataset_info import DatasetInfo
 from .errors import InvalidGeneratorError, UsageError
 from .generator import Generator
@@ -47,15 +46,6 @@ def parallelism() -> int:
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 
-
-def config_format(path: str) -> str:
-    """The "format" of a config.json (a config without one is a generator's)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return FORMAT_NAME  # the generator loader reports the problem with its own message
-    return data.get("format", FORMAT_NAME) if isinstance(data, dict) else FORMAT_NAME
 
 
 class ImageSource(abc.ABC):
@@ -127,9 +117,10 @@ class GeneratorSource(ImageSource):
 
     kind = "generator"
 
-    def __init__(self, files: ResolvedFiles, seed: int, cache_dir: Optional[str] = None):
+    def __init__(self, files: ResolvedFiles, seed: int, cache_dir: Optional[str] = None,
+                 config_data: Optional[Dict[str, Any]] = None):
         super().__init__(files, seed)
-        self._generator: Optional[Generator] = None
+        self._generator: Optional[Generator] = Generator.from_files(files, config_data)
         sampling, config = self.generator.sampling, self.generator.config
         self.chunk_size, self.layout, self.num_classes = sampling.chunk_size, sampling.layout, config.num_classes
         self.chunk_shape = (self.chunk_size, config.image_size, config.image_size) + (
@@ -271,9 +262,9 @@ class StoredImagesSource(ImageSource):
 
     kind = "stored images"
 
-    def __init__(self, files: ResolvedFiles, seed: int):
+    def __init__(self, files: ResolvedFiles, seed: int, config_data: Optional[Dict[str, Any]] = None):
         super().__init__(files, seed)
-        self.learned = LearnedImages.from_files(files.config_path, files.weights_path)
+        self.learned = LearnedImages.from_files(files.config_path, files.weights_path, config_data)
 
     @property
     def generator(self) -> Generator:
@@ -316,7 +307,9 @@ class StoredImagesSource(ImageSource):
 
 
 def open_source(files: ResolvedFiles, seed: int, cache_dir: Optional[str] = None) -> ImageSource:
-    """The source that reads ``files``, chosen by the config's format (stored images need no cache)."""
-    if config_format(files.config_path) == IMAGES_FORMAT_NAME:
-        return StoredImagesSource(files, seed)
-    return GeneratorSource(files, seed, cache_dir)
+    """The source that reads ``files``, chosen by the config's format (stored images need no cache).
+    config.json is read and checked once, here, and handed to the loader."""
+    data = read_config_file(files.config_path, formats=(FORMAT_NAME, IMAGES_FORMAT_NAME))
+    if data.get("format") == IMAGES_FORMAT_NAME:
+        return StoredImagesSource(files, seed, data)
+    return GeneratorSource(files, seed, cache_dir, data)

@@ -61,3 +61,20 @@ def test_size_and_channels_belong_to_image_folders(tmp_path, capsys):
     code = cli_main(["train", "--dataset", "mnist", "--image-size", "16", "--out", str(tmp_path / "x"),
                      "--device", "cpu", "--data-root", str(tmp_path)])
     assert code == 2 and "--dataset imagefolder only" in capsys.readouterr().err
+
+
+def test_a_dataset_reads_its_config_once_and_loads_its_generator_once(folder, tmp_path, monkeypatch, capsys):
+    import distilled_datasets.config as config_module
+    import distilled_datasets.generator as generator_module
+
+    out = tmp_path / "run"
+    assert cli_main(["train", "--dataset", "imagefolder", "--data-root", str(folder), "--image-size", "16",
+                     "--out", str(out), "--stage", "1", "--architecture", "small", "--width", "4", "--noise-dim",
+                     "8", "--stage1-steps", "1", "--stage1-batch-size", "6", "--stage1-d-width", "4", "--device",
+                     "cpu", "--sample-every", "1000"]) == 0, capsys.readouterr().err
+    parsed, loaded = [], []
+    real_parse, real_load = config_module.parse_bounded_json, generator_module.read_weights
+    monkeypatch.setattr(config_module, "parse_bounded_json", lambda path: parsed.append(path) or real_parse(path))
+    monkeypatch.setattr(generator_module, "read_weights", lambda *a, **k: loaded.append(a[0]) or real_load(*a, **k))
+    ds = DistilledImageFolder(repo_id=out, ipc=1, cache=False)
+    assert len(parsed) == 1 and len(loaded) == 1 and ds.classes == CLASSES

@@ -27,7 +27,7 @@ def test_distill_wang_random_mode_writes_a_loadable_folder(tmp_path, make_mnist_
     assert code == 0
     assert "wrote" in capsys.readouterr().out
     ds = DistilledMNIST(repo_id=out)
-    assert len(ds) == 20 and len(ds.lr_schedule) == 4 and ds.epochs == 2 and ds.init_state_dict() == {}
+    assert len(ds) == 20 and len(ds.learned.lr_schedule) == 4 and ds.learned.epochs == 2 and ds.learned.init_state_dict() == {}
     config = json.loads((out / "config.json").read_text())
     assert config["mode"] == "random" and config["metrics"]["eval_nets"] == 2
     assert "distill-wang" in config["command"]

@@ -50,21 +50,23 @@ def test_round_trip_through_the_runtime_dataset(tmp_path):
     assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (28, 28) and target == 3
     assert ds.targets.tolist() == [i % 10 for i in range(20)]
     # Raw floats and the schedule come back exactly.
-    assert torch.equal(ds.images, result.images)
-    assert ds.lr_schedule == pytest.approx(result.lrs.tolist()) and ds.epochs == 3 and ds.steps == 2
-    assert ds.step_indices == [list(range(10)), list(range(10, 20))]
-    init = ds.init_state_dict()
+    assert torch.equal(ds.learned.images, result.images)
+    learned = ds.learned  # the schedule: one attribute of the dataset
+    assert learned.lr_schedule == pytest.approx(result.lrs.tolist()) and learned.epochs == 3 and learned.steps == 2
+    assert learned.step_indices == [list(range(10)), list(range(10, 20))]
+    init = learned.init_state_dict()
     assert set(init) == set(result.init) and all(torch.equal(init[k], result.init[k]) for k in init)
     # The PIL view: denormalise, clamp to [0, 1], quantise.
     expected = ((result.images[:, 0] * 0.3081 + 0.1307).clamp(0, 1) * 255).round().to(torch.uint8)
     assert torch.equal(ds.data, expected) and ds.data.shape == (20, 28, 28)
     assert np.array_equal(np.asarray(ds[5][0]), expected[5].numpy())
     # The schedule reproduces training with the stored init.
-    steps = list(ds.schedule())
-    assert len(steps) == 6 and steps[3][2] == pytest.approx(ds.lr_schedule[3])
+    steps = list(learned.schedule())
+    assert len(steps) == 6 and steps[3][2] == pytest.approx(learned.lr_schedule[3])
     assert torch.equal(steps[1][0], result.images[10:20]) and steps[1][1].tolist() == list(range(10))
     model = build_model("lenet", 1, 10, 28)
-    a = apply_schedule(model, init, ds.images, ds.targets, torch.tensor(ds.lr_schedule), ds.steps, ds.epochs)
+    a = apply_schedule(model, init, learned.images, ds.targets, torch.tensor(learned.lr_schedule), learned.steps,
+                       learned.epochs)
     b = apply_schedule(model, result.init, result.images, result.labels, result.lrs, 2, 3)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert "Learned images: 20" in repr(ds) and "2 step(s) x 3 epoch(s)" in repr(ds)
@@ -84,7 +86,7 @@ def test_ipc_and_seed_rules(tmp_path):
         DistilledMNIST(repo_id=folder, ipc="2")
     a, b = DistilledMNIST(repo_id=folder, seed=0), DistilledMNIST(repo_id=folder, seed=7)
     assert torch.equal(a.data, b.data)  # one stored set: the seed has no effect
-    assert a.init_state_dict() == {}  # random init: nothing stored
+    assert a.learned.init_state_dict() == {}  # random init: nothing stored
     a.materialize()  # nothing to synthesize; must not need a generator
 
 
@@ -98,8 +100,7 @@ def test_wrong_class_wrong_loader_and_tampering_are_refused(tmp_path, make_gener
         Generator.from_pretrained(folder)
     with pytest.raises(InvalidGeneratorError, match="learned images"):
         DistilledMNIST(repo_id=folder).generator
-    with pytest.raises(AttributeError, match="only for stored learned images"):
-        DistilledMNIST(repo_id=make_generator_dir("mnist"), ipc=1).lr_schedule
+    assert DistilledMNIST(repo_id=make_generator_dir("mnist"), ipc=1).learned is None  # a generator's set
     config = json.loads((folder / "config.json").read_text())
     config["steps"] = 3  # 20 images cannot form 3 balanced steps
     (folder / "config.json").write_text(json.dumps(config))
