@@ -49,7 +49,7 @@ CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
 P10 = ["--latents", "10", "--prefixes", "10", "--iterations", "300"]
 # CIFAR-10's generator: measured, not taken from MNIST (benchmarks/cifar10_size.py).
 C10_WIDTH = 24
-C10_STAGE1_STEPS = 12000
+C10_STAGE1_STEPS = 10000
 C10_NET = ["--architecture", "small", "--width", str(C10_WIDTH), "--stage1-d-width", "32"]
 C10_LATENTS = ["--latents", "50", "--prefixes", "1", "10", "50", "--iterations", "600", "--chunk-size", "10",
                "--layout", "class_rows"]
