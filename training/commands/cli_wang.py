@@ -98,13 +98,6 @@ def _setup(args):
     return spec, device, model_name, train, test
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"refusing to overwrite {out}: it is not empty; pass --overwrite to replace its files")
-
-
 def run_distill(args) -> int:
     from ..common.model_zoo import build_model
     from ..common.provenance import command_line
@@ -112,10 +105,16 @@ def run_distill(args) -> int:
     from ..wang2018.distill_config import WangConfig
     from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
     from ..wang2018.malicious import evaluate_attack, malicious_objective
+    from distilled_datasets.files import check_output
+
     from ..wang2018.result_files import load_pool, load_weights, save_result
 
     out = Path(args.out)
-    _check_out(out, args.overwrite)
+    # The one output check of every command; a result folder holds config.json, model.safetensors, samples.png.
+    check_output(out, overwrite=args.overwrite, want_dir=True, inputs=(args.init_from, args.init_pool),
+                 own_kind=lambda folder: {p.name for p in folder.iterdir()} <= {"config.json", "model.safetensors",
+                                                                               "samples.png", "README.md"},
+                 kind_name="distill-wang result folder")
     if args.init_from and args.init_pool:
         raise UsageError("pass --init-from (one fixed init) or --init-pool (a pool), not both")
     mode = args.mode or ("pool" if args.init_pool else "fixed")
