@@ -16,7 +16,7 @@ from .config import CONFIG_NAME, WEIGHTS_NAME
 from .errors import GeneratorNotFoundError, UsageError, UsageTypeError
 
 # Hub ids are "name" or "namespace/name" of letters, digits, '-', '_', '.'.
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")  # used with fullmatch
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def resolve_hub(repo_id: str, revision: Optional[str] = None, cache_dir: Optiona
 
     from ._version import __version__
 
-    if not _REPO_ID.match(repo_id):
+    if not _REPO_ID.fullmatch(repo_id):  # fullmatch: '$' would accept a trailing newline
         raise UsageError(
             f"repo_id {repo_id!r} is neither an existing local folder nor a Hub id like 'org/name'"
         )

@@ -319,3 +319,23 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_run(tmp_path, cap
                      str(tmp_path / "export")])
     assert code == 0, capsys.readouterr().err
     assert not left.exists() and alive.exists()
+
+
+def test_a_damaged_log_line_does_not_stop_a_resume(data_env, tmp_path, capsys):
+    """Regression: a half-written (or edited) log.jsonl line made --resume end in a raw traceback."""
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+        log.write('{"step": 9, "g_lo')  # what a writer killed mid-line leaves
+    more = [*TRAIN, "--out", str(out), "--resume"]
+    more[more.index("--stage2-steps") + 1] = "4"  # one step more: the resume trains again
+    assert cli_main(more) == 0, capsys.readouterr().err
+    lines = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 8))
+
+
+def test_a_hub_id_with_a_trailing_newline_is_refused(capsys):
+    from distilled_datasets.hub import resolve
+
+    with pytest.raises(ValueError, match="neither an existing local folder nor a Hub id"):
+        resolve("org/name\n", local_files_only=True)

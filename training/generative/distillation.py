@@ -447,11 +447,26 @@ def _prepare(config: RunConfig, out: Path, resume: bool, overwrite: bool) -> boo
 
 
 def trim_log(path: Path, step: int) -> None:
-    """Drop log records of steps after ``step`` (written before a kill, and trained again now)."""
+    """Drop log records of steps after ``step`` (written before a kill, and trained again now), and
+    lines that are not records (the half-written last line of a killed writer, an edit), with a
+    warning: the log is a record of the run, never an input to it."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("step", 0), int):
+            dropped += 1
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    if dropped:
+        logger.warning("%s: dropped %d line(s) that are not log records (a killed writer's last line?)", path, dropped)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
