@@ -9,6 +9,7 @@ format), never the 10,000 real ones, except in the real-data test, which tests o
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,32 @@ def test_hardware_record():
     hw = describe_hardware("cpu")
     assert hw["device"] == "cpu" and hw["torch_threads"] == torch.get_num_threads()
     assert hw["cpu"] and hw["versions"]["distilled_datasets"]
+
+
+def test_an_evaluation_that_trained_keeps_its_runs_when_out_becomes_unwritable(tmp_path, monkeypatch):
+    """Regression: an evaluation that trained for minutes lost its result on an unwritable --out."""
+    from distilled_datasets import files
+    from distilled_datasets.errors import WriteError
+
+    def full_disk(path, record):
+        if str(path) == str(tmp_path / "out.json"):
+            raise WriteError(f"could not write {path}: [Errno 28] No space left on device")
+        return files.atomic_write_json(path, record)
+
+    monkeypatch.setattr(files, "atomic_write_json", full_disk)
+    with pytest.raises(WriteError, match=r"No space left.*1 finished run\(s\) were kept in (\S+) ") as err:
+        evaluate("random-real", dataset="mnist", ipc=2, config=fast(), out=tmp_path / "out.json",
+                 train_data=TRAIN, test_data=TEST)
+    kept = re.search(r"were kept in (\S+) ", str(err.value)).group(1)
+    assert json.loads(Path(kept).read_text())["runs"][0]["run"] == 0
+    Path(kept).unlink()
+
+
+def test_an_unwritable_out_fails_before_any_training(tmp_path):
+    from distilled_datasets.errors import WriteError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(WriteError, match="could not write"):
+        evaluate("random-real", dataset="mnist", ipc=2, config=fast(), out=blocker / "out.json",
+                 train_data=TRAIN, test_data=TEST)

@@ -21,6 +21,7 @@ import datetime
 import logging
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from distilled_datasets.errors import UsageError
+from distilled_datasets.errors import UsageError, WriteError
+from distilled_datasets.files import discard, temp_sibling, writing
 from distilled_datasets.validation import check_positive_int, positive_int
 
 from ..common.model_zoo import build_model, list_models
@@ -252,6 +254,8 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         raise UsageError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
                          f"dataset class), not {src.kind!r}")
     spec, device, tcfg = get_spec(name), resolve_device(cfg.device), cfg.train_config(whole)
+    if out is not None:
+        check_writable(out)  # an unwritable --out fails now, not after the first run has trained
     root = cfg.data_root or default_data_root()
     threads_before = torch.get_num_threads()
     if cfg.threads:
@@ -319,8 +323,29 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
 
 
 def _write(out: Union[str, os.PathLike], record: Dict[str, Any], writer) -> None:
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    writer(os.fspath(out), record)
+    """Write the record; if ``out`` cannot be written (a full or read-only disk), keep the measured runs
+    in a file of the temporary folder and say where, so minutes of training are never lost."""
+    try:
+        with writing(out):
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            writer(os.fspath(out), record)
+    except WriteError as exc:
+        kept = Path(tempfile.gettempdir()) / f"distilled-datasets-evaluation-{os.getpid()}-{Path(out).name}"
+        try:
+            writer(os.fspath(kept), record)
+        except (WriteError, OSError):
+            raise exc from None
+        raise WriteError(f"{exc}; the {len(record['runs'])} finished run(s) were kept in {kept} (pass it back "
+                         f"with --out {kept} --resume, or copy it)") from exc
+
+
+def check_writable(out: Union[str, os.PathLike]) -> None:
+    """Before any training: ``out``'s folder can take a file (a WriteError naming it, else)."""
+    probe = temp_sibling(out, "probe")
+    with writing(out):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+    discard(probe)
 
 
 def wanted_runs(run_indices: Optional[Sequence[int]], runs: int) -> List[int]:
