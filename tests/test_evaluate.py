@@ -277,10 +277,12 @@ def test_an_evaluation_that_trained_keeps_its_runs_when_out_becomes_unwritable(t
     from distilled_datasets import files
     from distilled_datasets.errors import WriteError
 
+    real_write = files.atomic_write_json
+
     def full_disk(path, record):
         if str(path) == str(tmp_path / "out.json"):
             raise WriteError(f"could not write {path}: [Errno 28] No space left on device")
-        return files.atomic_write_json(path, record)
+        return real_write(path, record)
 
     monkeypatch.setattr(files, "atomic_write_json", full_disk)
     with pytest.raises(WriteError, match=r"No space left.*1 finished run\(s\) were kept in (\S+) ") as err:
