@@ -339,3 +339,21 @@ def test_a_hub_id_with_a_trailing_newline_is_refused(capsys):
 
     with pytest.raises(ValueError, match="neither an existing local folder nor a Hub id"):
         resolve("org/name\n", local_files_only=True)
+
+
+@pytest.mark.parametrize("state", ['"not an object"', '{"__dict__": [["step", 1]]}', '[1, 2'])
+def test_edited_checkpoint_metadata_is_refused_naming_the_checkpoint(data_env, tmp_path, capsys, state):
+    """Regression: damaged checkpoint metadata ended --resume in a raw traceback."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    checkpoint = out / "checkpoints" / "last.safetensors"
+    with safe_open(str(checkpoint), framework="pt") as f:
+        tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    save_file(tensors, str(checkpoint), metadata={**metadata, "state": state})
+    capsys.readouterr()  # the first run's progress bars
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert str(checkpoint) in err and err.count("\n") == 1

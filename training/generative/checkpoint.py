@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
@@ -79,8 +80,12 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
             tensors = {key: f.get_tensor(key) for key in f.keys()}
         if metadata.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a distilled-datasets checkpoint (format {metadata.get('format')!r})")
-        return _unflatten(json.loads(metadata["state"]), tensors)
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        state = _unflatten(json.loads(metadata["state"]), tensors)
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} does not hold a run's state (an object), but {type(state).__name__}")
+        return state
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+            RecursionError) as exc:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"checkpoint {path} is damaged or truncated ({type(exc).__name__}: {exc}); delete it "
@@ -91,3 +96,16 @@ def remove_stale_temporaries(folder: PathLike) -> List[Path]:
     """Delete the temporary files that killed writers left in ``folder`` (the caller holds the run's
     lock, so none of them is being written); returns what was removed."""
     return files.remove_stale_temporaries(folder, any_writer=True)
+
+
+@contextmanager
+def restoring(path: PathLike):
+    """Wrap the restore of a run from ``path``'s state: a state that loads but does not fit the run
+    (an edited or foreign checkpoint: missing keys, other shapes) is a CheckpointError naming it."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        if isinstance(exc, DistilledDatasetsError):
+            raise
+        raise CheckpointError(f"checkpoint {path} does not hold this run's state ({type(exc).__name__}: {exc}); "
+                              "delete it to restart the run from scratch, or restore it from a copy") from exc

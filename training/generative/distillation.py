@@ -129,7 +129,8 @@ class GenerativeDistillation:
         self.stage = "1" if config.stage in ("1", "both") else "2"
         self._make_optimizers()
         if resume:
-            self._resume()
+            with ckpt.restoring(self.out / CHECKPOINT):
+                self._resume()
         elif config.init_from:
             self._init_from(config.init_from)
         # What the stage-1 run this one started from did; read once, shown in every saved recipe.

@@ -301,7 +301,8 @@ class LatentDistillation:
         self.pool = EmbeddingPool(config, self.spec, self.device, self.rng)
         self.step = 0
         if resume:
-            self._resume()
+            with ckpt.restoring(self.out / CHECKPOINT):
+                self._resume()
 
     def _initial_latents(self) -> torch.Tensor:
         """[classes, K, noise_dim]: the generator's own seed-0 deployment noise (so step 0 is its raw set)."""
