@@ -43,13 +43,13 @@ def check_known_keys(data: dict, known, what: str, error: type = UsageError) -> 
         raise error(f"{what} has unknown keys {unknown}; valid keys: {sorted(known)}")
 
 
-def _int_type(minimum: int, what: str):
+def _int_type(minimum: int, maximum: int, what: str):
     def parse(text: str) -> int:
         try:
             number = int(text)
         except ValueError:
             number = minimum - 1
-        if number < minimum:
+        if not minimum <= number <= maximum:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return number
 
@@ -57,5 +57,18 @@ def _int_type(minimum: int, what: str):
     return parse
 
 
-positive_int = _int_type(1, "a positive integer")  # argparse type
-non_negative_int = _int_type(0, "an integer >= 0")  # argparse type: seeds, run indices
+# argparse types. Every count is bounded (a typo must not run until killed); seeds and run indices
+# take any 63-bit value.
+positive_int = _int_type(1, 1_000_000, "a positive integer of at most 1000000")
+non_negative_int = _int_type(0, 2**63 - 1, "an integer >= 0")
+
+
+def bounded_float(text: str) -> float:
+    """argparse type: a finite number of magnitude at most 1e9."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not abs(value) <= 1e9:
+        raise argparse.ArgumentTypeError(f"expected a finite number of at most 1e9, got {text!r}")
+    return value

@@ -11,7 +11,7 @@ from . import HELP
 def register(subparsers) -> None:
     from distilled_datasets.cli import dataset_name
     from distilled_datasets.herding import SELECTION_METHODS
-    from distilled_datasets.validation import positive_int
+    from distilled_datasets.validation import bounded_float, non_negative_int, positive_int
 
     parser = subparsers.add_parser(
         "select", help=HELP["select"],
@@ -29,14 +29,14 @@ def register(subparsers) -> None:
     parser.add_argument("--download", action="store_true", help="let torchvision download it")
     parser.add_argument("--candidates", type=positive_int, default=8,
                         help="images synthesized per image kept (1: no selector; then give --noise-scale)")
-    parser.add_argument("--noise-scale", type=float, default=None,
+    parser.add_argument("--noise-scale", type=bounded_float, default=None,
                         help="truncation: multiply the deployment noise (< 1: more typical images)")
     parser.add_argument("--selection", choices=SELECTION_METHODS, default="herding",
                         help="herding (typical images), kcenter (coverage) or mix (alternating picks)")
     parser.add_argument("--selector-width", type=positive_int, default=16)
     parser.add_argument("--selector-feature-dim", type=positive_int, default=64)
     parser.add_argument("--epochs", type=positive_int, default=2, help="selector training epochs on the real data")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.set_defaults(func=run)
 

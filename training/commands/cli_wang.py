@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from distilled_datasets.errors import UsageError
+from distilled_datasets.validation import bounded_float, non_negative_int, positive_int
 
 from . import HELP
 
@@ -31,7 +32,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(default: $DISTILLED_DATASETS_DATA, else ./data)")
     p.add_argument("--download", action="store_true", help="let torchvision download the real data")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
 
 
 def register(subparsers) -> None:
@@ -41,28 +42,28 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=("fixed", "random", "pool"), default=None,
                    help="fixed: one known init; random: fresh inits every iteration; pool: draws from --init-pool "
                         "(default: fixed, or what --init-from/--init-pool imply)")
-    p.add_argument("--images-per-class", type=int, default=1, help="distilled images per class, all steps together")
-    p.add_argument("--steps", type=int, default=1, help="inner GD steps S (each on images-per-class/S per class)")
-    p.add_argument("--epochs", type=int, default=3, help="inner epochs E (the S steps repeated)")
-    p.add_argument("--iterations", type=int, default=2000, help="outer Adam iterations")
-    p.add_argument("--batch-size", type=int, default=1024, help="real images per outer iteration")
-    p.add_argument("--nets-per-step", type=int, default=1, help="initial weights per outer iteration (random/pool)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam rate for pixels and raw step sizes")
-    p.add_argument("--init-step-lr", type=float, default=0.02, help="initial inner step size")
-    p.add_argument("--decay-every", type=int, default=0,
+    p.add_argument("--images-per-class", type=positive_int, default=1, help="distilled images per class, all steps together")
+    p.add_argument("--steps", type=positive_int, default=1, help="inner GD steps S (each on images-per-class/S per class)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="inner epochs E (the S steps repeated)")
+    p.add_argument("--iterations", type=positive_int, default=2000, help="outer Adam iterations")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="real images per outer iteration")
+    p.add_argument("--nets-per-step", type=positive_int, default=1, help="initial weights per outer iteration (random/pool)")
+    p.add_argument("--lr", type=bounded_float, default=0.01, help="Adam rate for pixels and raw step sizes")
+    p.add_argument("--init-step-lr", type=bounded_float, default=0.02, help="initial inner step size")
+    p.add_argument("--decay-every", type=non_negative_int, default=0,
                    help="multiply the Adam rate by --decay-factor every N iterations (0: iterations // 10)")
-    p.add_argument("--decay-factor", type=float, default=0.5)
-    p.add_argument("--grad-clip", type=float, default=0.0, help="clip the outer gradient norm (0: off)")
+    p.add_argument("--decay-factor", type=bounded_float, default=0.5)
+    p.add_argument("--grad-clip", type=bounded_float, default=0.0, help="clip the outer gradient norm (0: off)")
     p.add_argument("--init", choices=("default", "xavier"), default="default",
                    help="p(theta_0): the model's PyTorch init, or xavier-normal weights + zero biases (paper's code)")
-    p.add_argument("--init-seed", type=int, default=0, help="seed of the fixed init (mode fixed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of pixels, real batches and random inits")
-    p.add_argument("--malicious", type=int, nargs=2, metavar=("K", "T"), default=None,
+    p.add_argument("--init-seed", type=non_negative_int, default=0, help="seed of the fixed init (mode fixed)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of pixels, real batches and random inits")
+    p.add_argument("--malicious", type=non_negative_int, nargs=2, metavar=("K", "T"), default=None,
                    help="poisoning objective: steps make class K predicted as T, other classes kept")
     p.add_argument("--init-from", default=None,
                    help="fixed init: a .safetensors file of weights or a fixed-init result folder")
     p.add_argument("--init-pool", default=None, help="folder of *.safetensors weights: p(theta_0) for mode pool")
-    p.add_argument("--eval-nets", type=int, default=50,
+    p.add_argument("--eval-nets", type=non_negative_int, default=50,
                    help="random mode: held-out inits to evaluate on after distillation (0: skip)")
     p.add_argument("--eval-pool", default=None, help="pool mode: folder of held-out weights to evaluate on")
     p.add_argument("--out", required=True, help="result folder (config.json, model.safetensors, samples.png)")
@@ -71,10 +72,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("wang-pretrain", help=HELP["wang-pretrain"])
     _common(p)
-    p.add_argument("--nets", type=int, default=8, help="how many classifiers")
-    p.add_argument("--train-epochs", type=int, default=2, help="SGD epochs per classifier")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD rate (momentum 0.9)")
-    p.add_argument("--start", type=int, default=0, help="index of the first net (nets already in --out are kept)")
+    p.add_argument("--nets", type=positive_int, default=8, help="how many classifiers")
+    p.add_argument("--train-epochs", type=positive_int, default=2, help="SGD epochs per classifier")
+    p.add_argument("--lr", type=bounded_float, default=0.01, help="SGD rate (momentum 0.9)")
+    p.add_argument("--start", type=non_negative_int, default=0, help="index of the first net (nets already in --out are kept)")
     p.add_argument("--out", required=True, help="folder for net_XXX.safetensors")
     p.set_defaults(func=run_pretrain)
 

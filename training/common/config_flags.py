@@ -108,3 +108,23 @@ def apply_flags(args: argparse.Namespace, target: Any, prefix: str = "", skip: I
         setattr(target, name, value)
     return target
 
+
+
+def check_bounds(config: Any, prefix: str = "") -> None:
+    """Every numeric value of a config dataclass (nested ones too) within the bound its flag has:
+    the one check for configs built in Python, read from a run folder or given as flags."""
+    from distilled_datasets.errors import UsageError
+
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            check_bounds(value, f"{prefix}{field.name}.")
+            continue
+        kind = _unwrap(hints[field.name])
+        base = kind if kind in DEFAULT_MAX else None
+        if base is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        maximum = field.metadata.get("max", SEED_MAX if field.name.endswith("seed") else DEFAULT_MAX[base])
+        if not abs(value) <= maximum:  # also refuses NaN
+            raise UsageError(f"{prefix}{field.name} must be at most {maximum:g} in absolute value, got {value!r}")

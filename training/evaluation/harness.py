@@ -34,6 +34,7 @@ from distilled_datasets.errors import UsageError, WriteError
 from distilled_datasets.files import discard, temp_sibling, writing
 from distilled_datasets.validation import check_positive_int, positive_int
 
+from ..common.config_flags import check_bounds
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import command_line, describe_hardware, resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
@@ -130,6 +131,7 @@ class EvalConfig:
         for name in ("epochs", "whole_epochs"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name), MAX_EPOCHS)
+        check_bounds(self)
         self.train_config(whole=False)  # validates the optimisation values now, not after loading data
 
     def train_config(self, whole: bool) -> TrainConfig:

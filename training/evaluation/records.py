@@ -58,7 +58,7 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         if not 0 <= correct <= images or images < 1:
             fail(f"run {r}: {correct} correct of {images} test images")
         accuracy = run.get("accuracy")
-        if not isinstance(accuracy, (int, float)) or abs(accuracy - 100.0 * correct / images) > TOLERANCE:
+        if not isinstance(accuracy, (int, float)) or not abs(accuracy - 100.0 * correct / images) <= TOLERANCE:
             fail(f"run {r}: accuracy {accuracy!r} is not 100 * correct / test_images "
                  f"({100.0 * correct / images:.4f})")
     if record["runs"]:
@@ -67,7 +67,7 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
         summary = record["accuracy"]
         for key, value in (("mean", mean), ("std", std), ("n", len(values))):
-            if not isinstance(summary.get(key), (int, float)) or abs(summary[key] - value) > TOLERANCE:
+            if not isinstance(summary.get(key), (int, float)) or not abs(summary[key] - value) <= TOLERANCE:  # NaN too
                 fail(f"accuracy.{key} is {summary.get(key)!r}, its runs give {value:.4f}")
     if record.get("complete") and sorted(seen) != sorted(seeds):
         fail("it says complete but does not hold every run of its seeds")

@@ -41,6 +41,7 @@ from distilled_datasets.synthesis import chunk_noise
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
 
 from ..common.augment import DSA
+from ..common.config_flags import check_bounds
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import resolve_device
 from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
@@ -110,6 +111,7 @@ class LatentConfig:
     log_every: int = 50
 
     def validate(self) -> None:
+        check_bounds(self)
         if not self.generator:
             raise UsageError("generator is required: the folder or Hub id of a trained generator")
         get_spec(self.dataset)

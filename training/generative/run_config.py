@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from distilled_datasets.errors import UsageError
 
-from ..common.config_flags import add_dataclass_flags, apply_flags
+from ..common.config_flags import add_dataclass_flags, apply_flags, check_bounds
 
 STAGES = ("1", "2", "both")
 IMAGE_FOLDER = "imagefolder"  # --dataset for the user's own images: --data-root holds train/<class>/...
@@ -102,6 +102,7 @@ class RunConfig:
     stage2: Stage2Config = field(default_factory=Stage2Config)
 
     def validate(self) -> None:
+        check_bounds(self)
         if self.dataset != IMAGE_FOLDER and (self.image_size is not None or self.channels is not None):
             raise UsageError(f"--image-size and --channels apply to --dataset {IMAGE_FOLDER} only; {self.dataset} has "
                              "its own")

@@ -55,6 +55,9 @@ class WangConfig:
     log_every: int = 50
 
     def __post_init__(self):
+        from ..common.config_flags import check_bounds
+
+        check_bounds(self)
         if self.mode not in MODES:
             raise UsageError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
         if self.init not in INIT_DISTRIBUTIONS:
