@@ -357,3 +357,42 @@ def test_edited_checkpoint_metadata_is_refused_naming_the_checkpoint(data_env, t
     assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 1
     err = capsys.readouterr().err
     assert str(checkpoint) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["train", "preview", "export-safetensors", "merge"])
+def test_a_read_only_output_is_one_line_and_leaves_no_temporary(command, data_env, tmp_path, capsys, monkeypatch,
+                                                              mnist_generator_dir):
+    """Outputs on a read-only (or full) file system end in one line naming the output, exit code 1."""
+    import errno
+
+    from distilled_datasets.cli import main as cli_main
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if command == "merge":  # two parts written first, then the merge's output is refused
+        for r in (0, 1):
+            assert cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "2",
+                             "--epochs", "1", "--device", "cpu", "--no-progress", "--run-indices", str(r),
+                             "--out", str(tmp_path / f"part{r}.json")]) == 0
+    capsys.readouterr()
+
+    def refuse(real):
+        def moved(src, dst, *args, **kwargs):
+            if str(dst).startswith(str(ro)):
+                raise OSError(errno.EROFS, "Read-only file system", str(dst))
+            return real(src, dst, *args, **kwargs)
+        return moved
+
+    for name in ("replace", "rename", "link"):
+        monkeypatch.setattr(os, name, refuse(getattr(os, name)))
+    argv = {"train": [*TRAIN, "--out", str(ro / "run")],
+            "preview": ["preview", "mnist", "--repo-id", str(mnist_generator_dir), "--out", str(ro / "grid.png")],
+            "export-safetensors": ["export", "mnist", "--repo-id", str(mnist_generator_dir), "--format", "safetensors",
+                                   "--out", str(ro / "set.safetensors")],
+            "merge": ["merge-evaluations", str(tmp_path / "part0.json"), str(tmp_path / "part1.json"), "--out",
+                      str(ro / "merged.json")]}[command]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: could not write") and "Read-only file system" in err
+    leftovers = [p for p in ro.rglob(".*") if "-" in p.name and p.name.startswith(".")]
+    assert not [p for p in leftovers if p.is_file() and ".tmp-" in p.name]
