@@ -31,6 +31,7 @@ RUNTIME_COMMANDS = ("preview", "export", "info")
 TRAINING_COMMANDS_MODULE = "distilled_datasets.training.commands"
 EXPORT_FORMAT = "distilled-datasets/export"
 EXPORT_METADATA_NAME = "export.json"
+EXIT_USER_ERROR = 2  # every failure a user can fix (the package's errors); 1 is left to bugs (tracebacks)
 
 
 # ---- dataset selection ---------------------------------------------------------------------
@@ -330,14 +331,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DistilledDatasetsError as exc:
-        # The package's own errors are the user's to fix: one line. Anything else is a bug and
-        # keeps its traceback.
+        # The package's own errors are the user's to fix: one line, exit code 2 (as argparse's usage
+        # errors). Anything else is a bug: it keeps its traceback, and Python's exit code 1.
         logger.debug("command failed", exc_info=True)  # -vv: the traceback, for bug reports
         hint = ""
         if isinstance(exc, GeneratorNotFoundError) and getattr(args, "repo_id", None) is None:
             hint = " (on the command line: --repo-id ORG/NAME or --repo-id PATH)"
         print(f"error: {exc}{hint}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

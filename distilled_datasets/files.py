@@ -205,7 +205,7 @@ def _within(inner: Path, outer: Path) -> bool:
 
 def check_output(out: PathLike, *, overwrite: bool, want_dir: bool, inputs=(), own_kind=None,
                  kind_name: str = "output", run_folder_ok: bool = False, flag: str = "--out") -> None:
-    """The one check before a command writes ``out`` (refusals are OutputExistsError: exit code 1).
+    """The one check before a command writes ``out`` (refusals are OutputExistsError: exit code 2).
 
     Refused whatever the flags: ``out`` is (or holds) one of the command's ``inputs``; ``out`` is a
     training run folder (unless ``run_folder_ok``, for the run's own command); ``out`` is a file

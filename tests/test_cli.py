@@ -135,10 +135,10 @@ def test_export_refuses_to_overwrite(tmp_path, capsys, mnist_gen):
     out.mkdir()  # an empty folder is fine
     assert run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", out)[0] == 0
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out)
-    assert code == 1 and "--overwrite" in err and err.count("\n") == 1 and len(ImageFolder(str(out))) == 10
+    assert code == 2 and "--overwrite" in err and err.count("\n") == 1 and len(ImageFolder(str(out))) == 10
     (out / "mine.txt").write_text("keep me")  # not an export any more: --overwrite never replaces it
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out, "--overwrite")
-    assert code == 1 and "is not a distilled-datasets export" in err and (out / "mine.txt").read_text() == "keep me"
+    assert code == 2 and "is not a distilled-datasets export" in err and (out / "mine.txt").read_text() == "keep me"
     (out / "mine.txt").unlink()
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out, "--overwrite")
     assert code == 0 and len(ImageFolder(str(out))) == 20
@@ -146,14 +146,14 @@ def test_export_refuses_to_overwrite(tmp_path, capsys, mnist_gen):
     target = tmp_path / "data.safetensors"
     target.write_bytes(b"x")
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", target)
-    assert code == 1 and "is a file, not a folder" in err
+    assert code == 2 and "is a file, not a folder" in err
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)
-    assert code == 1 and "--overwrite" in err and target.read_bytes() == b"x"
+    assert code == 2 and "--overwrite" in err and target.read_bytes() == b"x"
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target,
                        "--overwrite")
-    assert code == 1 and "is not a distilled-datasets export" in err and target.read_bytes() == b"x"
+    assert code == 2 and "is not a distilled-datasets export" in err and target.read_bytes() == b"x"
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", out)
-    assert code == 1 and "is a folder" in err
+    assert code == 2 and "is a folder" in err
     target.unlink()
     assert run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)[0] == 0
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--format", "safetensors",
@@ -180,14 +180,14 @@ def test_failed_export_leaves_nothing(tmp_path, capsys, monkeypatch, mnist_gen, 
     monkeypatch.setattr(DistilledMNIST, "__getitem__", failing_getitem)
     new = out_parent / ("new" if fmt == "imagefolder" else "new.safetensors")
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", fmt, "--out", new)
-    assert code == 1 and "disk full" in err and "Traceback" not in err
+    assert code == 2 and "disk full" in err and "Traceback" not in err
     calls["n"] = 0
     target = old if fmt == "imagefolder" else new
     if fmt == "safetensors":
         target.write_bytes(b"previous")
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", fmt, "--out", target,
                      "--overwrite")
-    assert code == 1
+    assert code == 2
     assert (old / "mine.txt").read_text() == "keep me"  # the previous content is untouched
     expected = {"old"} | ({"new.safetensors"} if fmt == "safetensors" else set())
     assert {p.name for p in out_parent.iterdir()} == expected  # no half-written output, no temporaries
@@ -234,6 +234,7 @@ def test_info_without_training_record(capsys, mnist_gen):
     (["info", "mnst"], "valid values: cifar10, fashion_mnist, mnist"),
     (["export", "mnist", "--ipc", "1.5", "--out", "x"], "expected a positive integer"),
     (["export", "mnist", "--ipc", "0", "--out", "x"], "expected a positive integer"),
+    (["preview", "mnist", "--seed", str(2**63), "--out", "x.png"], "expected an integer >= 0"),
     (["preview", "mnist", "--seed", "-1", "--out", "x.png"], "expected an integer >= 0"),
     (["export", "mnist"], "--out"),
     (["export", "mnist", "--out", "x", "--format", "zip"], "invalid choice"),
@@ -248,11 +249,11 @@ def test_usage_errors_exit_2(capsys, argv, fragment):
 
 def test_library_errors_are_one_line(tmp_path, capsys, mnist_gen):
     cases = [
-        (["preview", "mnist", "--repo-id", mnist_gen, "--seed", str(2**63), "--out", tmp_path / "a.png"], 2, "seed"),
+        (["preview", "mnist", "--repo-id", mnist_gen, "--ipc", "200000", "--out", tmp_path / "a.png"], 2, "ipc"),
         (["info", "mnist", "--repo-id", mnist_gen, "--revision", "v1"], 2, "revision"),
-        (["info", "fashion_mnist", "--repo-id", mnist_gen], 1, "trained on 'mnist'"),
-        (["info", "cifar10", "--repo-id", mnist_gen], 1, "needs"),
-        (["info", "mnist", "--repo-id", tmp_path / "missing"], 1, "does not exist"),
+        (["info", "fashion_mnist", "--repo-id", mnist_gen], 2, "trained on 'mnist'"),
+        (["info", "cifar10", "--repo-id", mnist_gen], 2, "needs"),
+        (["info", "mnist", "--repo-id", tmp_path / "missing"], 2, "does not exist"),
     ]
     for argv, code, fragment in cases:
         result, out, err = run(capsys, *argv)
@@ -347,15 +348,15 @@ def test_overwrite_never_replaces_the_input_or_a_run_folder(tmp_path, capsys, mn
     (run_dir / "train_config.json").write_text("{}")
     before = sorted(p.name for p in run_dir.iterdir())
     code, _, err = run(capsys, "export", "mnist", "--repo-id", run_dir, "--out", run_dir, "--overwrite")
-    assert code == 1 and "this command's input" in err
+    assert code == 2 and "this command's input" in err
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", run_dir, "--overwrite")
-    assert code == 1 and "training run folder" in err
+    assert code == 2 and "training run folder" in err
     code, _, err = run(capsys, "select", run_dir, "--out", run_dir, "--dataset", "mnist", "--candidates", "1",
                        "--noise-scale", "0.5", "--overwrite")
-    assert code == 1 and "this command's input" in err
+    assert code == 2 and "this command's input" in err
     generator = tmp_path / "generator"
     shutil.copytree(mnist_gen, generator)
     code, _, err = run(capsys, "distill-latents", "--generator", generator, "--out", generator, "--dataset", "mnist",
                        "--overwrite", "--data-root", tmp_path / "nowhere")
-    assert code == 1 and "this command's input" in err
+    assert code == 2 and "this command's input" in err
     assert sorted(p.name for p in run_dir.iterdir()) == before and (generator / "model.safetensors").is_file()

@@ -106,11 +106,11 @@ def test_cli_split_and_merge(tiny_mnist_root, tmp_path, capsys):
     merged = json.loads((tmp_path / "m.json").read_text())
     assert merged["complete"] and merged["merge_command"].startswith("distilled-datasets")
     parts = ["merge-evaluations", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out"]
-    assert cli_main(parts + [str(tmp_path / "m.json")]) == 1  # exists: refused without --overwrite
+    assert cli_main(parts + [str(tmp_path / "m.json")]) == 2  # exists: refused without --overwrite
     assert "pass --overwrite" in capsys.readouterr().err
     assert cli_main(parts + [str(tmp_path / "m.json"), "--overwrite"]) == 0
     (tmp_path / "notes.json").write_text('{"mine": "not an evaluation"}')
-    assert cli_main(parts + [str(tmp_path / "notes.json"), "--overwrite"]) == 1  # never another kind of file
+    assert cli_main(parts + [str(tmp_path / "notes.json"), "--overwrite"]) == 2  # never another kind of file
     assert "not an evaluation record" in capsys.readouterr().err
     assert json.loads((tmp_path / "notes.json").read_text()) == {"mine": "not an evaluation"}
     assert cli_main(common + ["--run-indices", "2", "--out", str(tmp_path / "c.json")]) == 2

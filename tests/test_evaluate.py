@@ -225,7 +225,7 @@ def test_cli_writes_one_json_per_ipc(tiny_mnist_root, tmp_path, capsys):
     # An existing result is not overwritten by accident.
     code = cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "1",
                      "--epochs", "1", "--data-root", str(tiny_mnist_root), "--out", str(out).replace("{ipc}", "1")])
-    assert code == 1 and "--overwrite" in capsys.readouterr().err
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -243,7 +243,7 @@ def test_cli_bad_arguments(argv, message, tmp_path, capsys):
 def test_cli_missing_generator_names_the_source_option(tmp_path, capsys):
     code = cli_main(["evaluate", "--dataset", "mnist", "--source", str(tmp_path / "no" / "run"), "--ipc", "1",
                      "--out-dir", str(tmp_path)])
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "--source" in err and "--repo-id" not in err
 
@@ -251,7 +251,7 @@ def test_cli_missing_generator_names_the_source_option(tmp_path, capsys):
 def test_cli_missing_data_says_where_to_put_it(tmp_path, capsys):
     code = cli_main(["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "1", "--runs", "1",
                      "--data-root", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path)])
-    assert code == 1
+    assert code == 2
     assert "download" in capsys.readouterr().err
 
 

@@ -136,7 +136,7 @@ def test_damaged_generator_files_are_refused_naming_them(mnist_generator_dir, na
         DistilledMNIST(repo_id=mnist_generator_dir)
     assert message in str(err.value) and type(err.value).__module__ == "distilled_datasets.errors"
     code = cli_main(["info", "mnist", "--repo-id", str(mnist_generator_dir)])
-    assert code in (1, 2) and message in capsys.readouterr().err
+    assert code == 2 and message in capsys.readouterr().err
     assert digest(mnist_generator_dir) == before  # refused: the files are as they were
 
 
@@ -162,7 +162,7 @@ def test_damaged_checkpoint_and_run_config_are_refused_naming_them(data_env, tmp
     before = digest(out)
     with pytest.raises(CheckpointError, match=str(checkpoint)):
         load_checkpoint(checkpoint)
-    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 1
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 2
     assert str(checkpoint) in capsys.readouterr().err
     truncate(out / "train_config.json")
     before = digest(out)
@@ -185,7 +185,7 @@ def test_train_into_a_used_folder_needs_resume_or_overwrite(data_env, tmp_path, 
     out = tmp_path / "run"
     assert cli_main([*TRAIN, "--out", str(out)]) == 0
     before = digest(out)
-    assert cli_main([*TRAIN, "--out", str(out)]) == 1
+    assert cli_main([*TRAIN, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--resume" in err and "--overwrite" in err and digest(out) == before
     (out / "notes.txt").write_text("mine")
@@ -214,7 +214,7 @@ def test_resume_refuses_another_run_naming_the_setting(data_env, tmp_path, capsy
 def test_two_writers_of_one_run_folder(data_env, tmp_path, capsys):
     out = tmp_path / "run"
     with RunLock(out):
-        assert cli_main([*TRAIN, "--out", str(out)]) == 1
+        assert cli_main([*TRAIN, "--out", str(out)]) == 2
     assert "another process is training" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == [".lock"]
 
@@ -226,13 +226,13 @@ def test_publish_never_replaces_a_run_folder_or_a_file(data_env, tmp_path, mnist
     for out in (run, tmp_path / "somefile"):
         if out.name == "somefile":
             out.write_text("keep")
-        assert cli_main(["publish", str(run), "--out", str(out), "--overwrite"]) == 1
+        assert cli_main(["publish", str(run), "--out", str(out), "--overwrite"]) == 2
         assert "choose another --out" in capsys.readouterr().err
     assert digest(run) == before and (tmp_path / "somefile").read_text() == "keep"
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "mine.txt").write_text("keep")
-    assert cli_main(["publish", str(mnist_generator_dir), "--out", str(taken)]) == 1
+    assert cli_main(["publish", str(mnist_generator_dir), "--out", str(taken)]) == 2
     assert "--overwrite" in capsys.readouterr().err and (taken / "mine.txt").read_text() == "keep"
 
 
@@ -250,11 +250,11 @@ def test_outputs_that_appear_while_a_command_works_are_not_overwritten(mnist_gen
     monkeypatch.setattr(cli_module, "_export_safetensors", export_then_race)
     code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--ipc", "1", "--format",
                      "safetensors", "--out", str(target)])
-    assert code == 1 and "--overwrite" in capsys.readouterr().err
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
     assert target.read_bytes() == b"someone else's" and not list(tmp_path.glob(".data.safetensors*"))
     png = tmp_path / "grid.png"
     png.write_bytes(b"mine")
-    assert cli_main(["preview", "mnist", "--repo-id", str(mnist_generator_dir), "--out", str(png)]) == 1
+    assert cli_main(["preview", "mnist", "--repo-id", str(mnist_generator_dir), "--out", str(png)]) == 2
     assert png.read_bytes() == b"mine"
 
 
@@ -264,7 +264,7 @@ def test_unwritable_export_target_fails_before_synthesis(mnist_generator_dir, tm
     blocked.write_text("x")
     code = cli_main(["export", "mnist", "--repo-id", str(mnist_generator_dir), "--format", "safetensors",
                      "--out", str(blocked / "sub" / "data.safetensors")])
-    assert code == 1 and calls == [] and "Traceback" not in capsys.readouterr().err
+    assert code == 2 and calls == [] and "Traceback" not in capsys.readouterr().err
 
 
 def test_files_get_the_users_umask(mnist_generator_dir, tmp_path):
@@ -354,7 +354,7 @@ def test_edited_checkpoint_metadata_is_refused_naming_the_checkpoint(data_env, t
         tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
     save_file(tensors, str(checkpoint), metadata={**metadata, "state": state})
     capsys.readouterr()  # the first run's progress bars
-    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 1
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err
     assert str(checkpoint) in err and err.count("\n") == 1
 
@@ -391,7 +391,7 @@ def test_a_read_only_output_is_one_line_and_leaves_no_temporary(command, data_en
                                    "--out", str(ro / "set.safetensors")],
             "merge": ["merge-evaluations", str(tmp_path / "part0.json"), str(tmp_path / "part1.json"), "--out",
                       str(ro / "merged.json")]}[command]
-    assert cli_main(argv) == 1
+    assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: could not write") and "Read-only file system" in err
     leftovers = [p for p in ro.rglob(".*") if "-" in p.name and p.name.startswith(".")]

@@ -143,7 +143,7 @@ def test_folder_rules(tiny_setup, tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "mine"  # --overwrite replaces the run's own files only
     code = cli_main(["distill-latents", "--generator", tiny_setup().generator, "--out", str(tmp_path / "missing"),
                      "--resume"])
-    assert code == 1 and "does not exist" in capsys.readouterr().err
+    assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
 def test_gradient_matching_loss_is_zero_on_real_images_and_reaches_the_codes():

@@ -32,9 +32,9 @@ def test_distill_wang_random_mode_writes_a_loadable_folder(tmp_path, make_mnist_
     config = json.loads((out / "config.json").read_text())
     assert config["mode"] == "random" and config["metrics"]["eval_nets"] == 2
     assert "distill-wang" in config["command"]
-    # A second run into the same folder is refused without --overwrite (exit 1, as every command's output check).
+    # A second run into the same folder is refused without --overwrite (exit 2, as every user-fixable failure).
     assert main(["distill-wang", "--dataset", "mnist", "--data-root", str(root), "--iterations", "1",
-                 "--out", str(out)]) == 1
+                 "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
 
 
