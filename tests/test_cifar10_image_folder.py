@@ -16,7 +16,7 @@ from PIL import Image
 from distilled_datasets.cli import main as cli_main
 from distilled_datasets.training.common import real_data as data
 
-CLASSES = data.get_spec("cifar10").classes
+CLASSES = data.get_dataset_info("cifar10").classes
 
 
 def write_cifar10_folder(root, train_per_class: int = 3, test_per_class: int = 2, seed: int = 0):
@@ -86,7 +86,7 @@ def test_random_real_evaluation_and_training_read_the_folder(tmp_path, capsys):
                      "--sample-every", "1000"])
     assert code == 0, capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
-    assert config["dataset"] == "cifar10" and config["normalization"]["mean"] == list(data.get_spec("cifar10").mean)
+    assert config["dataset"] == "cifar10" and config["normalization"]["mean"] == list(data.get_dataset_info("cifar10").mean)
 
 
 def test_records_say_when_the_pixels_are_a_lossy_copy(tmp_path):

@@ -30,29 +30,29 @@ def mnist_train(real_root):
 def test_specs_are_consistent():
     assert data.list_datasets() == ["cifar10", "fashion_mnist", "mnist"]
     for name in data.list_datasets():
-        spec = data.get_spec(name)
+        spec = data.get_dataset_info(name)
         assert spec.name == name
         assert len(spec.mean) == len(spec.std) == spec.channels
         assert all(s > 0 for s in spec.std)
-    assert data.get_spec("cifar10").flip and not data.get_spec("mnist").flip
+    assert data.get_dataset_info("cifar10").flip and not data.get_dataset_info("mnist").flip
 
 
 def test_get_spec_refuses_near_misses_with_a_hint():
     for alias in ("FashionMNIST", "fashion-mnist", "Fashion_MNIST"):
         with pytest.raises(ValueError, match="did you mean 'fashion_mnist'"):
-            data.get_spec(alias)
+            data.get_dataset_info(alias)
     with pytest.raises(ValueError, match=r"valid values: \['cifar10', 'fashion_mnist', 'mnist'\]"):
-        data.get_spec("svhn")
+        data.get_dataset_info("svhn")
     with pytest.raises(TypeError, match="must be a str"):
-        data.get_spec(10)
+        data.get_dataset_info(10)
 
 
 def test_register_dataset_refuses_other_facts_under_a_taken_name():
     import dataclasses
 
-    assert register_dataset(data.get_spec("mnist")) is data.get_spec("mnist")  # the same facts: a no-op
+    assert register_dataset(data.get_dataset_info("mnist")) is data.get_dataset_info("mnist")  # the same facts: a no-op
     with pytest.raises(ValueError, match="already registered with other facts"):
-        register_dataset(dataclasses.replace(data.get_spec("mnist"), flip=True))
+        register_dataset(dataclasses.replace(data.get_dataset_info("mnist"), flip=True))
 
 
 def test_missing_data_says_where_and_how(tmp_path):
@@ -82,7 +82,7 @@ def test_uint8_to_normalized_layouts_and_round_trip():
     back = (data.normalized_to_unit(y, "cifar10") * 255).round().to(torch.uint8)
     assert torch.equal(back, rgb.permute(0, 3, 1, 2))
     # Channel 1 normalised with channel 1's constants.
-    spec = data.get_spec("cifar10")
+    spec = data.get_dataset_info("cifar10")
     expected = (rgb[1, 5, 7, 1].item() / 255 - spec.mean[1]) / spec.std[1]
     assert y[1, 1, 5, 7].item() == pytest.approx(expected, abs=1e-5)
 
@@ -98,7 +98,7 @@ def test_uint8_to_normalized_refuses_bad_input():
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_generator_space_matches_pixel_space_and_is_differentiable(name):
-    spec = data.get_spec(name)
+    spec = data.get_dataset_info(name)
     pixels = torch.arange(256, dtype=torch.uint8).repeat(spec.channels, 1).T.reshape(256, 1, 1, spec.channels)
     from_pixels = data.uint8_to_normalized(pixels, name)  # [256, C, 1, 1]
     g = (pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0).requires_grad_(True)  # tanh space
@@ -178,7 +178,7 @@ def test_load_tensors_matches_torchvision_items(real_root):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_committed_constants_match_the_real_training_split(real_root, name):
-    spec = data.get_spec(name)
+    spec = data.get_dataset_info(name)
     dataset = data.load_real(name, real_root, train=True)
     mean, std = data.channel_stats(dataset.data, spec.channels)
     assert mean == pytest.approx(spec.mean, abs=1e-4)

@@ -13,7 +13,7 @@ from PIL import Image
 from distilled_datasets import DistilledCIFAR10, DistilledFashionMNIST, DistilledMNIST, Generator
 from distilled_datasets.errors import InvalidGeneratorError
 from distilled_datasets.training.common.model_zoo import build_model
-from distilled_datasets.training.common.real_data import get_spec
+from distilled_datasets.training.common.real_data import get_dataset_info
 from distilled_datasets.training.wang2018.distill import DistillResult
 from distilled_datasets.training.wang2018.distill_config import WangConfig
 from distilled_datasets.training.wang2018.result_files import load_result, load_weights, save_result, save_weights
@@ -21,7 +21,7 @@ from distilled_datasets.training.wang2018.unroll import apply_schedule, balanced
 
 
 def _result(dataset="mnist", model="lenet", mode="fixed", ipc=2, steps=2, epochs=3, seed=0) -> DistillResult:
-    spec = get_spec(dataset)
+    spec = get_dataset_info(dataset)
     cfg = WangConfig(dataset=dataset, model=model, mode=mode, images_per_class=ipc, steps=steps, epochs=epochs,
                      iterations=1)
     g = torch.Generator().manual_seed(seed)
@@ -115,8 +115,8 @@ def test_cifar10_round_trip_gives_rgb_items(tmp_path):
     img, target = ds[4]
     assert img.mode == "RGB" and img.size == (32, 32) and target == 4
     assert ds.data.shape == (10, 32, 32, 3) and ds.data.dtype == np.uint8 and ds.targets == list(range(10))
-    mean = torch.tensor(get_spec("cifar10").mean).view(3, 1, 1)
-    std = torch.tensor(get_spec("cifar10").std).view(3, 1, 1)
+    mean = torch.tensor(get_dataset_info("cifar10").mean).view(3, 1, 1)
+    std = torch.tensor(get_dataset_info("cifar10").std).view(3, 1, 1)
     expected = ((result.images[4] * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
     assert np.array_equal(np.asarray(img), expected.numpy())
 

@@ -84,13 +84,13 @@ def _setup(args):
     import torch
 
     from ..common.provenance import resolve_device
-    from ..common.real_data import default_data_root, get_spec, load_tensors
+    from ..common.real_data import default_data_root, get_dataset_info, load_tensors
 
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    spec = get_spec(args.dataset.strip().lower().replace("-", "_"))
+    spec = get_dataset_info(args.dataset.strip().lower().replace("-", "_"))
     device = resolve_device(args.device)
     root = args.data_root or default_data_root()
     model_name = args.model or ("alexcifarnet" if spec.name == "cifar10" else "lenet")

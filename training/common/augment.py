@@ -174,9 +174,9 @@ class DSA:
     def for_dataset(cls, name: str, **kwargs) -> "DSA":
         """DSA with flip only where the dataset's spec allows it (CIFAR-10; not MNIST or
         Fashion-MNIST: see their facts in distilled_datasets/dataset_info.py for why)."""
-        from .real_data import get_spec
+        from .real_data import get_dataset_info
 
-        return cls(flip=get_spec(name).flip, **kwargs)
+        return cls(flip=get_dataset_info(name).flip, **kwargs)
 
     @property
     def strategy(self) -> str:

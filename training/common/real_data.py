@@ -38,8 +38,7 @@ class DatasetNotFoundError(MissingFileError, RuntimeError):
 
 
 # The dataset facts (classes, shape, normalisation, flip policy) live in
-# distilled_datasets/dataset_info.py; this module adds how torchvision reads the real data.
-get_spec = get_dataset_info
+# distilled_datasets/dataset_info.py; this module adds how the real data is read.
 
 
 def torchvision_class(info: DatasetInfo) -> type:
@@ -73,7 +72,7 @@ def _not_found(spec: DatasetInfo, root, train: bool, detail: str, cifar: bool, v
 def load_real(name: str, root: Union[str, Path], train: bool = True, download: bool = False):
     """The torchvision dataset (no transform) of an MNIST-family ``name`` under ``root`` (these read
     raw idx files; CIFAR's pickled batches are read by ``cifar_arrays``, never by torchvision)."""
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     if hasattr(torchvision_class(spec), "train_list"):
         raise UsageError(f"{name} is read by real_arrays (its batches are pickles, read with a restricted unpickler)")
     try:
@@ -93,7 +92,7 @@ def cifar_arrays(name: str, root: Union[str, Path], train: bool = True, download
 
     from .cifar_files import batch_arrays, class_names
 
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     cls = torchvision_class(spec)
     folder = Path(root) / cls.base_folder
     files = [*(cls.train_list if train else cls.test_list), [cls.meta["filename"], cls.meta["md5"]]]
@@ -124,7 +123,7 @@ def _as_tensor(array) -> torch.Tensor:
 
 def _stats_view(name: str, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """The spec's mean and std as [1, C, 1, 1] tensors on ``like``'s device and dtype."""
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     mean = torch.tensor(spec.mean, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
     std = torch.tensor(spec.std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
     return mean, std
@@ -149,7 +148,7 @@ def uint8_to_nchw(images_uint8, channels: int) -> torch.Tensor:
 
 def uint8_to_normalized(images_uint8, name: str) -> torch.Tensor:
     """uint8 [N, H, W] or [N, H, W, C] (numpy or torch) -> float32 [N, C, H, W], normalised."""
-    images = uint8_to_nchw(images_uint8, get_spec(name).channels).float().div_(255.0)
+    images = uint8_to_nchw(images_uint8, get_dataset_info(name).channels).float().div_(255.0)
     mean, std = _stats_view(name, images)
     return images.sub_(mean).div_(std).contiguous()
 
@@ -173,7 +172,7 @@ def is_image_folder_root(name: str, root: Union[str, Path]) -> bool:
     torchvision's files: true when torchvision's folder is absent and ``train/`` has a folder for
     every class. This is how the JPEG copy of CIFAR-10 is read (README: "CIFAR-10 on these
     machines"): under its own name and facts, not as a user's ``imagefolder`` dataset."""
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     if spec.torchvision_name == "ImageFolder":
         return True
     if os.path.isdir(data_folder(spec, root)):
@@ -187,7 +186,7 @@ def real_arrays(name: str, root: Union[str, Path], train: bool = True, download:
     """(uint8 images [N, H, W] or [N, H, W, C], labels [N]) of one split, numpy or torch: from
     torchvision's files under ``root``, or from an image-folder root (``is_image_folder_root``).
     The one reader of real pixels for every command."""
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     if is_image_folder_root(name, root):
         from .image_folder import image_folder_arrays
 
@@ -212,7 +211,7 @@ def describe_real_data(name: str, root: Union[str, Path]) -> dict:
     lossy = any(s in LOSSY_SUFFIXES for s in suffixes)
     record = {"dataset": name, "read_as": "image folder", "file_types": suffixes, "lossy_copy": lossy}
     if lossy:
-        record["note"] = (f"trained on a lossy ({', '.join(suffixes)}) copy of {get_spec(name).title}, not the "
+        record["note"] = (f"trained on a lossy ({', '.join(suffixes)}) copy of {get_dataset_info(name).title}, not the "
                           "original pixels")
     return record
 
@@ -221,7 +220,7 @@ def load_tensors(name: str, root: Union[str, Path], train: bool = True, download
                  device: Union[str, torch.device] = "cpu",
                  verify_checksums: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """(images float32 [N, C, H, W] normalised, labels int64 [N]) on ``device``."""
-    spec = get_spec(name)
+    spec = get_dataset_info(name)
     pixels, targets = real_arrays(name, root, train=train, download=download, verify_checksums=verify_checksums)
     # Convert on the target device: a uint8 copy travels, not a 4x larger float one.
     raw = uint8_to_nchw(pixels, spec.channels).to(device)
@@ -296,7 +295,7 @@ def default_data_root() -> str:
 
 
 __all__: Sequence[str] = [
-    "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_spec", "torchvision_class", "data_folder",
+    "DATA_ENV_VAR", "DatasetNotFoundError", "list_datasets", "get_dataset_info", "torchvision_class", "data_folder",
     "load_real", "cifar_arrays", "is_image_folder_root", "real_arrays", "describe_real_data", "load_tensors", "uint8_to_nchw", "uint8_to_normalized", "generator_to_normalized",
     "normalized_to_unit", "channel_stats", "class_indices", "random_real_subset", "default_data_root",
 ]

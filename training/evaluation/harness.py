@@ -37,7 +37,7 @@ from distilled_datasets.validation import check_positive_int, positive_int
 from ..common.config_flags import check_bounds
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import command_line, describe_hardware, resolve_device
-from ..common.real_data import default_data_root, generator_to_normalized, get_spec, load_tensors, random_real_subset
+from ..common.real_data import default_data_root, generator_to_normalized, get_dataset_info, load_tensors, random_real_subset
 from .classifier_training import (
     HEADLINE,
     NORM_CHOICES,
@@ -255,7 +255,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     if cfg.protocol == "resample" and src.kind != "dataset":
         raise UsageError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
                          f"dataset class), not {src.kind!r}")
-    spec, device, tcfg = get_spec(name), resolve_device(cfg.device), cfg.train_config(whole)
+    spec, device, tcfg = get_dataset_info(name), resolve_device(cfg.device), cfg.train_config(whole)
     if out is not None:
         check_writable(out)  # an unwritable --out fails now, not after the first run has trained
     root = cfg.data_root or default_data_root()

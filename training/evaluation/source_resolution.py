@@ -19,7 +19,7 @@ from distilled_datasets.datasets import DATASET_CLASSES
 from distilled_datasets.errors import UsageError, UsageTypeError
 from distilled_datasets.files import sha256_file
 
-from ..common.real_data import get_spec, uint8_to_normalized
+from ..common.real_data import get_dataset_info, uint8_to_normalized
 
 TensorPair = Tuple[torch.Tensor, torch.Tensor]
 SPECIAL_SOURCES = ("default", "random-real", "whole")
@@ -43,7 +43,7 @@ def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
             raise UsageError(f"dataset is required: {source.__name__} has no dataset_name")
         if dataset is not None and dataset != name:
             raise UsageError(f"dataset={dataset!r} does not match {source.__name__} (a {name!r} dataset)")
-        get_spec(name)
+        get_dataset_info(name)
         if revision is not None:
             kwargs["revision"] = revision
         bad = sorted({"ipc", "seed", "train", "transform", "target_transform"} & set(kwargs))
@@ -56,7 +56,7 @@ def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
     if dataset is None:
         raise UsageError(f"dataset is required for source {os.fspath(source)!r}; valid values: "
                          f"{sorted(DATASET_CLASSES)}")
-    get_spec(dataset)
+    get_dataset_info(dataset)
     classes = DATASET_CLASSES
     if dataset not in classes:
         raise UsageError(f"dataset {dataset!r} has no distilled dataset class; valid values: {sorted(classes)}")

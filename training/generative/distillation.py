@@ -29,7 +29,7 @@ from ..common.augment import DSA
 from ..common.distributed import Distributed, use_global_batch_norm
 from ..common.image_folder import register_image_folder
 from ..common.provenance import resolve_device
-from ..common.real_data import (default_data_root, describe_real_data, generator_to_normalized, get_spec,
+from ..common.real_data import (default_data_root, describe_real_data, generator_to_normalized, get_dataset_info,
                                 load_tensors)
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
@@ -47,7 +47,7 @@ def dataset_spec(config: RunConfig):
     """The facts of the run's dataset: a registered one, or the user's image folder at data_root."""
     if config.dataset == IMAGE_FOLDER:
         return register_image_folder(config.data_root, config.image_size, config.channels)
-    return get_spec(config.dataset)
+    return get_dataset_info(config.dataset)
 
 
 def build_run_generator(config: RunConfig, spec) -> Generator:

@@ -45,7 +45,7 @@ from ..common.config_flags import check_bounds
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import resolve_device
 from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
-                                get_spec, load_tensors)
+                                get_dataset_info, load_tensors)
 from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
 from . import checkpoint as ckpt
 from .distillation import trim_log
@@ -114,7 +114,7 @@ class LatentConfig:
         check_bounds(self)
         if not self.generator:
             raise UsageError("generator is required: the folder or Hub id of a trained generator")
-        get_spec(self.dataset)
+        get_dataset_info(self.dataset)
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
                      "log_every", "nets_per_step"):
             check_positive_int(name, getattr(self, name))
@@ -276,7 +276,7 @@ class LatentDistillation:
             config.data_root = default_data_root()
         self.config, self.out = config, Path(config.out)
         self.device = resolve_device(config.device)
-        self.spec = get_spec(config.dataset)
+        self.spec = get_dataset_info(config.dataset)
         self.source = Generator.from_pretrained(config.generator)
         if self.source.metadata.get("dataset") not in (None, self.spec.name):
             raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, "

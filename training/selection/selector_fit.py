@@ -28,7 +28,7 @@ from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import UsageError, check_number, check_positive_int
 
 from ..common.distributed import Distributed
-from ..common.real_data import default_data_root, get_spec, real_arrays, uint8_to_nchw
+from ..common.real_data import default_data_root, get_dataset_info, real_arrays, uint8_to_nchw
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 def real_unit_range(name: str, root, download: bool = False, verify_checksums: bool = True):
     """(images float32 [N, C, H, W] in [-1, 1], the generator's range; labels int64 [N])."""
     pixels, targets = real_arrays(name, root, train=True, download=download, verify_checksums=verify_checksums)
-    images = uint8_to_nchw(pixels, get_spec(name).channels).float().div_(127.5).sub_(1.0)
+    images = uint8_to_nchw(pixels, get_dataset_info(name).channels).float().div_(127.5).sub_(1.0)
     return images, torch.as_tensor(np.asarray(targets), dtype=torch.int64)
 
 
@@ -128,7 +128,7 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     if candidates == 1 and noise_scale is None:
         raise UsageError("nothing to select: pass candidates >= 2 (keep 1 in M) and/or noise_scale (truncation)")
     generator = Generator.from_pretrained(run_dir)
-    spec = get_spec(dataset)
+    spec = get_dataset_info(dataset)
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
     if noise_scale is not None:

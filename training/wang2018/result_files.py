@@ -24,7 +24,7 @@ from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_
 from distilled_datasets.preview import image_grid
 
 from ..common.provenance import command_line
-from ..common.real_data import get_spec
+from ..common.real_data import get_dataset_info
 from .distill import DistillResult
 from .unroll import Params
 
@@ -34,7 +34,7 @@ PathLike = Union[str, os.PathLike]
 def result_config(result: DistillResult, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
                   command: Optional[str] = None, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     cfg = result.config
-    spec = get_spec(cfg.dataset)
+    spec = get_dataset_info(cfg.dataset)
     init = {"fixed": "stored", "random": cfg.init, "pool": "pool"}[cfg.mode]
     return {
         "format": IMAGES_FORMAT_NAME,
@@ -68,7 +68,7 @@ def result_config(result: DistillResult, classes: List[str], metrics: Optional[D
 def sample_grid(result: DistillResult) -> Image.Image:
     """One row per step, its images left to right (class j % K), denormalised and clamped."""
     cfg, images = result.config, result.images.detach().cpu()
-    spec = get_spec(cfg.dataset)
+    spec = get_dataset_info(cfg.dataset)
     mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
     std = torch.tensor(spec.std).view(1, -1, 1, 1)
     pixels = ((images * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)  # [M, H, W, C]
