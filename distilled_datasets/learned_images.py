@@ -28,12 +28,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .config import read_config_file
+from .config import LIMITS, read_config_file
 from .errors import InvalidGeneratorError
 
 IMAGES_FORMAT_NAME = "distilled-datasets/images"
 IMAGES_FORMAT_VERSION = 1
 INIT_PREFIX = "init."
+MAX_STEPS = 100_000  # steps and epochs of a learned schedule: bounded like every count of a config
 
 
 def _require(condition: bool, path: str, message: str) -> None:
@@ -76,10 +77,11 @@ class LearnedImages:
         cfg = self.config
         for key in ("dataset", "num_classes", "channels", "image_size", "steps", "epochs", "normalization"):
             _require(key in cfg, config_path, f"missing key {key!r}")
-        for key in ("num_classes", "channels", "image_size", "steps", "epochs"):
+        for key, limit in (("num_classes", LIMITS["num_classes"]), ("channels", LIMITS["channels"]),
+                           ("image_size", LIMITS["image_size"]), ("steps", MAX_STEPS), ("epochs", MAX_STEPS)):
             value = cfg[key]
-            _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, config_path,
-                     f"{key} must be a positive int, got {value!r}")
+            _require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit, config_path,
+                     f"{key} must be an int in 1..{limit}, got {value!r}")
         norm = cfg["normalization"]
         ok = isinstance(norm, dict) and all(
             isinstance(norm.get(k), list) and len(norm[k]) == cfg["channels"] for k in ("mean", "std"))
