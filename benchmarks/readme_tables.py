@@ -471,6 +471,16 @@ def speed_section(folder: Path = RESULTS) -> str:
         row = [f"{first[i]['materialize_s']:.3g} | {first[i]['ratio_to_limit']:.2f}" if i in first
                else "not measured | " for i in ("50", "1000")]
         lines.append(f"| {dataset} | " + " | ".join(row) + " |")
+    imports = folder / "import_time.json"
+    if imports.is_file():
+        rec = json.loads(imports.read_text())
+        cases = rec["cases"]
+        lines += ["", "Start-up, in fresh processes (median wall time, the interpreter's own start included; "
+                  f"`{rec['command']}`):", "", "| command | seconds | loads torch | loads training code |",
+                  "|---|---|---|---|"]
+        for name, case in cases.items():
+            lines.append(f"| `{name}` | {case['median_s']:.2f} | {'yes' if case['loads_torch'] else 'no'} | "
+                         f"{'yes' if case['loads_training_code'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -285,3 +285,25 @@ def test_cifar10_batches_are_unpickled_restricted_and_checked(tmp_path, monkeypa
     with pytest.raises(DamagedFileError, match=message):
         data.load_tensors("cifar10", tmp_path, train=False, verify_checksums=False)
     assert not (tmp_path / "planted-by-a-batch-file").exists()  # nothing ran
+
+
+@pytest.mark.slow
+def test_the_cifar10_copy_is_within_0_002_of_the_registered_statistics(real_root):
+    """The JPEG copy is read with the original CIFAR-10's normalisation (dataset_info.py says its own
+    statistics differ by at most 0.002): measured on its 50,000 training images."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    archive = real_root / "CIFAR10-jpeg" / "cifar10_jpeg.tar.gz"
+    images = []
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            if member.isfile() and member.name.lstrip("./").startswith("train/"):
+                with Image.open(io.BytesIO(tar.extractfile(member).read())) as image:
+                    images.append(np.asarray(image.convert("RGB")))
+    assert len(images) == 50_000
+    mean, std = data.channel_stats(np.stack(images), 3)
+    spec = data.get_dataset_info("cifar10")
+    assert max(abs(a - b) for a, b in zip(mean + std, spec.mean + spec.std)) <= 0.002
