@@ -421,6 +421,25 @@ def leverage_section(folder: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cifar10_training_section(folder: Path = RESULTS) -> str:
+    """Wall time of each stage that made the CIFAR-10 generator, as it ran here."""
+    path = folder / "cifar10_runs" / "summary.json"
+    if not path.is_file():
+        return "Not measured yet (`python benchmarks/cifar10_runs.py`).\n"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    names = {"c10-stage1": "stage 1 (cGAN)", "c10-s2-paper": "stage 2 (global + local, paper weights)",
+             "c10-latents": "learned codes (generator frozen)",
+             "c10-latents-generator": "learned codes (generator fine-tuned with them)"}
+    lines = ["| stage | steps | wall time (min) | steps / s at the end |", "|---|---|---|---|"]
+    for name, stage in rec["stages"].items():
+        lines.append(f"| {names.get(name, name)} | {stage['steps']:,} | {stage['wall_seconds_from_log'] / 60:.0f} | "
+                     f"{stage['last_logged_rate_steps_per_s']} |")
+    hw = rec["hardware"]
+    lines += ["", f"{rec['what']}; {hw.get('cpu')} ({hw.get('cpu_cores')} cores); `{rec['command']}` (configs and logs "
+                  "in benchmarks/results/cifar10_runs/)."]
+    return "\n".join(lines) + "\n"
+
+
 def distributed_section(folder: Path = RESULTS) -> str:
     path = folder / "distributed_speed.json"
     if not path.exists():
@@ -485,7 +504,7 @@ def speed_section(folder: Path = RESULTS) -> str:
 
 
 SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": speed_section,
-            "cifar10-size": lambda: size_section(load_evaluations()),
+            "cifar10-size": lambda: size_section(load_evaluations()), "cifar10-training": cifar10_training_section,
             "results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
             "training-speed": training_speed_section, "wang2018": wang_section,
