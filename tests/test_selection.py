@@ -137,14 +137,16 @@ def test_select_command_refuses_bad_values_before_any_work(make_generator, tmp_p
 
 
 def test_select_checks_selector_arguments_before_reading_data(make_generator, tmp_path):
-    from distilled_datasets.training.selection.selector_fit import select
+    from distilled_datasets.training.selection.selector_fit import SelectConfig, fit_selection
 
     make_generator("mnist").save_pretrained(tmp_path / "run")
     # The data root does not exist: the argument error must come first.
-    with pytest.raises(UsageError, match="keys must be among"):  # the user's flags: exit code 2
-        select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, selector_kwargs={"depth": 2})
+    with pytest.raises(UsageError, match="selector_width must be >= 1"):  # the user's flags: exit code 2
+        fit_selection(tmp_path / "run", SelectConfig(out="x", dataset="mnist", data_root=str(tmp_path / "no-data"),
+                                                     candidates=4, selector_width=0))
     with pytest.raises(ValueError, match="epochs must be >= 1"):
-        select(tmp_path / "run", "mnist", tmp_path / "no-data", 4, epochs=0)
+        fit_selection(tmp_path / "run", SelectConfig(out="x", dataset="mnist", data_root=str(tmp_path / "no-data"),
+                                                     candidates=4, epochs=0))
 
 
 def test_kcenter_and_mix_orders():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass, field
 import os
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -23,10 +24,14 @@ from distilled_datasets import Generator
 from distilled_datasets.errors import InvalidGeneratorError, OutputExistsError
 from distilled_datasets.files import (check_output, discard, move_into_place, remove_stale_temporaries, temp_sibling,
                                      writing)
-from distilled_datasets.herding import SELECTOR_DEFAULTS, FeatureNet
+from distilled_datasets.cli import dataset_name
+from distilled_datasets.config import LIMITS
+from distilled_datasets.herding import SELECTION_METHODS, SELECTOR_DEFAULTS, FeatureNet
 from distilled_datasets.repository import save_repository
-from distilled_datasets.validation import UsageError, check_number, check_positive_int
+from distilled_datasets.validation import (UsageError, bounded_float, check_number, check_positive_int,
+                                          non_negative_int, positive_int)
 
+from ..common.config_flags import check_bounds
 from ..common.distributed import Distributed
 from ..common.real_data import default_data_root, get_dataset_info, real_arrays, uint8_to_nchw
 
@@ -114,21 +119,62 @@ def attach_selector(generator: Generator, selector: FeatureNet, candidates: int,
     return out.eval()
 
 
-def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates: int, *,
-           selector_kwargs: Optional[Dict[str, int]] = None, epochs: int = 2, seed: int = 0,
-           download: bool = False, selection: str = "herding", noise_scale: Optional[float] = None,
-           dist: Distributed = Distributed()) -> Generator:
+@dataclass
+class SelectConfig:
+    """Every field is a flag of ``distilled-datasets select`` (the generator folder is its argument)."""
+
+    out: Optional[str] = field(default=None, metadata={"help": "the new generator folder (required)"})
+    dataset: Optional[str] = field(default=None, metadata={
+        "help": "the real dataset the selector is fitted on, e.g. mnist (required)", "type": dataset_name})
+    data_root: Optional[str] = field(default=None, metadata={
+        "help": "the real data: torchvision's files or an image folder (None: $DISTILLED_DATASETS_DATA, else ./data)"})
+    download: bool = field(default=False, metadata={"help": "let torchvision download the real data"})
+    candidates: int = field(default=8, metadata={
+        "help": "images synthesized per image kept (1: no selector; then give --noise-scale)",
+        "max": LIMITS["candidates"], "type": positive_int})
+    noise_scale: Optional[float] = field(default=None, metadata={
+        "help": "truncation: multiply the deployment noise (< 1: more typical images)", "type": bounded_float})
+    selection: str = field(default="herding", metadata={
+        "help": "herding (typical images), kcenter (coverage) or mix (alternating picks)", "choices": SELECTION_METHODS})
+    selector_width: int = field(default=SELECTOR_DEFAULTS["width"], metadata={
+        "help": "selector network width", "type": positive_int})
+    selector_feature_dim: int = field(default=SELECTOR_DEFAULTS["feature_dim"], metadata={
+        "help": "selector feature size", "type": positive_int})
+    epochs: int = field(default=2, metadata={"help": "selector training epochs on the real data", "type": positive_int})
+    seed: int = field(default=0, metadata={"type": non_negative_int})
+
+    def validate(self) -> None:
+        """The one check of a selection's settings, from flags or from Python, before any work."""
+        check_bounds(self)
+        if not self.out:
+            raise UsageError("out is required: the new generator folder (--out)")
+        if not self.dataset:
+            raise UsageError("dataset is required: the real dataset the selector is fitted on (--dataset)")
+        get_dataset_info(self.dataset)
+        check_positive_int("candidates", self.candidates, LIMITS["candidates"])
+        for name in ("epochs", "selector_width", "selector_feature_dim"):
+            check_positive_int(name, getattr(self, name))
+        if self.noise_scale is not None:
+            check_number("noise_scale", self.noise_scale, 0.0, strict=True)
+        if self.candidates == 1 and self.noise_scale is None:
+            raise UsageError("nothing to select: pass candidates >= 2 (keep 1 in M) and/or noise_scale (truncation)")
+        if self.selection not in SELECTION_METHODS:
+            raise UsageError(f"selection must be one of {list(SELECTION_METHODS)}, got {self.selection!r}")
+
+    @property
+    def selector_kwargs(self) -> Dict[str, int]:
+        return {"width": self.selector_width, "feature_dim": self.selector_feature_dim}
+
+
+def fit_selection(run_dir: Union[str, os.PathLike], config: SelectConfig,
+                  dist: Distributed = Distributed()) -> Generator:
     """Load ``run_dir``'s generator and choose how its deployment noise becomes images: with
-    ``candidates`` > 1 a selector is fitted on ``dataset``'s real training set and attached;
+    ``candidates`` > 1 a selector is fitted on the dataset's real training set and attached;
     ``noise_scale`` < 1 truncates the noise (typical images, 1x synthesis)."""
-    check_positive_int("candidates", candidates)
-    check_positive_int("epochs", epochs)
-    if noise_scale is not None:
-        check_number("noise_scale", noise_scale, 0.0, strict=True)
-    if candidates == 1 and noise_scale is None:
-        raise UsageError("nothing to select: pass candidates >= 2 (keep 1 in M) and/or noise_scale (truncation)")
+    config.validate()
+    candidates, noise_scale, selection = config.candidates, config.noise_scale, config.selection
     generator = Generator.from_pretrained(run_dir)
-    spec = get_dataset_info(dataset)
+    spec = get_dataset_info(config.dataset)
     if generator.metadata.get("dataset") not in (None, spec.name):
         raise UsageError(f"{run_dir} holds a {generator.metadata['dataset']} generator, not {spec.name}")
     if noise_scale is not None:
@@ -139,13 +185,14 @@ def select(run_dir: Union[str, os.PathLike], dataset: str, data_root, candidates
     if candidates == 1:
         return generator
     # Check the selector arguments before minutes of training, not after.
-    selecting_sampling(generator, candidates, selector_kwargs, selection)
-    images, labels = real_unit_range(spec.name, data_root or default_data_root(), download=download)
-    selector = fit_selector(images, labels, generator.config.num_classes, selector_kwargs, epochs=epochs, seed=seed,
-                            dist=dist)
+    selecting_sampling(generator, candidates, config.selector_kwargs, selection)
+    images, labels = real_unit_range(spec.name, config.data_root or default_data_root(), download=config.download)
+    selector = fit_selector(images, labels, generator.config.num_classes, config.selector_kwargs,
+                            epochs=config.epochs, seed=config.seed, dist=dist)
     generator = attach_selector(generator, selector, candidates, selection)
-    generator.metadata["selection"] = {"method": selection, "candidates": candidates, "selector_epochs": epochs,
-                                       "selector_seed": seed, "fitted_on": f"{spec.name} training split",
+    generator.metadata["selection"] = {"method": selection, "candidates": candidates,
+                                       "selector_epochs": config.epochs, "selector_seed": config.seed,
+                                       "fitted_on": f"{spec.name} training split",
                                        "noise_scale": generator.sampling.noise_scale}
     return generator
 
