@@ -87,7 +87,7 @@ def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
 def main(argv=None) -> int:
     from distilled_datasets.config import WEIGHTS_NAME
     from distilled_datasets.files import sha256_file
-    from distilled_datasets.training.publishing.publish_generator import publish
+    from distilled_datasets.training.publishing.publish_generator import PublishOptions, publish
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=[p.name for p in sorted(DEFAULTS.iterdir()) if p.is_dir()])
@@ -97,8 +97,9 @@ def main(argv=None) -> int:
         digest = sha256_file(folder / WEIGHTS_NAME)
         results = matching_results(dataset, digest)
         training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
-        publish(folder, out=folder, results=results, half=stored_as_half(folder / WEIGHTS_NAME),
-                package_default=True, results_root=REPO, notes=notes(training, dataset), overwrite=True)
+        options = PublishOptions(out=str(folder), results=tuple(results), half=stored_as_half(folder / WEIGHTS_NAME),
+                                 package_default=True, notes=notes(training, dataset), overwrite=True)
+        publish(folder, options, results_root=REPO)
         if sha256_file(folder / WEIGHTS_NAME) != digest:
             raise RuntimeError(f"re-publishing {folder} changed its weights; the results no longer apply")
         shutil.copyfile(folder / "README.md", REPO / "hub_cards" / f"{dataset}.md")

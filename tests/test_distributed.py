@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from distilled_datasets import DistilledMNIST, Generator
-from distilled_datasets.training.generative.checkpoint import load_checkpoint
+from distilled_datasets.training.common.checkpoint import load_checkpoint
 
 TRAIN = ["train", "--dataset", "mnist", "--architecture", "small", "--width", "4", "--noise-dim", "8",
          "--stage1-batch-size", "8", "--stage2-batch-size", "8", "--stage1-d-width", "4", "--stage2-pool", "convnet3",
@@ -74,6 +74,25 @@ def test_two_process_run_writes_a_loadable_generator_and_resumes(env, tmp_path):
                "--epochs", "1"], env)
     selected = Generator.from_pretrained(tmp_path / "selected")
     assert selected.sampling.candidates == 2 and DistilledMNIST(repo_id=tmp_path / "selected", ipc=1)[0][1] == 0
+
+
+def test_latent_distillation_under_two_processes_matches_one_and_resumes(env, tmp_path, make_generator_dir):
+    generator = make_generator_dir("mnist")
+    latents = ["distill-latents", "--generator", str(generator), "--dataset", "mnist", "--latents", "4",
+               "--prefixes", "1", "4", "--real-per-class", "3", "--embed-model", "lenet", "--device", "cpu",
+               "--checkpoint-every", "1", "--log-every", "1", "--pool", "2", "--pool-life", "2"]
+    for name, nproc, extra in (("one", 1, []), ("two", 2, []), ("other", 1, ["--seed", "1"])):
+        launch(nproc, [*latents, "--iterations", "3", "--out", str(tmp_path / name), *extra], env)
+    codes = {name: Generator.from_pretrained(tmp_path / name).latents for name in ("one", "two", "other")}
+    # Each rank matched half the classes; the summed gradients make every step the one-process step.
+    assert torch.allclose(codes["one"], codes["two"], atol=1e-5)
+    assert not torch.allclose(codes["one"], codes["other"], atol=1e-5)
+    assert len((tmp_path / "two" / "log.jsonl").read_text().splitlines()) == 3  # one writer: rank 0
+    launch(2, [*latents, "--iterations", "4", "--out", str(tmp_path / "two"), "--resume"], env)
+    launch(1, [*latents, "--iterations", "4", "--out", str(tmp_path / "one"), "--resume"], env)
+    assert torch.allclose(Generator.from_pretrained(tmp_path / "one").latents,
+                          Generator.from_pretrained(tmp_path / "two").latents, atol=1e-5)
+    assert Generator.from_pretrained(tmp_path / "two").metadata["training"]["latents"]["steps_done"] == 4
 
 
 def test_a_global_batch_that_does_not_split_is_refused(env, tmp_path):

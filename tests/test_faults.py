@@ -19,7 +19,7 @@ import torch
 from distilled_datasets import DistilledMNIST, Generator
 from distilled_datasets.cli import main as cli_main
 from distilled_datasets.training.common.run_folder import RunLock
-from distilled_datasets.training.generative.checkpoint import CheckpointError, load_checkpoint
+from distilled_datasets.training.common.checkpoint import CheckpointError, load_checkpoint
 
 TRAIN = ["train", "--dataset", "mnist", "--stage", "both", "--architecture", "small", "--width", "4", "--noise-dim",
          "8", "--stage1-steps", "3", "--stage2-steps", "3", "--stage1-batch-size", "8", "--stage2-batch-size", "8",
@@ -60,7 +60,7 @@ KILLER = textwrap.dedent("""
         return result
 
     files.atomic_write = atomic_write
-    import distilled_datasets.training.generative.checkpoint as ckpt
+    import distilled_datasets.training.common.checkpoint as ckpt
     ckpt.atomic_write = atomic_write
     from distilled_datasets.cli import main
     sys.exit(main(sys.argv[3:]))

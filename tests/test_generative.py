@@ -9,9 +9,11 @@ import torch
 
 from distilled_datasets import DistilledMNIST, Generator, GeneratorConfig
 from distilled_datasets.training.common.model_zoo import build_model
+from distilled_datasets.training.common.network_pool import NetworkPool
 from distilled_datasets.training.generative.distillation import GenerativeDistillation
 from distilled_datasets.training.generative.run_config import RunConfig, Stage1Config, Stage2Config
-from distilled_datasets.training.generative.stage2_matching import ModelPool, global_loss, local_loss, matching_losses
+from distilled_datasets.training.generative.stage2_matching import (feature_layers, global_loss, local_loss,
+                                                                   matching_losses)
 
 
 def tiny_config(root, out, **overrides) -> RunConfig:
@@ -66,7 +68,7 @@ def test_matching_gradients_reach_the_generator_and_not_the_pool_model():
     labels = torch.arange(4)
     syn = gen(torch.randn(4, 8), labels)
     real = torch.randn(4, 1, 28, 28)
-    with ModelPool.frozen(model):
+    with NetworkPool.frozen(model):
         glob, loc = matching_losses(model, "block2", syn, real)
         (glob + loc).backward()
     assert all(p.grad is None for p in model.parameters())
@@ -75,20 +77,36 @@ def test_matching_gradients_reach_the_generator_and_not_the_pool_model():
     assert grads and any(g.abs().sum() > 0 for g in grads)
 
 
-def test_pool_draws_reinitialises_and_trains_online(tiny_root):
-    pool = ModelPool(["convnet3", "lenet"], {}, 1, 10, 28, torch.device("cpu"), online_steps=2, reinit_every=2)
-    assert pool.layers == {"convnet3": "block2", "lenet": "conv2"}
+def test_pool_draws_reinitialises_and_trains_online():
+    assert feature_layers(["convnet3", "lenet"], {}, (1, 10, 28)) == {"convnet3": "block2", "lenet": "conv2"}
+    pool = NetworkPool(["convnet3", "lenet"], lambda name: build_model(name, 1, 10, 28), online_steps=2, life=2)
     rng = torch.Generator().manual_seed(0)
     batches = lambda: (torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))  # noqa: E731
-    seen = [pool.prepare(rng, batches)[0] for _ in range(6)]
-    assert set(seen) <= {"convnet3", "lenet"}
-    name = seen[0]
-    model = pool.models[name]
+    seen = [pool.draw(rng, batches)[0] for _ in range(6)]
+    assert set(seen) <= {0, 1}
+    slot = seen[-1]
+    model = pool.nets[slot]
+    pool.draws[slot] = 1  # next draw of it is not due for re-init: it keeps training the same net
+    pool.architectures = [pool.architectures[slot]] * 2
     before = [p.clone() for p in model.parameters()]
-    pool.uses[name] = 1  # next draw of it is not due for re-init: it keeps training the same net
-    pool.names = [name]
-    again = pool.prepare(rng, batches)[1]
+    while True:
+        drawn, again = pool.draw(rng, batches)
+        if drawn == slot:
+            break
     assert again is model and any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    pool.draws[slot] = 2  # drawn `life` times: the next draw builds a new network
+    while pool.draw(rng, batches)[0] != slot:
+        pass
+    assert pool.nets[slot] is not model
+
+
+def test_pool_of_fresh_networks_keeps_nothing_and_draws_no_random_numbers():
+    pool = NetworkPool(["convnet3"], lambda name: build_model(name, 1, 10, 28), fresh_each_draw=True)
+    rng = torch.Generator().manual_seed(0)
+    state = rng.get_state()
+    first, second = pool.draw(rng, None)[1], pool.draw(rng, None)[1]
+    assert first is not second and torch.equal(rng.get_state(), state)
+    assert pool.state() == {"draws": [], "nets": [], "optimizers": []}
 
 
 def test_resume_reproduces_an_uninterrupted_run(tiny_root, tmp_path):
@@ -102,6 +120,35 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_root, tmp_path):
     resumed_config = tiny_config(tiny_root, tmp_path / "b")
     resumed = GenerativeDistillation(resumed_config, resume=True)
     assert resumed.step == 2
+    resumed.run()
+    for key, value in straight.generator.state_dict().items():
+        assert torch.equal(value, resumed.generator.state_dict()[key]), key
+
+
+def test_a_checkpoint_of_the_older_pool_format_resumes_exactly(tiny_root, tmp_path):
+    # Before the two trainers shared one pool, stage 2 saved {model name: {model, opt}} per rank and
+    # the number of draws of each model since the run began.
+    from distilled_datasets.training.common.checkpoint import load_checkpoint, save_checkpoint
+
+    def config(out, steps):
+        c = tiny_config(tiny_root, tmp_path / out)
+        c.stage2 = Stage2Config(**{**c.stage2.__dict__, "pool": ("convnet3", "lenet"), "reinit_every": 2,
+                                   "steps": steps})
+        return c
+
+    straight = GenerativeDistillation(config("a", 4))
+    straight.run()
+    part = GenerativeDistillation(config("b", 2))
+    part.run()
+    path = tmp_path / "b" / "checkpoints" / "last.safetensors"
+    state = load_checkpoint(path)
+    names = ["convnet3", "lenet"]
+    pools = state["pool_by_rank"]
+    state["pool_by_rank"] = [{n: {"model": p["nets"][i], "opt": p["optimizers"][i]} for i, n in enumerate(names)
+                              if p["nets"][i] is not None} for p in pools]
+    state["pool_uses"] = {n: pools[0]["draws"][i] for i, n in enumerate(names)}  # none rebuilt yet
+    save_checkpoint(state, path)
+    resumed = GenerativeDistillation(config("b", 4), resume=True)
     resumed.run()
     for key, value in straight.generator.state_dict().items():
         assert torch.equal(value, resumed.generator.state_dict()[key]), key

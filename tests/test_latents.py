@@ -130,6 +130,22 @@ def test_resume_continues_exactly(tiny_setup, tmp_path, pool):
     assert torch.equal(Generator.from_pretrained(whole).latents, Generator.from_pretrained(part).latents)
 
 
+def test_a_checkpoint_of_the_older_pool_format_resumes_exactly(tiny_setup, tmp_path):
+    # Before the two trainers shared one pool, the latent pool saved its networks' ages in SGD steps.
+    from distilled_datasets.training.common.checkpoint import load_checkpoint, save_checkpoint
+
+    settings = dict(pool=2, pool_life=3, pool_steps=2)
+    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole"), **settings))
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2, **settings))
+    path = part / "checkpoints" / "latents.safetensors"
+    state = load_checkpoint(path)
+    pool = state["pool"]
+    state["pool"] = {"ages": [d * 2 for d in pool["draws"]], "nets": pool["nets"], "optimizers": pool["optimizers"]}
+    save_checkpoint(state, path)
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), **settings), resume=True)
+    assert torch.equal(Generator.from_pretrained(whole).latents, Generator.from_pretrained(part).latents)
+
+
 def test_folder_rules(tiny_setup, tmp_path, capsys):
     out = distill_latents(tiny_setup(iterations=2))
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}

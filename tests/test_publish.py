@@ -9,7 +9,8 @@ import torch
 
 from distilled_datasets import DistilledMNIST
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.training.publishing.publish_generator import metric_rows, publish, sha256_file
+from distilled_datasets.training.publishing.publish_generator import (PublishOptions, metric_rows, publish,
+                                                                       sha256_file)
 
 
 def _result(path, sha, *, method="global+local", reduced=False, complete=True, dataset="mnist", kind=None):
@@ -50,11 +51,11 @@ def test_edited_records_baselines_of_other_datasets_and_unpinned_results_are_ref
 def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator_dir, tmp_path, front_matter):
     out = tmp_path / "published"
     # First publish without results, then evaluate *that* folder (here: fake results that pin its hash).
-    publish(mnist_generator_dir, out=out, half=True)
+    publish(mnist_generator_dir, PublishOptions(out=out, half=True))
     sha = sha256_file(out / "model.safetensors")
     ours = _result(tmp_path / "ours.json", sha, reduced=True)
     baseline = _result(tmp_path / "random.json", None, method="random real")
-    publish(out, out=out, half=True, results=[ours, baseline], package_default=True, overwrite=True)
+    publish(out, PublishOptions(out=out, half=True, results=(ours, baseline), package_default=True, overwrite=True))
     assert sha256_file(out / "model.safetensors") == sha  # re-publishing fp16 weights is exact
     card = (out / "README.md").read_text()
     assert front_matter(card)["library_name"] == "distilled-datasets"
@@ -69,14 +70,14 @@ def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator
 def test_results_on_other_weights_or_unfinished_are_refused(mnist_generator_dir, tmp_path):
     other = _result(tmp_path / "other.json", "0" * 64)
     with pytest.raises(ValueError, match="not on the weights being published"):
-        publish(mnist_generator_dir, out=tmp_path / "x", results=[other])
+        publish(mnist_generator_dir, PublishOptions(out=tmp_path / "x", results=(other,)))
     assert not (tmp_path / "x").exists()  # nothing half-written
     sha = sha256_file(mnist_generator_dir / "model.safetensors")
     unfinished = _result(tmp_path / "unfinished.json", sha, complete=False)
     with pytest.raises(ValueError, match="unfinished"):
         metric_rows([unfinished], sha)
     with pytest.raises(ValueError, match="repo_id"):
-        publish(mnist_generator_dir)
+        publish(mnist_generator_dir, PublishOptions())
 
 
 def test_publish_command_pushes_to_the_hub(hub, mnist_generator_dir, tmp_path, front_matter):
@@ -95,8 +96,9 @@ def test_publish_command_pushes_to_the_hub(hub, mnist_generator_dir, tmp_path, f
 
 
 def test_notes_appear_in_the_card_under_the_measured_table(make_generator_dir, tmp_path):
-    from distilled_datasets.training.publishing.publish_generator import publish
+    from distilled_datasets.training.publishing.publish_generator import PublishOptions, publish
 
-    out = publish(make_generator_dir("mnist"), out=tmp_path / "published", notes="Trained on a CPU, briefly.")
+    out = publish(make_generator_dir("mnist"), PublishOptions(out=tmp_path / "published",
+                                                               notes="Trained on a CPU, briefly."))
     card = (out / "README.md").read_text(encoding="utf-8")
     assert card.index("Trained on a CPU, briefly.") > card.index("## Measured accuracy")

@@ -62,3 +62,38 @@ def test_bad_combinations_are_refused(tmp_path, make_mnist_root, capsys):
     assert "--init-pool" in capsys.readouterr().err
     assert main(base + ["--images-per-class", "3", "--steps", "2"]) == 2
     assert "multiple of steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, configs", [
+    ("distill-wang", ("WangConfig", "DistillWangSetup")),
+    ("wang-pretrain", ("PretrainConfig",)),
+])
+def test_every_flag_is_a_config_field(command, configs):
+    # One configuration path: the flags are generated from the commands' dataclasses, nothing else.
+    import argparse
+    import dataclasses
+
+    from distilled_datasets.cli import build_parser
+    from distilled_datasets.training.wang2018 import command_config, distill_config
+
+    found = {}
+    for name in configs:
+        cls = getattr(command_config, name, None) or getattr(distill_config, name)
+        found.update({f"--{f.name.replace('_', '-')}": name for f in dataclasses.fields(cls)})
+    parser = build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = {s for a in sub._actions for s in a.option_strings if s.startswith("--") and s != "--help"
+             and not s.startswith("--no-")}
+    assert flags - {"--overwrite"} == set(found)
+
+
+def test_recipe_errors_name_the_setting_with_exit_2(tmp_path, make_mnist_root, capsys):
+    root = make_mnist_root(tmp_path / "data", n=4)
+    base = ["distill-wang", "--dataset", "mnist", "--data-root", str(root), "--out", str(tmp_path / "o")]
+    assert main([*base, "--images-per-class", "3", "--steps", "2"]) == 2
+    assert "images_per_class (3) must be a multiple of steps (2)" in capsys.readouterr().err
+    assert main([*base, "--malicious", "4", "4"]) == 2
+    assert "malicious must be two different class indices" in capsys.readouterr().err
+    assert main(["wang-pretrain", "--dataset", "mnist", "--data-root", str(root), "--out", str(tmp_path / "p"),
+                 "--nets", "0"]) == 2
+    assert "nets must be" in capsys.readouterr().err

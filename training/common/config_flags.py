@@ -2,7 +2,8 @@
 command line can never disagree (``train``'s RunConfig sections, ``evaluate``'s EvalConfig).
 
 A field's ``metadata`` may give ``help``, ``choices``, ``type`` (an argparse type replacing the
-annotation's), ``metavar`` and ``parse`` (a function applied to the parsed value). Defaults on
+annotation's), ``metavar``, ``nargs`` (of a tuple: "+" unless given), ``max`` (the bound),
+``default_text`` (the default as help shows it) and ``parse`` (a function applied to the parsed value). Defaults on
 the command line are None, so only the flags a user gave override a config (a resumed run's, or
 the dataclass defaults).
 """
@@ -60,13 +61,14 @@ def add_dataclass_flags(parser: Union[argparse.ArgumentParser, Any], cls: type, 
         meta, default = field.metadata, _default(field)
         flag = f"--{prefix}{field.name.replace('_', '-')}"
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = meta.get("default_text", shown)  # a default the command works out (from other flags)
         text = f"{meta.get('help', '')} (default: {shown})".strip()
         options: Dict[str, Any] = {"dest": _dest(prefix, field.name), "default": None, "help": text}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
             continue
         if typing.get_origin(kind) in (tuple, dict) or kind in (tuple, dict):
-            options["nargs"] = "+"
+            options["nargs"] = meta.get("nargs", "+")
             if "type" in meta:
                 options["type"] = meta["type"]
         else:

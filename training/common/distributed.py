@@ -87,6 +87,24 @@ class Distributed:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def sum_gradients(self, parameters: List[torch.Tensor]) -> None:
+        """Replace each parameter's gradient by its sum over the ranks (a missing one counts as zero)."""
+        if not self.active:
+            return
+        for p in parameters:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+
+    def sum_number(self, value: float) -> float:
+        """The sum over the ranks of a number each rank holds."""
+        if not self.active:
+            return value
+        on = torch.device("cuda", self.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+        box = torch.tensor([value], dtype=torch.float64, device=on)
+        dist.all_reduce(box)
+        return float(box)
+
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in DistributedDataParallel when there are several processes."""
         if not self.active:

@@ -7,17 +7,24 @@
   once never interleave checkpoints; temporaries that a killed writer left are removed once the
   lock is held.
 - ``resume_conflicts``: the settings that differ between a saved run and a resumed one.
+- ``check_resume``: refuse a resumed run whose settings differ, naming each one.
+- ``trim_log``: the run's log cut back to the step a resumed run continues from.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Union
 
-from distilled_datasets.errors import MissingFileError, OutputExistsError
+from distilled_datasets.errors import MissingFileError, OutputExistsError, UsageError
+from distilled_datasets.files import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
@@ -86,3 +93,42 @@ def resume_conflicts(saved: Dict[str, Any], wanted: Dict[str, Any], may_change: 
     """Dotted names of the settings that differ between two config dicts, outside ``may_change``."""
     a, b, free = _flat(saved), _flat(wanted), set(may_change)
     return sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
+
+
+def _get(data: Dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def check_resume(out: PathLike, saved: Dict[str, Any], wanted: Dict[str, Any], may_change: Iterable[str]) -> None:
+    """Refuse to resume ``out`` with settings that differ from the saved ones outside ``may_change``."""
+    conflicts = resume_conflicts(saved, wanted, may_change)
+    if conflicts:
+        raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
+                         + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(wanted, k)!r})" for k in conflicts)
+                         + ". Resume with the saved settings, or start a new run in another --out")
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop log records of steps after ``step`` (written before a kill, and trained again now), and
+    lines that are not records (the half-written last line of a killed writer, an edit), with a
+    warning: the log is a record of the run, never an input to it."""
+    if not path.is_file():
+        return
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("step", 0), int):
+            dropped += 1
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    if dropped:
+        logger.warning("%s: dropped %d line(s) that are not log records (a killed writer's last line?)", path, dropped)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))

@@ -9,38 +9,40 @@ checkpoints/last.{safetensors,json}, samples/ (grids during training) and log.js
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import time
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-from tqdm.auto import tqdm
 
 from distilled_datasets import Generator, GeneratorConfig
-from distilled_datasets.errors import DistilledDatasetsError, MissingFileError, UsageError
-from distilled_datasets.files import atomic_write_text, check_output
+from distilled_datasets.errors import MissingFileError
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
+from ..common import checkpoint as ckpt
 from ..common.augment import DSA
 from ..common.distributed import Distributed, use_global_batch_norm
 from ..common.image_folder import register_image_folder
+from ..common.network_pool import NetworkPool
 from ..common.provenance import resolve_device
 from ..common.real_data import (default_data_root, describe_real_data, generator_to_normalized, get_dataset_info,
                                 load_tensors)
-from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
-from . import checkpoint as ckpt
+from ..common.model_zoo import build_model
+from ..common.training_run import RunLayout, TrainingRun, launch
 from .run_config import IMAGE_FOLDER, MAY_CHANGE_ON_RESUME, RunConfig, load_config, save_config
 from .stage1_gan import Discriminator, discriminator_loss, generator_loss
-from .stage2_matching import ModelPool, matching_losses
+from .stage2_matching import feature_layers, matching_losses
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/last.safetensors"
 CONFIG_FILE = "train_config.json"
+LAYOUT = RunLayout(config_file=CONFIG_FILE, checkpoint=CHECKPOINT,
+                   files=(CONFIG_FILE, "checkpoints", "samples", "log.jsonl", "config.json", "model.safetensors",
+                          "README.md", "samples.png"),
+                   may_change_on_resume=MAY_CHANGE_ON_RESUME)
 
 
 def dataset_spec(config: RunConfig):
@@ -77,8 +79,10 @@ def snapshot_generator(run_dir, out) -> Path:
     return Path(out)
 
 
-class GenerativeDistillation:
+class GenerativeDistillation(TrainingRun):
     """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
+
+    layout = LAYOUT
 
     def __init__(self, config: RunConfig, resume: bool = False):
         config.validate()
@@ -117,9 +121,10 @@ class GenerativeDistillation:
         self.g_step, self.d_step = self.dist.wrap(self.generator), self.dist.wrap(self.discriminator)
         self.dsa = DSA.for_dataset(self.spec.name)
         s2 = config.stage2
-        self.pool = ModelPool(s2.pool, s2.feature_layers, self.spec.channels, self.spec.num_classes,
-                              self.spec.image_size, self.device, online_steps=s2.online_steps,
-                              online_lr=s2.online_lr, reinit_every=s2.reinit_every, channels_last=self.cuda)
+        shape = (self.spec.channels, self.spec.num_classes, self.spec.image_size)
+        self.pool_layers = feature_layers(s2.pool, s2.feature_layers, shape)
+        self.pool = NetworkPool(s2.pool, self._pool_model, online_steps=s2.online_steps, online_lr=s2.online_lr,
+                                life=s2.reinit_every)
         # Two random streams: one on the data device (batches, noise), one on the CPU (choices
         # that steer Python control flow: pool draws, DSA seeds), so no host sync is needed.
         # Seeded alike on every rank: all ranks draw the same global batch and take their slices.
@@ -129,8 +134,7 @@ class GenerativeDistillation:
         self.stage = "1" if config.stage in ("1", "both") else "2"
         self._make_optimizers()
         if resume:
-            with ckpt.restoring(self.out / CHECKPOINT):
-                self._resume()
+            self.resume_from_checkpoint()
         elif config.init_from:
             self._init_from(config.init_from)
         # What the stage-1 run this one started from did; read once, shown in every saved recipe.
@@ -140,6 +144,10 @@ class GenerativeDistillation:
 
     def _build_generator(self) -> Generator:
         return build_run_generator(self.config, self.spec)
+
+    def _pool_model(self, name: str) -> torch.nn.Module:
+        model = build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.cuda else model
 
     def _make_optimizers(self) -> None:
         s = self.config.stage1 if self.stage == "1" else self.config.stage2
@@ -195,14 +203,15 @@ class GenerativeDistillation:
         name = None
         if self.stage == "2":
             # Prepare the pool model first: its online training must not see generator graphs.
-            name, model = self.pool.prepare(self.cpu_rng, lambda: self._real_batch(batch), augment=None)
+            slot, model = self.pool.draw(self.cpu_rng, lambda: self._real_batch(batch))
+            name = self.pool.architectures[slot]
         with self._autocast():
             fake = self._fake(labels, batch)
             terms = {"gan": generator_loss(s1.gan_loss, self.d_step, fake, labels, s1.aux_weight)}
             if name is not None:
-                with ModelPool.frozen(model):
+                with NetworkPool.frozen(model):
                     terms["global"], terms["local"] = matching_losses(
-                        model, self.pool.layers[name], fake, real, augment=self.dsa if s2.dsa else None,
+                        model, self.pool_layers[name], fake, real, augment=self.dsa if s2.dsa else None,
                         seed=self._seed(), mode=s2.match, labels=labels, num_classes=self.spec.num_classes)
         return terms, name
 
@@ -248,44 +257,16 @@ class GenerativeDistillation:
             if stage != self.stage:
                 self.stage = stage
                 self._make_optimizers()
-            self._run_stage()
-        if self.dist.is_main:
-            self.save_generator()
-        self.dist.barrier()  # nobody leaves before the generator is written
-        return self.out
+            first, end = self._stage_steps()
+            self.generator.train()
+            self.discriminator.train()
+            self.run_steps(end, checkpoint_every=self.config.checkpoint_every, log_every=self.config.log_every,
+                           desc=f"stage {self.stage}", first=first, log_fields={"stage": self.stage})
+        return self.finish()
 
-    def _run_stage(self) -> None:
-        c = self.config
-        first, end = self._stage_steps()
-        self.generator.train()
-        self.discriminator.train()
-        main = self.dist.is_main
-        log_file = open(self.out / "log.jsonl", "a", encoding="utf-8") if main else None
-        bar = tqdm(total=end - first, initial=self.step - first, desc=f"stage {self.stage}", unit="step",
-                   disable=not main)
-        start, done_at_start = time.time(), self.step
-        try:
-            while self.step < end:
-                logs = self.train_step()
-                self.step += 1
-                bar.update(1)
-                if main and (self.step % c.log_every == 0 or self.step == end):
-                    # The only host sync: reading the losses (rank 0's share) every log_every steps.
-                    record = {k: round(float(v), 5) for k, v in logs.items()}
-                    rate = (self.step - done_at_start) / max(time.time() - start, 1e-9)
-                    record.update(step=self.step, stage=self.stage, steps_per_s=round(rate, 3))
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-                    bar.set_postfix({k: record[k] for k in logs})
-                    logger.info("%s", record)
-                if main and (self.step % c.sample_every == 0 or self.step == end):
-                    self.save_samples()
-                if self.step % c.checkpoint_every == 0 or self.step == end:
-                    self.save_checkpoint()
-        finally:
-            bar.close()
-            if log_file is not None:
-                log_file.close()
+    def after_step(self, end: int) -> None:
+        if self.step % self.config.sample_every == 0 or self.step == end:
+            self.save_samples()
 
     # ---- outputs ------------------------------------------------------------------------------
 
@@ -302,7 +283,7 @@ class GenerativeDistillation:
             recipe["stage1"] = c.to_dict()["stage1"]
         if c.stage in ("2", "both"):
             recipe["stage2"] = c.to_dict()["stage2"]
-            recipe["stage2"]["feature_layers"] = dict(self.pool.layers)
+            recipe["stage2"]["feature_layers"] = dict(self.pool_layers)
         if c.init_from:
             # Stage 2 alone: stage 1 is what the run it started from did, not this run's flags.
             recipe["init_from"] = {"run": c.init_from, **self.init_from_recipe}
@@ -336,34 +317,13 @@ class GenerativeDistillation:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "cpu_rng": self.cpu_rng.get_state(), "torch_rng": torch.get_rng_state(),
             # Pool models are trained on each rank's share: every rank's are kept (rank order).
-            "pool_by_rank": self.dist.gather(self._pool_state()),
-            "pool_uses": dict(self.pool.uses),
+            "pool_by_rank": self.dist.gather(_to_cpu(self.pool.state())),
         }
         if self.cuda:
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
 
-    def _pool_state(self) -> Dict[str, Any]:
-        def cpu(value):  # gathered across ranks as picklable CPU objects
-            if isinstance(value, torch.Tensor):
-                return value.detach().cpu()
-            if isinstance(value, dict):
-                return {k: cpu(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [cpu(v) for v in value]
-            return value
-
-        return {name: cpu({"model": m.state_dict(), "opt": self.pool.optimizers[name].state_dict()})
-                for name, m in self.pool.models.items()}
-
-    def save_checkpoint(self) -> None:
-        state = self.state()  # a collective under torchrun: every rank takes part
-        if self.dist.is_main:
-            ckpt.save_checkpoint(state, self.out / CHECKPOINT)
-        self.dist.barrier()
-
-    def _resume(self) -> None:
-        state = ckpt.load_checkpoint(self.out / CHECKPOINT)
+    def restore(self, state: Dict[str, Any]) -> None:
         self.step, self.stage = state["step"], state["stage"]
         self._make_optimizers()
         self.generator.load_state_dict(state["generator"])
@@ -371,22 +331,35 @@ class GenerativeDistillation:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         by_rank = state["pool_by_rank"]
-        for name, saved in by_rank[self.dist.rank % len(by_rank)].items():
-            self.pool._fresh(name)  # draws from torch's generator: before its state is restored
-            self.pool.models[name].load_state_dict(saved["model"])
-            self.pool.optimizers[name].load_state_dict(saved["opt"])
-        self.pool.uses.update(state["pool_uses"])
+        pool = by_rank[self.dist.rank % len(by_rank)]
+        if "pool_uses" in state:  # written before the pools were one class
+            pool = _stage2_pool_state(pool, state["pool_uses"], self.pool.architectures,
+                                      self.config.stage2.reinit_every)
+        self.pool.load(pool)  # builds networks, drawing from torch's generator: before its state is restored
         self.rng.set_state(state["rng"])
         self.cpu_rng.set_state(state["cpu_rng"])
         torch.set_rng_state(state["torch_rng"])  # last: nothing after it may draw
         if self.cuda and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"])
-        logger.info("resumed %s at step %d (stage %s)", self.out, self.step, self.stage)
 
 
-# Everything a run writes in its folder (what --overwrite replaces; nothing else there is touched).
-RUN_FILES = (CONFIG_FILE, "checkpoints", "samples", "log.jsonl", "config.json", "model.safetensors", "README.md",
-             "samples.png")
+def _to_cpu(value):
+    """A state as CPU tensors (gathered across ranks as picklable objects)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _stage2_pool_state(models: Dict[str, Any], uses: Dict[str, int], names, reinit_every: int) -> Dict[str, Any]:
+    """An older checkpoint's stage-2 pool ({name: {model, opt}} and total draws per name) as
+    NetworkPool.state(): a model drawn ``uses`` times was last built at a multiple of reinit_every."""
+    draws = [0 if not uses.get(n) else (uses[n] % reinit_every or reinit_every) for n in names]
+    return {"draws": draws, "nets": [models[n]["model"] if n in models else None for n in names],
+            "optimizers": [models[n]["opt"] if n in models else None for n in names]}
 
 
 def saved_config(out) -> RunConfig:
@@ -403,75 +376,10 @@ def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> P
     A new run refuses a non-empty ``config.out`` unless ``overwrite``. A resumed run continues
     exactly the run that was started: ``config`` may differ from the saved one only in
     MAY_CHANGE_ON_RESUME (more steps, logging, device, data location); anything else is refused
-    with the settings named. One process at a time writes a run folder; under torchrun, rank 0
-    checks and writes, and every rank learns its verdict (the folder must be shared by all nodes).
+    with the settings named. Under torchrun, rank 0 checks and writes the folder (which must be
+    shared by all nodes), and every rank learns its verdict (training_run.launch).
     """
-    out = Path(config.out)
-    dist = Distributed.from_env(resolve_device(config.device).type)
-    with ExitStack() as stack:
-        verdict: Any = None
-        if dist.is_main:
-            try:
-                stack.enter_context(RunLock(out))
-                resume = _prepare(config, out, resume, overwrite)
-            except DistilledDatasetsError as exc:
-                verdict = exc
-        verdict = dist.broadcast(verdict if verdict is not None else resume)
-        if isinstance(verdict, Exception):
-            raise verdict
-        run = GenerativeDistillation(config, resume=verdict)
-        if dist.is_main:
-            trim_log(out / "log.jsonl", run.step)
-        return run.run()
-
-
-def _prepare(config: RunConfig, out: Path, resume: bool, overwrite: bool) -> bool:
-    """Check and clean the run folder (holding its lock); returns whether a checkpoint is resumed."""
-    check_output(out, overwrite=True, want_dir=True, inputs=(config.init_from, config.data_root),
-                 run_folder_ok=True)  # --init-from or the data inside --out: never cleared
-    prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
-    for folder in (out, out / "checkpoints", out / "samples"):
-        ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
-    if resume:
-        saved = saved_config(out).to_dict()
-        conflicts = resume_conflicts(saved, config.to_dict(), MAY_CHANGE_ON_RESUME)
-        if conflicts:
-            raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
-                             + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(config.to_dict(), k)!r})"
-                                         for k in conflicts)
-                             + ". Resume with the saved settings, or start a new run in another --out")
-    if resume and not (out / CHECKPOINT).is_file():
-        # Stopped before its first checkpoint: the saved run starts again from its beginning.
-        logger.info("%s has no checkpoint yet; the run starts from step 0", out)
-        return False
-    return resume
-
-
-def trim_log(path: Path, step: int) -> None:
-    """Drop log records of steps after ``step`` (written before a kill, and trained again now), and
-    lines that are not records (the half-written last line of a killed writer, an edit), with a
-    warning: the log is a record of the run, never an input to it."""
-    if not path.is_file():
-        return
-    kept, dropped = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("step", 0), int):
-            dropped += 1
-            continue
-        if record.get("step", 0) <= step:
-            kept.append(line)
-    if dropped:
-        logger.warning("%s: dropped %d line(s) that are not log records (a killed writer's last line?)", path, dropped)
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
-def _get(data: Dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        data = data.get(part) if isinstance(data, dict) else None
-    return data
+    return launch(config.out, LAYOUT, device_type=resolve_device(config.device).type, resume=resume,
+                  overwrite=overwrite, inputs=(config.init_from, config.data_root),
+                  saved_settings=lambda: saved_config(config.out).to_dict(), settings=config.to_dict(),
+                  build=lambda resume: GenerativeDistillation(config, resume=resume))

@@ -22,20 +22,18 @@ the raw generator's set; the result folder is a generator folder like any other.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import time
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.config import LAYOUTS, SamplingConfig
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
-from distilled_datasets.files import atomic_write_json, check_output, read_json
+from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
 from distilled_datasets.synthesis import chunk_noise
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
@@ -46,9 +44,9 @@ from ..common.model_zoo import build_model, list_models
 from ..common.provenance import resolve_device
 from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
                                 get_dataset_info, load_tensors)
-from ..common.run_folder import RunLock, prepare_run_folder, resume_conflicts
-from . import checkpoint as ckpt
-from .distillation import trim_log
+from ..common.distributed import Distributed
+from ..common.network_pool import NetworkPool
+from ..common.training_run import RunLayout, TrainingRun, launch
 
 logger = logging.getLogger(__name__)
 
@@ -149,11 +147,11 @@ class LatentConfig:
                       "match_layers": tuple(data.get("match_layers", ("embed",)))})
 
 
-# What a resumed run may change; every other setting changes what is learned.
-MAY_CHANGE_ON_RESUME = ("out", "iterations", "data_root", "device", "checkpoint_every", "log_every", "chunk_size",
-                        "layout")
-# Everything the run writes in its folder (what --overwrite replaces).
-RUN_FILES = (CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md", "samples.png")
+LAYOUT = RunLayout(config_file=CONFIG_FILE, checkpoint=CHECKPOINT,
+                   files=(CONFIG_FILE, "checkpoints", "log.jsonl", "config.json", "model.safetensors", "README.md",
+                          "samples.png"),
+                   may_change_on_resume=("out", "iterations", "data_root", "device", "checkpoint_every", "log_every",
+                                         "chunk_size", "layout"))
 
 
 def distribution_matching_loss(features, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
@@ -186,10 +184,12 @@ def gradient_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_matching_loss(net: torch.nn.Module, real_by_class: List[torch.Tensor], synthetic: torch.Tensor,
-                           prefixes: Tuple[int, ...], augment, seeds: List[int]) -> torch.Tensor:
+                           prefixes: Tuple[int, ...], augment, seeds: List[int],
+                           labels: Optional[List[int]] = None) -> torch.Tensor:
     """sum over prefixes P and classes c of the distance between the gradients of the classification
     loss on real_c and on syn_c[:P], with respect to ``net``'s weight tensors (gradient matching,
-    Zhao et al. 2021, through a drawn network). Differentiable in ``synthetic``."""
+    Zhao et al. 2021, through a drawn network). Differentiable in ``synthetic``. Row c holds class
+    ``labels[c]`` (default: c)."""
     params = [p for p in net.parameters() if p.dim() > 1]  # conv and linear weights, as DC matches
     for p in params:
         p.requires_grad_(True)
@@ -199,11 +199,12 @@ def gradient_matching_loss(net: torch.nn.Module, real_by_class: List[torch.Tenso
         syn = synthetic[c, :max(prefixes)]
         if augment is not None:
             real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
-        labels = torch.full((len(real),), c, dtype=torch.long, device=real.device)
-        target = [g.detach() for g in torch.autograd.grad(loss_fn(net(real), labels), params)]
+        label = c if labels is None else labels[c]
+        targets = torch.full((len(real),), label, dtype=torch.long, device=real.device)
+        target = [g.detach() for g in torch.autograd.grad(loss_fn(net(real), targets), params)]
         for p in prefixes:
             logits = net(syn[:p])
-            grads = torch.autograd.grad(loss_fn(logits, labels[:p]), params, create_graph=True)
+            grads = torch.autograd.grad(loss_fn(logits, targets[:p]), params, create_graph=True)
             total = total + sum(gradient_distance(g, t) for g, t in zip(grads, target))
     for p in params:
         p.requires_grad_(False)
@@ -211,72 +212,29 @@ def gradient_matching_loss(net: torch.nn.Module, real_by_class: List[torch.Tenso
 
 
 
-class EmbeddingPool:
-    """The networks matched through: a fresh one per draw (``size`` 0) or ``size`` networks
-    trained online on real batches, each re-initialised after ``life`` SGD steps."""
+class LatentDistillation(TrainingRun):
+    """Owns the generator, the codes being learned and the random streams; ``run()`` to the end.
 
-    def __init__(self, config: LatentConfig, spec, device: torch.device, rng: torch.Generator):
-        self.config, self.spec, self.device, self.rng = config, spec, device, rng
-        self.nets: List[Optional[torch.nn.Module]] = [None] * config.pool
-        self.optimizers: List[Optional[torch.optim.Optimizer]] = [None] * config.pool
-        self.ages = [0] * config.pool
+    Under torchrun every rank holds the whole state and draws the same random numbers (batches,
+    DSA seeds, networks); rank r synthesizes and matches the classes c with c % world_size == r,
+    and the gradients are summed over the ranks, so each step is the step of one process.
+    """
 
-    def _fresh(self) -> torch.nn.Module:
-        return build_model(self.config.embed_model, self.spec.channels, self.spec.num_classes,
-                           self.spec.image_size).to(self.device)
-
-    def draw(self, real_batch, augment) -> torch.nn.Module:
-        if not self.config.pool:
-            net = self._fresh()
-        else:
-            j = int(torch.randint(self.config.pool, (1,), generator=self.rng))
-            if self.nets[j] is None or self.ages[j] >= self.config.pool_life:
-                self.nets[j], self.ages[j] = self._fresh(), 0
-                self.optimizers[j] = torch.optim.SGD(self.nets[j].parameters(), lr=self.config.pool_lr, momentum=0.9)
-            net = self.nets[j]
-            net.train()
-            for p in net.parameters():  # frozen when it was last matched through
-                p.requires_grad_(True)
-            for _ in range(self.config.pool_steps):
-                x, y = real_batch()
-                if augment is not None:
-                    x = augment(x, seed=int(torch.randint(2**31 - 1, (1,), generator=self.rng)))
-                loss = torch.nn.functional.cross_entropy(net(x), y)
-                self.optimizers[j].zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizers[j].step()
-            self.ages[j] += self.config.pool_steps
-        net.eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net
-
-    def state(self) -> Dict[str, Any]:
-        return {"ages": list(self.ages),
-                "nets": [None if n is None else n.state_dict() for n in self.nets],
-                "optimizers": [None if o is None else o.state_dict() for o in self.optimizers]}
-
-    def load(self, state: Dict[str, Any]) -> None:
-        self.ages = list(state["ages"])
-        for j, (net_state, opt_state) in enumerate(zip(state["nets"], state["optimizers"])):
-            if net_state is None:
-                continue
-            self.nets[j] = self._fresh()
-            self.nets[j].load_state_dict(net_state)
-            self.optimizers[j] = torch.optim.SGD(self.nets[j].parameters(), lr=self.config.pool_lr, momentum=0.9)
-            self.optimizers[j].load_state_dict(opt_state)
-
-
-class LatentDistillation:
-    """Owns the generator, the codes being learned and the random streams; ``run()`` to the end."""
+    layout = LAYOUT
 
     def __init__(self, config: LatentConfig, resume: bool = False):
         config.validate()
         if config.data_root is None:
             config.data_root = default_data_root()
         self.config, self.out = config, Path(config.out)
-        self.device = resolve_device(config.device)
+        device = resolve_device(config.device)
+        self.dist = Distributed.from_env(device.type)
+        self.device = self.dist.device(device)
         self.spec = get_dataset_info(config.dataset)
+        if self.dist.world_size > self.spec.num_classes:
+            raise UsageError(f"distill-latents splits the {self.spec.num_classes} classes over the processes: run at "
+                             f"most {self.spec.num_classes} of them, not {self.dist.world_size}")
+        self.classes = list(range(self.dist.rank, self.spec.num_classes, self.dist.world_size))  # this rank's
         self.source = Generator.from_pretrained(config.generator)
         if self.source.metadata.get("dataset") not in (None, self.spec.name):
             raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, "
@@ -300,11 +258,16 @@ class LatentDistillation:
             groups.append({"params": list(self.net.parameters()), "lr": config.lr_generator})
         self.optimizer = torch.optim.Adam(groups)
         self.dsa = DSA.for_dataset(self.spec.name, same_for_batch=True) if config.dsa else None
-        self.pool = EmbeddingPool(config, self.spec, self.device, self.rng)
+        self.pool = NetworkPool([config.embed_model] * max(config.pool, 1), self._embedding_net,
+                                online_steps=config.pool_steps, online_lr=config.pool_lr,
+                                life=NetworkPool.life_in_draws(config.pool_life, config.pool_steps),
+                                fresh_each_draw=not config.pool)
         self.step = 0
         if resume:
-            with ckpt.restoring(self.out / CHECKPOINT):
-                self._resume()
+            self.resume_from_checkpoint()
+
+    def _embedding_net(self, name: str) -> torch.nn.Module:
+        return build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
 
     def _initial_latents(self) -> torch.Tensor:
         """[classes, K, noise_dim]: the generator's own seed-0 deployment noise (so step 0 is its raw set)."""
@@ -316,6 +279,7 @@ class LatentDistillation:
         return torch.stack(rows)
 
     def _real_per_class(self) -> List[torch.Tensor]:
+        """Real images of every class (each rank draws them all, so the random stream stays the same)."""
         n = self.config.real_per_class
         return [real[torch.randint(len(real), (n,), generator=self.rng).to(real.device)] for real in self.real_by_class]
 
@@ -323,55 +287,51 @@ class LatentDistillation:
         index = torch.randint(len(self.labels), (size,), generator=self.rng).to(self.labels.device)
         return self.images[index], self.labels[index]
 
-    def synthetic(self) -> torch.Tensor:
-        """[classes, K, C, H, W] in the normalised space, differentiable in the codes."""
-        classes, k, dim = self.latents.shape
-        labels = torch.arange(classes, device=self.device).repeat_interleave(k)
-        images = self.net(self.latents.reshape(-1, dim), labels)
-        return generator_to_normalized(images, self.spec.name).view(classes, k, *images.shape[1:])
+    def synthetic(self, classes: Optional[List[int]] = None) -> torch.Tensor:
+        """[len(classes), K, C, H, W] (every class by default) in the normalised space, differentiable
+        in the codes."""
+        classes = list(range(self.spec.num_classes)) if classes is None else classes
+        codes = self.latents[classes]
+        k, dim = codes.shape[1:]
+        labels = torch.tensor(classes, device=self.device).repeat_interleave(k)
+        images = self.net(codes.reshape(-1, dim), labels)
+        return generator_to_normalized(images, self.spec.name).view(len(classes), k, *images.shape[1:])
 
-    def train_step(self) -> float:
+    def train_step(self) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
-        synthetic = self.synthetic()
+        synthetic = self.synthetic(self.classes)
         total = 0.0
         for _ in range(self.config.nets_per_step):
-            net = self.pool.draw(self._real_batch, self.dsa)
+            _, net = self.pool.draw(self.rng, self._real_batch, self.dsa)
+            net.eval()
+            for p in net.parameters():
+                p.requires_grad_(False)
             seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
+            real = self._real_per_class()
+            real, seeds = [real[c] for c in self.classes], [seeds[c] for c in self.classes]
             if self.config.loss == "gradient":
-                loss = gradient_matching_loss(net, self._real_per_class(), synthetic, self.config.prefixes, self.dsa,
-                                              seeds)
+                loss = gradient_matching_loss(net, real, synthetic, self.config.prefixes, self.dsa, seeds,
+                                              labels=self.classes)
             else:
                 features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
-                loss = distribution_matching_loss(features, self._real_per_class(), synthetic, self.config.prefixes,
-                                                  self.dsa, seeds)
+                loss = distribution_matching_loss(features, real, synthetic, self.config.prefixes, self.dsa, seeds)
             loss = loss / self.config.nets_per_step
             loss.backward(retain_graph=True)
             total += loss.item()
+        parameters = [self.latents] + (list(self.net.parameters()) if self.config.lr_generator > 0 else [])
+        self.dist.sum_gradients(parameters)  # every class's terms: the step of one process
         self.optimizer.step()
-        return total
+        return {"loss": self.dist.sum_number(total)}
 
     # ---- loop and outputs ---------------------------------------------------------------------
 
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / CONFIG_FILE, self.config.to_dict())
-        start, first = time.time(), self.step
-        with open(self.out / "log.jsonl", "a", encoding="utf-8") as log, \
-                tqdm(total=self.config.iterations, initial=self.step, desc="latents", unit="step") as bar:
-            while self.step < self.config.iterations:
-                loss = self.train_step()
-                self.step += 1
-                bar.update(1)
-                if self.step % self.config.log_every == 0 or self.step == self.config.iterations:
-                    rate = (self.step - first) / max(time.time() - start, 1e-9)
-                    log.write(json.dumps({"step": self.step, "loss": round(loss, 5), "steps_per_s": round(rate, 3)})
-                              + "\n")
-                    log.flush()
-                    bar.set_postfix(loss=f"{loss:.3f}")
-                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.iterations:
-                    self.save_checkpoint()
-        self.save_generator()
-        return self.out
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.out / CONFIG_FILE, self.config.to_dict())
+        self.run_steps(self.config.iterations, checkpoint_every=self.config.checkpoint_every,
+                       log_every=self.config.log_every, desc="latents")
+        return self.finish()
 
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
@@ -400,25 +360,25 @@ class LatentDistillation:
         logger.info("generator with learned latents saved to %s", self.out)
 
     def state(self) -> Dict[str, Any]:
+        # Every rank holds the same state (the same draws, summed gradients): rank 0's is the run's.
         return {"step": self.step, "config": self.config.to_dict(), "latents": self.latents.detach(),
                 "generator": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
                 "torch_rng": torch.get_rng_state(), "pool": self.pool.state()}
 
-    def save_checkpoint(self) -> None:
-        ckpt.save_checkpoint(self.state(), self.out / CHECKPOINT)
-
-    def _resume(self) -> None:
-        state = ckpt.load_checkpoint(self.out / CHECKPOINT)
+    def restore(self, state: Dict[str, Any]) -> None:
         self.step = state["step"]
         with torch.no_grad():
             self.latents.copy_(state["latents"].to(self.device))
         self.net.load_state_dict(state["generator"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.pool.load(state["pool"])  # builds networks, drawing from torch's generator: before its state returns
+        pool = state["pool"]
+        if "ages" in pool:  # written before the pools were one class: ages in SGD steps, not draws
+            pool = {"draws": [math.ceil(a / self.config.pool_steps) for a in pool["ages"]], "nets": pool["nets"],
+                    "optimizers": pool["optimizers"]}
+        self.pool.load(pool)  # builds networks, drawing from torch's generator: before its state returns
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        logger.info("resumed %s at step %d", self.out, self.step)
 
 
 def saved_latent_config(out) -> LatentConfig:
@@ -432,20 +392,9 @@ def saved_latent_config(out) -> LatentConfig:
 
 
 def distill_latents(config: LatentConfig, resume: bool = False, overwrite: bool = False) -> Path:
-    """Run (or resume) a latent distillation into ``config.out``; the same folder rules as ``train``."""
-    out = Path(config.out)
-    check_output(out, overwrite=True, want_dir=True, inputs=(config.generator,), run_folder_ok=True)
-    with RunLock(out):
-        prepare_run_folder(out, RUN_FILES, resume, overwrite, CONFIG_FILE)
-        for folder in (out, out / "checkpoints"):
-            ckpt.remove_stale_temporaries(folder)
-        if resume:
-            conflicts = resume_conflicts(saved_latent_config(out).to_dict(), config.to_dict(), MAY_CHANGE_ON_RESUME)
-            if conflicts:
-                raise UsageError(f"--resume: {out} was started with other settings ({', '.join(conflicts)}); resume "
-                                 "with the saved settings, or start a new run in another --out")
-        if resume and not (out / CHECKPOINT).is_file():
-            resume = False  # stopped before its first checkpoint: start again from the beginning
-        run = LatentDistillation(config, resume=resume)
-        trim_log(out / "log.jsonl", run.step)
-        return run.run()
+    """Run (or resume) a latent distillation into ``config.out``; the same folder rules (and the same
+    torchrun launch) as ``train``."""
+    return launch(config.out, LAYOUT, device_type=resolve_device(config.device).type, resume=resume,
+                  overwrite=overwrite, inputs=(config.generator,),
+                  saved_settings=lambda: saved_latent_config(config.out).to_dict(), settings=config.to_dict(),
+                  build=lambda resume: LatentDistillation(config, resume=resume))

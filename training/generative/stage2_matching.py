@@ -1,5 +1,5 @@
-"""Stage 2 pieces: the global (logit) and local (intermediate-feature) matching losses, and the
-random model pool they are measured through.
+"""Stage 2 pieces: the global (logit) and local (intermediate-feature) matching losses measured
+through the random model pool (common/network_pool.py), and the layer each pool model is read at.
 
 Real and synthetic batches carry the same labels, pair by pair; both go through the same model
 drawn from the pool (with the same DSA parameters), and the generator is pulled towards
@@ -9,11 +9,10 @@ producing images whose logits (global) and mid-level features (local) look like 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from distilled_datasets.errors import UsageError
 
@@ -68,7 +67,7 @@ def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch
     needs ``labels`` and ``num_classes``.
 
     The model's parameters must not receive gradients: the caller freezes them (see
-    ModelPool.frozen); the real branch needs no graph at all.
+    NetworkPool.frozen); the real branch needs no graph at all.
     """
     if mode not in MATCH_MODES:
         raise UsageError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
@@ -83,67 +82,7 @@ def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch
     return global_loss(logits_syn, logits_real, *by), local_loss(feat_syn, feat_real, *by)
 
 
-class ModelPool:
-    """Models to match through. ``prepare`` returns one drawn at random, freshly initialised
-    every ``reinit_every`` draws of that model and trained ``online_steps`` SGD steps on real
-    batches before each use, so matching happens through networks at many stages of training.
-    """
-
-    def __init__(self, names: Sequence[str], layers: Dict[str, str], channels: int, num_classes: int,
-                 image_size: int, device: torch.device, online_steps: int = 1, online_lr: float = 0.01,
-                 reinit_every: int = 1, channels_last: bool = False):
-        if not names:
-            raise UsageError("the model pool must name at least one model")
-        self.names = list(names)
-        self.shape = (channels, num_classes, image_size)
-        self.device, self.channels_last = device, channels_last
-        self.online_steps, self.online_lr, self.reinit_every = online_steps, online_lr, reinit_every
-        self.layers = {name: layers.get(name) or build_model(name, *self.shape).default_feature_layer
-                       for name in self.names}
-        self.models: Dict[str, StagedNet] = {}
-        self.optimizers: Dict[str, torch.optim.Optimizer] = {}
-        self.uses: Dict[str, int] = {name: 0 for name in self.names}
-
-    def _fresh(self, name: str) -> None:
-        model = build_model(name, *self.shape).to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.models[name] = model
-        self.optimizers[name] = torch.optim.SGD(model.parameters(), lr=self.online_lr, momentum=0.9)
-
-    def prepare(self, rng: torch.Generator, real_batches: Callable[[], Tuple[torch.Tensor, torch.Tensor]],
-                augment: Optional[Callable] = None) -> Tuple[str, StagedNet]:
-        """Draw a model (with the CPU generator ``rng``), re-init if due, train it online."""
-        name = self.names[int(torch.randint(len(self.names), (1,), generator=rng))]
-        if name not in self.models or self.uses[name] % self.reinit_every == 0:
-            self._fresh(name)
-        self.uses[name] += 1
-        model, opt = self.models[name], self.optimizers[name]
-        model.train()
-        for _ in range(self.online_steps):
-            images, labels = real_batches()
-            if augment is not None:
-                images = augment(images)
-            loss = F.cross_entropy(model(images), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return name, model
-
-    @staticmethod
-    def frozen(model: nn.Module):
-        """Context: the model's parameters take no gradient while the generator is matched."""
-        return _Frozen(model)
-
-
-class _Frozen:
-    def __init__(self, model: nn.Module):
-        self.params: List[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
-
-    def __enter__(self):
-        for p in self.params:
-            p.requires_grad_(False)
-
-    def __exit__(self, *exc):
-        for p in self.params:
-            p.requires_grad_(True)
+def feature_layers(names: Sequence[str], chosen: Dict[str, str], shape: Tuple[int, int, int]) -> Dict[str, str]:
+    """{pool model: the stage whose output the local loss reads}: ``chosen``'s, else the model's default
+    (read from a model built for the purpose; ``shape`` is (channels, classes, image size))."""
+    return {name: chosen.get(name) or build_model(name, *shape).default_feature_layer for name in names}

@@ -12,8 +12,9 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
@@ -92,23 +93,45 @@ def check_out_folder(out: Path, run_dir: Path, overwrite: bool) -> None:
     check_folder_out(out, overwrite, inputs=() if same else (run_dir,))
 
 
-def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[PathLike] = None,
-            results: Sequence[PathLike] = (), half: bool = False, private: Optional[bool] = None,
-            branch: Optional[str] = None, commit_message: Optional[str] = None, token: Optional[str] = None,
-            license: str = "mit", results_root: Optional[PathLike] = None, package_default: bool = False,
-            notes: Optional[str] = None, overwrite: bool = False) -> Path:
+@dataclass
+class PublishOptions:
+    """Where and how a generator is published; every field is a flag of ``distilled-datasets publish``."""
+
+    repo_id: Optional[str] = field(default=None, metadata={"help": "Hub repository to create/update, e.g. ORG/NAME"})
+    out: Optional[str] = field(default=None, metadata={
+        "help": "also (or only) write the repository folder here (never a run folder)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty --out"})
+    results: Tuple[str, ...] = field(default=(), metadata={
+        "help": "evaluation JSON files (distilled-datasets evaluate) to show in the model card", "metavar": "JSON",
+        "nargs": "*"})
+    half: bool = field(default=False, metadata={"help": "store float16 weights (loading gives float32)"})
+    private: Optional[bool] = field(default=None, metadata={"help": "create the repository private"})
+    branch: Optional[str] = field(default=None, metadata={"help": "push to this branch (created if missing) "
+                                                                  "instead of main"})
+    commit_message: Optional[str] = field(default=None, metadata={"help": "the Hub commit's message"})
+    license: str = field(default="mit", metadata={"help": "the license named in the model card"})
+    package_default: bool = field(default=False, metadata={
+        "help": "the folder becomes a default shipped inside the package (card shows no repo_id)"})
+    notes: Optional[str] = field(default=None, metadata={
+        "help": "a paragraph shown under the measured table (how the numbers were obtained)"})
+
+
+def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] = None,
+            results_root: Optional[PathLike] = None) -> Path:
     """Stage the repository folder, check the results against its weights, then write/push it."""
+    o = options
+    repo_id, out, overwrite, results, half = o.repo_id, o.out, o.overwrite, o.results, o.half
     if repo_id is None and out is None:
         raise UsageError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
     if out is not None:
         remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed publish of this OUT left
         check_out_folder(Path(out), Path(run_dir), overwrite)  # before any work
     generator = Generator.from_pretrained(run_dir)
-    generator.metadata["license"] = license
-    if package_default:  # the card then shows loading without repo_id
+    generator.metadata["license"] = o.license
+    if o.package_default:  # the card then shows loading without repo_id
         generator.metadata["package_default"] = True
-    if notes:  # shown under the measured table, e.g. how the numbers were obtained
-        generator.metadata["notes"] = notes
+    if o.notes:  # shown under the measured table, e.g. how the numbers were obtained
+        generator.metadata["notes"] = o.notes
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "repo"
         save_repository(generator, staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
@@ -131,10 +154,10 @@ def publish(run_dir: PathLike, *, repo_id: Optional[str] = None, out: Optional[P
             from huggingface_hub import HfApi
 
             api = HfApi(token=token)
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            if branch is not None:
-                api.create_branch(repo_id, branch=branch, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=str(staged), revision=branch,
-                              commit_message=commit_message or f"Publish generator from {Path(run_dir).name}")
+            api.create_repo(repo_id, private=o.private, exist_ok=True)
+            if o.branch is not None:
+                api.create_branch(repo_id, branch=o.branch, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=str(staged), revision=o.branch,
+                              commit_message=o.commit_message or f"Publish generator from {Path(run_dir).name}")
             logger.info("pushed to %s", repo_id)
     return Path(out) if out is not None else Path(run_dir)

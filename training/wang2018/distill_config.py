@@ -4,7 +4,7 @@ the result (config.json "training" section)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from distilled_datasets.errors import UsageError
@@ -34,25 +34,33 @@ class WangConfig:
     ``malicious = (K, T)`` swaps the objective for the K -> T poisoning loss of eq. (10).
     """
 
-    dataset: str = "mnist"
-    model: str = "lenet"
-    mode: str = "fixed"
-    images_per_class: int = 1
-    steps: int = 1
-    epochs: int = 3
-    iterations: int = 2000
-    batch_size: int = 1024
-    nets_per_step: int = 1
-    lr: float = 0.01
-    init_step_lr: float = 0.02
-    decay_every: int = 0
+    dataset: str = field(default="mnist", metadata={"help": "mnist, fashion_mnist or cifar10"})
+    model: str = field(default="lenet", metadata={"help": "network",
+                                                  "default_text": "lenet, or alexcifarnet for cifar10"})
+    mode: str = field(default="fixed", metadata={
+        "help": "fixed: one known init; random: fresh inits every iteration; pool: draws from --init-pool",
+        "default_text": "fixed, or what --init-from/--init-pool imply", "choices": MODES})
+    images_per_class: int = field(default=1, metadata={"help": "distilled images per class, all steps together"})
+    steps: int = field(default=1, metadata={"help": "inner GD steps S (each on images-per-class/S per class)"})
+    epochs: int = field(default=3, metadata={"help": "inner epochs E (the S steps repeated)"})
+    iterations: int = field(default=2000, metadata={"help": "outer Adam iterations"})
+    batch_size: int = field(default=1024, metadata={"help": "real images per outer iteration"})
+    nets_per_step: int = field(default=1, metadata={"help": "initial weights per outer iteration (random/pool)"})
+    lr: float = field(default=0.01, metadata={"help": "Adam rate for pixels and raw step sizes"})
+    init_step_lr: float = field(default=0.02, metadata={"help": "initial inner step size"})
+    decay_every: int = field(default=0, metadata={
+        "help": "multiply the Adam rate by --decay-factor every N iterations (0: iterations // 10)"})
     decay_factor: float = 0.5
-    grad_clip: float = 0.0  # 0: no clipping of the outer gradient norm
-    seed: int = 0
-    init_seed: int = 0
-    init: str = "default"
-    malicious: Optional[Tuple[int, int]] = None
-    log_every: int = 50
+    grad_clip: float = field(default=0.0, metadata={"help": "clip the outer gradient norm (0: off)"})
+    seed: int = field(default=0, metadata={"help": "seed of pixels, real batches and random inits"})
+    init_seed: int = field(default=0, metadata={"help": "seed of the fixed init (mode fixed)"})
+    init: str = field(default="default", metadata={
+        "help": "p(theta_0): the model's PyTorch init, or xavier-normal weights + zero biases (paper's code)",
+        "choices": INIT_DISTRIBUTIONS})
+    malicious: Optional[Tuple[int, int]] = field(default=None, metadata={
+        "help": "poisoning objective: steps make class K predicted as T, other classes kept", "nargs": 2, "type": int,
+        "metavar": ("K", "T")})
+    log_every: int = field(default=50, metadata={"help": "outer iterations between log lines"})
 
     def __post_init__(self):
         from ..common.config_flags import check_bounds
@@ -71,8 +79,10 @@ class WangConfig:
                 f"images_per_class ({self.images_per_class}) must be a multiple of steps ({self.steps}): every "
                 "step uses the same number of images of every class"
             )
-        if isinstance(self.decay_every, bool) or not isinstance(self.decay_every, int) or self.decay_every < 0:
-            raise UsageError(f"decay_every must be an int >= 0, got {self.decay_every!r}")
+        for name in ("decay_every", "seed", "init_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{name} must be an int >= 0, got {value!r}")
         if not isinstance(self.grad_clip, (int, float)) or self.grad_clip < 0:
             raise UsageError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
         if self.malicious is not None:
