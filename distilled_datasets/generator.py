@@ -57,7 +57,7 @@ class Generator(nn.Module):
         self.config = config
         self.sampling = sampling or SamplingConfig()
         self.metadata: Dict[str, Any] = dict(metadata or {})
-        self.source: Optional[ResolvedFiles] = None  # set when loaded from files
+        self.files: Optional[ResolvedFiles] = None  # where it was loaded from (set when loaded from files)
         self.weights_sha256: Optional[str] = None  # of the file's bytes, set when loaded from files
         try:
             self.net = build_architecture(
@@ -197,7 +197,7 @@ class Generator(nn.Module):
             read = read_weights(files.weights_path, model.expected_tensors(),
                                 where=f"{files.weights_path} (architecture from {files.config_path})")
         except UnreadableWeightsError as exc:
-            if files.source == "hub":
+            if files.origin == "hub":
                 # The snapshot entry is a link to a blob: deleting only the link would bring the same
                 # bad blob back on the next load.
                 fix = (f"delete the cached file {os.path.realpath(files.weights_path)} and load again; if it "
@@ -208,7 +208,7 @@ class Generator(nn.Module):
             raise UnreadableWeightsError(f"{exc} (from {files.describe()}): {fix}") from exc
         # Weights may be stored in float16 to keep repositories small; compute is float32.
         model.load_weights_state(read.tensors, where=f"{files.weights_path} (architecture from {files.config_path})")
-        model.source = files
+        model.files = files
         model.weights_sha256 = read.sha256  # of the bytes loaded: what the image cache keys on
         model.eval()
         model.check_finite_output(f"{files.weights_path} (from {files.describe()})")

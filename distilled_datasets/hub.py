@@ -21,18 +21,18 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?
 
 @dataclass(frozen=True)
 class ResolvedFiles:
-    """Where a generator's files were found. ``source`` is "default", "local" or "hub"."""
+    """Where a generator's files were found. ``origin`` is "default", "local" or "hub"."""
 
     config_path: str
     weights_path: str
-    source: str
+    origin: str
     location: str  # the default's name, the folder, or the repo id
     revision: Optional[str] = None  # the Hub commit the files come from
 
     def describe(self) -> str:
-        if self.source == "hub":
+        if self.origin == "hub":
             return f"hub:{self.location}@{self.revision or 'main'}"
-        return f"{self.source}:{self.location}"
+        return f"{self.origin}:{self.location}"
 
 
 def default_dir(name: str) -> Path:

@@ -81,7 +81,7 @@ class ImageSource(abc.ABC):
         """A JSON-ready description (``distilled-datasets info``)."""
 
     def source_record(self) -> Dict[str, Any]:
-        return {"kind": self.files.source, "location": self.files.location, "revision": self.files.revision,
+        return {"kind": self.files.origin, "location": self.files.location, "revision": self.files.revision,
                 "config_path": self.files.config_path, "weights_path": self.files.weights_path}
 
 

@@ -147,7 +147,7 @@ def test_missing_default_says_how_to_fix(cls, tmp_path, monkeypatch):
 def test_default_generator_is_used_without_repo_id(mnist_generator_dir, monkeypatch):
     monkeypatch.setattr(hub_module, "default_dir", lambda name: mnist_generator_dir)
     ds = DistilledMNIST(ipc=2)
-    assert ds.files.source == "default" and ds.files.location == "mnist"
+    assert ds.files.origin == "default" and ds.files.location == "mnist"
     local = DistilledMNIST(ipc=2, repo_id=mnist_generator_dir)
     assert torch.equal(ds.data, local.data)
 

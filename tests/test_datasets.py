@@ -135,7 +135,7 @@ def test_generator_attribute_is_the_loaded_generator(mnist_generator_dir):
     assert not ds.generator.training
     assert (ds.generator.config.channels, ds.generator.config.image_size) == (1, 28)
     assert ds.generator.metadata["dataset"] == "mnist"
-    assert ds.files.source == "local" and ds.files.location == str(mnist_generator_dir)
+    assert ds.files.origin == "local" and ds.files.location == str(mnist_generator_dir)
 
 
 def test_lazy_nothing_synthesized_at_construction(mnist_generator_dir, synthesis_calls):

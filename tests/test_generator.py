@@ -34,7 +34,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, make_generator, dataset):
     bare = generator.save_pretrained(tmp_path / "bare")  # the weights alone
     assert sorted(p.name for p in bare.iterdir()) == ["config.json", "model.safetensors"]
     loaded = Generator.from_pretrained(folder)
-    assert not loaded.training and loaded.source.source == "local"
+    assert not loaded.training and loaded.files.origin == "local"
     assert loaded.config == generator.config and loaded.sampling == generator.sampling
     assert loaded.metadata == generator.metadata
     assert loaded.config_dict() == generator.config_dict()

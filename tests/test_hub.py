@@ -32,7 +32,7 @@ def _resolve_requests(hub):
 def test_download_by_id(hub, mnist_generator_dir, hf_home):
     sha = hub.upload_folder(REPO, mnist_generator_dir)
     ds = DistilledMNIST(ipc=3, repo_id=REPO)
-    assert (ds.files.source, ds.files.location, ds.files.revision) == ("hub", REPO, sha)
+    assert (ds.files.origin, ds.files.location, ds.files.revision) == ("hub", REPO, sha)
     assert ds.files.config_path.startswith(str(hf_home)) and ds.files.weights_path.startswith(str(hf_home))
     assert torch.equal(ds.data, _local_data(mnist_generator_dir))
     assert f"hub:{REPO}@{sha}" in repr(ds)
@@ -40,7 +40,7 @@ def test_download_by_id(hub, mnist_generator_dir, hf_home):
     files = {path.rsplit("/", 1)[-1] for _, path in _resolve_requests(hub)}
     assert files == {"config.json", "model.safetensors"}
     generator = Generator.from_pretrained(REPO)
-    assert generator.source.revision == sha and generator.config == ds.generator.config
+    assert generator.files.revision == sha and generator.config == ds.generator.config
 
 
 def test_root_is_the_cache_dir(hub, mnist_generator_dir, tmp_path, hf_home):
@@ -184,9 +184,9 @@ def test_mismatched_config(hub, make_generator_dir):
 def test_generator_from_pretrained_arguments(hub, mnist_generator_dir, tmp_path):
     sha = hub.upload_folder(REPO, mnist_generator_dir)
     generator = Generator.from_pretrained(REPO, cache_dir=tmp_path / "cache")
-    assert generator.source.config_path.startswith(str(tmp_path / "cache")) and generator.source.revision == sha
+    assert generator.files.config_path.startswith(str(tmp_path / "cache")) and generator.files.revision == sha
     again = Generator.from_pretrained(REPO, revision=sha, cache_dir=tmp_path / "cache", local_files_only=True)
-    assert again.source.revision == sha
+    assert again.files.revision == sha
     with pytest.raises(GeneratorNotFoundError):
         Generator.from_pretrained(REPO, local_files_only=True)  # not in the default cache
 

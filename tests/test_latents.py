@@ -111,7 +111,7 @@ def test_codes_start_as_the_seed_0_noise_and_the_result_loads_as_a_dataset(tiny_
     run = LatentDistillation(config)
     start = run.latents.detach().clone()
     for c in range(10):
-        assert torch.equal(start[c], chunk_noise(run.source, 0, c, 0)[:4])  # step 0: the raw set of seed 0
+        assert torch.equal(start[c], chunk_noise(run.base, 0, c, 0)[:4])  # step 0: the raw set of seed 0
     out = distill_latents(tiny_setup())
     ds = DistilledMNIST(ipc=6, repo_id=out)
     learned = ds.generator.latents

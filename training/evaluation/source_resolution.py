@@ -85,13 +85,13 @@ def describe_source(src: Source, ds: Any) -> Dict[str, Any]:
     files = getattr(ds, "files", None)
     learned = getattr(ds, "learned", None)
     if files is not None and learned is not None:  # stored learned images (Wang et al. 2018)
-        out.update(generator=files.describe(), origin=files.source, location=files.location,
+        out.update(generator=files.describe(), origin=files.origin, location=files.location,
                    revision=files.revision, weights_sha256=sha256_file(files.weights_path),
                    learned_images={k: learned.config.get(k) for k in ("method", "mode", "model", "steps", "epochs")})
     elif files is not None:  # a DistilledDataset: pin exactly which weights were measured
         gen = ds.generator
         # The digest of the bytes the generator was loaded from, not a later read of the file.
-        out.update(generator=files.describe(), origin=files.source, location=files.location,
+        out.update(generator=files.describe(), origin=files.origin, location=files.location,
                    revision=files.revision, weights_sha256=gen.weights_sha256 or sha256_file(files.weights_path),
                    generator_config=gen.config.to_dict(), generator_sampling=gen.sampling.to_dict(),
                    generator_parameters=gen.num_parameters,

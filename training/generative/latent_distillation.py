@@ -235,16 +235,16 @@ class LatentDistillation(TrainingRun):
             raise UsageError(f"distill-latents splits the {self.spec.num_classes} classes over the processes: run at "
                              f"most {self.spec.num_classes} of them, not {self.dist.world_size}")
         self.classes = list(range(self.dist.rank, self.spec.num_classes, self.dist.world_size))  # this rank's
-        self.source = Generator.from_pretrained(config.generator)
-        if self.source.metadata.get("dataset") not in (None, self.spec.name):
-            raise UsageError(f"{config.generator} is a {self.source.metadata['dataset']} generator, "
+        self.base = Generator.from_pretrained(config.generator)  # the generator whose codes are learned
+        if self.base.metadata.get("dataset") not in (None, self.spec.name):
+            raise UsageError(f"{config.generator} is a {self.base.metadata['dataset']} generator, "
                              f"not {self.spec.name}")
-        if self.source.sampling.candidates > 1:
+        if self.base.sampling.candidates > 1:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
-                        config.generator, self.source.sampling.candidates)
+                        config.generator, self.base.sampling.candidates)
         # BatchNorm on running statistics, as deployed; its weights learn only with lr_generator > 0.
-        self.net = copy.deepcopy(self.source.net).to(self.device).eval()
+        self.net = copy.deepcopy(self.base.net).to(self.device).eval()
         for p in self.net.parameters():
             p.requires_grad_(config.lr_generator > 0)
         images, labels = load_tensors(self.spec.name, config.data_root, train=True, device=self.device)
@@ -271,10 +271,10 @@ class LatentDistillation(TrainingRun):
 
     def _initial_latents(self) -> torch.Tensor:
         """[classes, K, noise_dim]: the generator's own seed-0 deployment noise (so step 0 is its raw set)."""
-        chunk = self.source.sampling.chunk_size
+        chunk = self.base.sampling.chunk_size
         rows = []
         for c in range(self.spec.num_classes):
-            noise = torch.cat([chunk_noise(self.source, 0, c, j) for j in range(-(-self.config.latents // chunk))])
+            noise = torch.cat([chunk_noise(self.base, 0, c, j) for j in range(-(-self.config.latents // chunk))])
             rows.append(noise[:self.config.latents])
         return torch.stack(rows)
 
@@ -335,13 +335,13 @@ class LatentDistillation(TrainingRun):
 
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
-        sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.source.sampling.chunk_size,
-                                  noise_scale=self.source.sampling.noise_scale, latents=self.config.latents,
-                                  layout=self.config.layout or self.source.sampling.layout)
-        metadata = {k: v for k, v in self.source.metadata.items() if k not in ("metrics", "package_default", "notes")}
+        sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.base.sampling.chunk_size,
+                                  noise_scale=self.base.sampling.noise_scale, latents=self.config.latents,
+                                  layout=self.config.layout or self.base.sampling.layout)
+        metadata = {k: v for k, v in self.base.metadata.items() if k not in ("metrics", "package_default", "notes")}
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
-                                "generator": self.source.metadata.get("training")}
-        gen = Generator(self.source.config, metadata=metadata, sampling=sampling)
+                                "generator": self.base.metadata.get("training")}
+        gen = Generator(self.base.config, metadata=metadata, sampling=sampling)
         gen.net.load_state_dict(self.net.state_dict())  # the source's weights, or learned ones (lr_generator)
         with torch.no_grad():
             gen.latents.copy_(self.latents.detach().cpu())
@@ -349,7 +349,7 @@ class LatentDistillation(TrainingRun):
 
     def recipe(self) -> Dict[str, Any]:
         recipe = self.config.to_dict()
-        recipe.update(steps_done=self.step, source=self.source.source.describe() if self.source.source else None,
+        recipe.update(steps_done=self.step, source=self.base.files.describe() if self.base.files else None,
                       data=describe_real_data(self.spec.name, self.config.data_root))
         for key in ("out", "data_root", "device", "checkpoint_every", "log_every", "chunk_size", "layout"):
             recipe.pop(key)
