@@ -12,10 +12,8 @@ import argparse
 import logging
 import os
 
-from distilled_datasets.cli import dataset_name
-from distilled_datasets.errors import GeneratorNotFoundError, OutputExistsError, UsageError
+from distilled_datasets.errors import GeneratorNotFoundError, OutputExistsError
 from distilled_datasets.files import read_json
-from distilled_datasets.validation import non_negative_int, positive_int
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
 from ..common.distributed import Distributed
@@ -27,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
+    from ..evaluation.eval_target import EvalTarget
     from ..evaluation.harness import EvalConfig
 
     p = subparsers.add_parser(
@@ -38,43 +37,33 @@ def register(subparsers) -> None:
                     "1000 epochs, lr x0.1 at half, DSA, 5 runs; any difference is marked reduced in the JSON.")
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                    help="log to stderr (-v info, -vv debug)")
-    p.add_argument("--dataset", required=True, type=dataset_name, help="mnist, fashion_mnist or cifar10")
-    p.add_argument("--source", default="default",
-                   help="'default' (the package's generator), a run directory, a Hub id 'org/name', "
-                        "'random-real' (ipc real images per class) or 'whole' (the whole real training set)")
-    p.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
-    p.add_argument("--cache-dir", default=None, help="Hub cache directory (default: huggingface_hub's)")
-    p.add_argument("--ipc", type=positive_int, nargs="+", default=None,
-                   help="images per class; several values give one JSON each (not used by --source whole)")
-    p.add_argument("--run-indices", type=non_negative_int, nargs="+", default=None, metavar="R",
-                   help="measure only these runs of 0..RUNS-1 (one part of an evaluation split across processes "
-                        "or machines; join the parts with `distilled-datasets merge-evaluations`)")
-    p.add_argument("--out", default=None, help="JSON path; may contain {ipc} (required with several --ipc)")
-    p.add_argument("--out-dir", default="results", help="folder for default-named JSONs (default results/)")
+    add_dataclass_flags(p.add_argument_group("what is measured, and where the records go (EvalTarget)"), EvalTarget)
     p.add_argument("--resume", action="store_true", help="reuse the finished runs of an existing matching --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing complete JSON")
     add_dataclass_flags(p.add_argument_group("protocol and execution (EvalConfig)"), EvalConfig)
     p.set_defaults(func=run)
 
 
-def output_path(args: argparse.Namespace, config, ipc, label: str) -> str:
+def output_path(target, config, ipc, label: str) -> str:
     from ..evaluation.harness import slug
 
-    if args.out is not None:
-        return args.out.replace("{ipc}", str(ipc))
-    parts = ["eval", args.dataset, slug(label)]
+    if target.out is not None:
+        return target.out.replace("{ipc}", str(ipc))
+    parts = ["eval", target.dataset, slug(label)]
     if config.protocol != "fixed":
         parts.append(config.protocol)
     if config.model != "convnet3":
         parts.append(config.model)
     parts.append("whole" if ipc is None else f"ipc{ipc}")
-    return os.path.join(args.out_dir, "_".join(parts) + ".json")
+    return os.path.join(target.out_dir, "_".join(parts) + ".json")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.eval_target import EvalTarget
+
     # cli.main adds a --repo-id hint to "not found" errors when args.repo_id is None; this command
     # names its weights with --source, so it gives its own hint instead.
-    args.repo_id = args.source
+    args.repo_id = args.source or EvalTarget.source  # the flag of EvalTarget.source
     try:
         return _run(args)
     except GeneratorNotFoundError as exc:
@@ -82,31 +71,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..evaluation.harness import EvalConfig, wanted_runs
+    from ..evaluation.eval_target import EvalTarget
+    from ..evaluation.harness import EvalConfig
     from ..evaluation.source_resolution import default_label, resolve_source
 
-    whole = args.source == "whole"
-    if whole and args.ipc:
-        raise UsageError("--ipc does not apply to --source whole (it trains on every training image); drop it")
-    if not whole and not args.ipc:
-        raise UsageError("--ipc is required (e.g. --ipc 1 10 50) unless --source whole")
-    if args.whole_epochs is not None and not whole:
-        raise UsageError("--whole-epochs applies to --source whole only; use --epochs")
+    target = apply_flags(args, EvalTarget())
     config = apply_flags(args, EvalConfig())
     config.__post_init__()  # the flags given are checked like constructor arguments
-    if args.run_indices is not None:
-        try:  # fail fast, before any data loads
-            wanted_runs(args.run_indices, config.runs)
-        except UsageError as exc:
-            raise UsageError(f"--run-indices: {exc}") from None
-    ipcs = [None] if whole else list(dict.fromkeys(args.ipc))
-    if args.out is not None and len(ipcs) > 1 and "{ipc}" not in args.out:
-        raise UsageError(f"--out {args.out!r} needs '{{ipc}}' in its name with several --ipc values "
-                         "(one JSON per ipc), e.g. results/eval_ipc{ipc}.json")
-    dataset_kwargs = {"root": args.cache_dir} if args.cache_dir else None
-    src, _ = resolve_source(args.source, args.dataset, args.revision, dataset_kwargs)  # fail fast
+    target.validate(config.runs, args.whole_epochs)  # the flag as given; fail fast, before any data loads
+    ipcs = target.ipcs()
+    dataset_kwargs = {"root": target.cache_dir} if target.cache_dir else None
+    src, _ = resolve_source(target.source, target.dataset, target.revision, dataset_kwargs)  # fail fast
     label = config.label or default_label(src)
-    outs = [output_path(args, config, ipc, label) for ipc in ipcs]
+    outs = [output_path(target, config, ipc, label) for ipc in ipcs]
     for out in outs:
         if os.path.exists(out) and not (args.resume or args.overwrite):
             raise OutputExistsError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
@@ -114,33 +91,34 @@ def _run(args: argparse.Namespace) -> int:
     if dist.active:  # torchrun: each rank measures its runs, rank 0 merges the parts
         config.device = str(dist.device(resolve_device(config.device)))
     for ipc, out in zip(ipcs, outs):
-        record = _evaluate_on_ranks(dist, args, config, ipc, out, dataset_kwargs)
+        record = _evaluate_on_ranks(dist, args, target, config, ipc, out, dataset_kwargs)
         acc, proto = record["accuracy"], record["protocol"]
         reduced = f" REDUCED: {'; '.join(proto['reduced_reasons'])}" if proto["reduced"] else ""
         if not record["complete"]:
             reduced += f" (part: runs {[r['run'] for r in record['runs']]} of {len(record['seeds'])})"
-        print(f"{record['method']} | {args.dataset} | ipc {ipc if ipc is not None else 'all'} | {config.model} | "
+        print(f"{record['method']} | {target.dataset} | ipc {ipc if ipc is not None else 'all'} | {config.model} | "
               f"{config.protocol}: {acc['mean']:.2f} +- {acc['std']:.2f} % over {acc['n']} runs "
               f"({record['time']['mean_run_seconds']:.0f} s/run) -> {out}{reduced}")
     return 0
 
 
-def _evaluate_on_ranks(dist, args, config, ipc, out, dataset_kwargs):
+def _evaluate_on_ranks(dist, args, target, config, ipc, out, dataset_kwargs):
     """One process: the evaluation. Several (torchrun): rank r measures runs r, r + N, ... into a
     part file beside ``out``; rank 0 merges the parts into ``out`` (merge-evaluations) and removes them."""
     from ..evaluation.harness import evaluate, wanted_runs
     from ..evaluation.merge import merge_evaluations
 
     command = command_line(args.argv)
+    indices = None if target.run_indices is None else list(target.run_indices)
     if not dist.active:
-        return evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
+        return evaluate(target.source, dataset=target.dataset, ipc=ipc, config=config, revision=target.revision,
                         dataset_kwargs=dataset_kwargs, out=out, resume=args.resume, command=command,
-                        run_indices=args.run_indices)
-    runs = wanted_runs(args.run_indices, config.runs)
+                        run_indices=indices)
+    runs = wanted_runs(indices, config.runs)
     mine = runs[dist.rank::dist.world_size]
     part = f"{out}.rank{dist.rank}-of-{dist.world_size}.json"
     if mine:
-        evaluate(args.source, dataset=args.dataset, ipc=ipc, config=config, revision=args.revision,
+        evaluate(target.source, dataset=target.dataset, ipc=ipc, config=config, revision=target.revision,
                  dataset_kwargs=dataset_kwargs, out=part, resume=args.resume, command=command, run_indices=mine)
     dist.barrier()
     parts = [f"{out}.rank{r}-of-{dist.world_size}.json" for r in range(dist.world_size) if runs[r::dist.world_size]]

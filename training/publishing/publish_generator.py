@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
-from distilled_datasets.errors import DistilledDatasetsError, OutputExistsError, UsageError
+from distilled_datasets.errors import DistilledDatasetsError, UsageError
 from distilled_datasets.files import (discard, move_into_place, remove_stale_temporaries, sha256_file, temp_sibling,
                                      writing)
 from distilled_datasets.repository import save_repository
