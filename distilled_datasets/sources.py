@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -110,6 +111,9 @@ def _progress(images: int):
     return tqdm(total=images, desc="synthesizing", unit="img", leave=False)
 
 
+_SAID_ONE_LEARNED_SET: set = set()  # generators whose one learned set was mentioned in this process
+
+
 class GeneratorSource(ImageSource):
     """Images synthesized by a conditional generator; see synthesis.py for the chunk scheme.
 
@@ -160,7 +164,25 @@ class GeneratorSource(ImageSource):
         check_metadata_fits(self.generator.metadata, info, self.files.describe())
 
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
-        return DEFAULT_GENERATOR_IPC if ipc is None else ipc  # checked by the dataset
+        ipc = DEFAULT_GENERATOR_IPC if ipc is None else ipc  # checked by the dataset
+        self._say_when_seed_changes_nothing(ipc, owner)
+        return ipc
+
+    def _say_when_seed_changes_nothing(self, ipc: int, owner: str) -> None:
+        """A generator with learned codes holds one learned set: its first ``latents`` images per class
+        are the same for every seed. Said once per generator and process, so that nobody averages
+        over seeds believing they are different sets."""
+        latents = self.generator.sampling.latents
+        where = self.files.describe()
+        if not latents or self.seed == 0 or isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1 \
+                or where in _SAID_ONE_LEARNED_SET:
+            return
+        _SAID_ONE_LEARNED_SET.add(where)
+        shared = min(ipc, latents)
+        beyond = (f"; images {latents} and beyond come from noise seeded by seed" if ipc > latents
+                  else f"; seed only changes images {latents} and beyond (seeded noise)")
+        warnings.warn(f"{owner}(seed={self.seed}): the first {shared} image(s) per class are the one learned set of "
+                      f"{where}, the same for every seed{beyond}", UserWarning, stacklevel=4)
 
     def _cached(self, label: int, chunk: int) -> Optional[np.ndarray]:
         return None if self.cache is None else self.cache.get(self.seed, label, chunk, self.chunk_shape)

@@ -50,6 +50,17 @@ def test_learned_samples_come_from_the_codes_and_later_ones_from_seeded_noise(ma
     assert torch.equal(noise[1:], chunk_noise(plain, 0, 2, 1)[1:])
 
 
+def test_a_seed_that_changes_no_learned_image_is_said_once(make_generator, tmp_path, recwarn):
+    folder = save_repository(with_latents(make_generator), tmp_path / "gen")
+    DistilledMNIST(ipc=3, seed=0, repo_id=folder)
+    assert not [w for w in recwarn if "learned set" in str(w.message)]  # seed 0: nothing to say
+    with pytest.warns(UserWarning, match=r"seed=1\): the first 3 image\(s\) per class are the one learned set"):
+        DistilledMNIST(ipc=3, seed=1, repo_id=folder)
+    recwarn.clear()
+    DistilledMNIST(ipc=7, seed=2, repo_id=folder)
+    assert not [w for w in recwarn if "learned set" in str(w.message)]  # once per generator and process
+
+
 def test_latents_do_not_combine_with_candidates_and_must_be_in_the_weights(make_generator, tmp_path):
     with pytest.raises(InvalidGeneratorError, match="do not combine"):
         SamplingConfig(latents=3, candidates=2, selector={})
