@@ -356,7 +356,9 @@ def test_overwrite_never_replaces_the_input_or_a_run_folder(tmp_path, capsys, mn
     assert code == 2 and "this command's input" in err
     generator = tmp_path / "generator"
     shutil.copytree(mnist_gen, generator)
+    inputs = sorted(p.name for p in generator.iterdir())
     code, _, err = run(capsys, "distill-latents", "--generator", generator, "--out", generator, "--dataset", "mnist",
                        "--overwrite", "--data-root", tmp_path / "nowhere")
     assert code == 2 and "this command's input" in err
     assert sorted(p.name for p in run_dir.iterdir()) == before and (generator / "model.safetensors").is_file()
+    assert sorted(p.name for p in generator.iterdir()) == inputs  # not even the run lock's file

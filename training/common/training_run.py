@@ -145,8 +145,9 @@ def launch(out, layout: RunLayout, *, device_type: str, resume: bool, overwrite:
         verdict: Any = None
         if dist.is_main:
             try:
-                stack.enter_context(RunLock(out))
+                # Read-only, so before the lock: taking it writes .lock, never into a command's input.
                 check_output(out, overwrite=True, want_dir=True, inputs=tuple(inputs), run_folder_ok=True)
+                stack.enter_context(RunLock(out))
                 prepare_run_folder(out, layout.files, resume, overwrite, layout.config_file)
                 for folder in {out, (out / layout.checkpoint).parent}:
                     ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock

@@ -8,7 +8,6 @@ producing images whose logits (global) and mid-level features (local) look like 
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -17,9 +16,6 @@ import torch.nn.functional as F
 from distilled_datasets.errors import UsageError
 
 from ..common.model_zoo import StagedNet, build_model
-
-logger = logging.getLogger(__name__)
-
 
 MATCH_MODES = ("paired", "class_mean")
 

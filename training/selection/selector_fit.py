@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
-from distilled_datasets.errors import InvalidGeneratorError, OutputExistsError
+from distilled_datasets.errors import InvalidGeneratorError
 from distilled_datasets.files import (check_output, discard, move_into_place, remove_stale_temporaries, temp_sibling,
                                      writing)
 from distilled_datasets.cli import dataset_name
