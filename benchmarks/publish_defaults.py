@@ -53,10 +53,21 @@ def notes(training: dict, dataset: str = "mnist") -> str:
                 f"{latents.get('latents', '?')} latent codes per class learned by distribution matching for "
                 f"{latents.get('steps_done', '?')} iterations, every prefix of {prefixes} codes matched at once: "
                 "`ipc=k` synthesizes from the first k codes (k at most their number; the images beyond it come "
-                f"from seeded noise). {protocol}")
+                f"from seeded noise).{_sets_text(training)} {protocol}")
     stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
     return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
             f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe. {protocol}")
+
+
+def _sets_text(training: dict) -> str:
+    sets = training.get("sets") or []
+    if len(sets) < 2:
+        return " This is the one learned set: seed 0 gives it, any other seed seeded noise."
+    return (f" Seeds 0 to {len(sets) - 1} each give their own learned set: set s was learned the same way from the "
+            "generator's seed-s noise, with networks, batches and augmentations drawn from s"
+            + (", through the fine-tuned generator, frozen (set 0 fine-tuned it)" if any(
+               (r.get("lr_generator") or 0) > 0 for r in sets[:1]) else "")
+            + " (benchmarks/latent_sets.py); a later seed gives seeded noise.")
 
 
 def stored_as_half(weights: Path) -> bool:

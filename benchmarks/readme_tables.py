@@ -2,7 +2,7 @@
 
     <!-- BEGIN generated:NAME -->  ...  <!-- END generated:NAME -->
 
-NAME is one of: headline and speed (the README's summaries), results (distillation accuracy: fixed
+NAME is one of: headline, seeds and speed (the README's summaries), results (distillation accuracy: fixed
 protocol, resample, cross-architecture, lambda_local ablation), programme, leverage, synthesis
 (benchmarks/results/synthesis.json), training-speed, distributed-speed, wang2018
 (benchmarks/wang2018_table.py). Generated text names no machine-specific path.
@@ -62,19 +62,20 @@ def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
 
 
 def _reduction(record: Dict[str, Any]) -> str:
-    """'' for the headline protocol, else e.g. ' (300 ep, 3 runs)': never hidden."""
+    """'' for the headline protocol, else e.g. ' (300 ep, 3 runs)': never hidden. A default measured
+    when it held one learned set says that its runs shared it."""
     proto = record["protocol"]
-    if not proto.get("reduced"):
-        return ""
     bits = []
-    if proto.get("epochs") != proto["headline"]["epochs"]:
-        bits.append(f"{proto.get('epochs')} ep")
-    runs = record["accuracy"]["n"]
-    if runs != proto["headline"]["runs"]:
-        bits.append(f"{runs} run{'s' if runs != 1 else ''}")
-    other = [r for r in proto.get("reduced_reasons", []) if not r.startswith(("epochs", "runs"))]
-    bits += other
-    return " (" + ", ".join(bits) + ")"
+    if proto.get("reduced"):
+        if proto.get("epochs") != proto["headline"]["epochs"]:
+            bits.append(f"{proto.get('epochs')} ep")
+        runs = record["accuracy"]["n"]
+        if runs != proto["headline"]["runs"]:
+            bits.append(f"{runs} run{'s' if runs != 1 else ''}")
+        bits += [r for r in proto.get("reduced_reasons", []) if not r.startswith(("epochs", "runs"))]
+    if "the same for every seed" in proto.get("sampling", ""):
+        bits.append("set 0 in every run")
+    return " (" + ", ".join(bits) + ")" if bits else ""
 
 
 def cell(record: Optional[Dict[str, Any]]) -> str:
@@ -482,6 +483,17 @@ def headline_section(records) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seeds_section(defaults: Path = HERE.parent / "distilled_datasets" / "defaults") -> str:
+    """Which seeds of each shipped generator hold learned sets (from its config.json)."""
+    lines = ["| dataset | seeds with a learned set | learned images per class | other seeds |", "|---|---|---|---|"]
+    for dataset, title in DATASETS:
+        sampling = json.loads((defaults / dataset / "config.json").read_text(encoding="utf-8"))["sampling"]
+        sets, latents = sampling.get("latent_sets", 1), sampling.get("latents", 0)
+        seeds = "0" if sets == 1 else f"0 to {sets - 1}"
+        lines.append(f"| {title.split(' (')[0]} | {seeds} | {latents} | seeded noise, with a warning |")
+    return "\n".join(lines) + "\n"
+
+
 def speed_section(folder: Path = RESULTS) -> str:
     """The README's speed summary: first-time synthesis against this machine's limit."""
     path = folder / "synthesis.json"
@@ -511,7 +523,7 @@ def speed_section(folder: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": speed_section,
+SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": speed_section, "seeds": seeds_section,
             "cifar10-size": lambda: size_section(load_evaluations()), "cifar10-training": cifar10_training_section,
             "results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,

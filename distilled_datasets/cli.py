@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ._version import __version__
 from .dataset_info import canonical_name, list_datasets
-from .errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError, UsageError
+from .errors import DistilledDatasetsError, GeneratorNotFoundError, UsageError
 from .files import (apply_umask, atomic_write_json, check_output, discard, move_into_place,
                     remove_stale_temporaries, temp_sibling, writing)
 from .validation import non_negative_int, positive_int

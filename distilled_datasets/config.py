@@ -18,7 +18,8 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 SAMPLES_NAME = "samples.png"
 FORMAT_NAME = "distilled-datasets/generator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this library reads; a file is written with the oldest that reads it
+FORMAT_VERSION_SETS = 2  # several learned sets (sampling.latent_sets > 1): version 1 readers cannot read them
 
 # Fixed synthesis batch: every image is produced in a batch of exactly this shape, so its bytes
 # never depend on how many images were asked for. Stored in each config.json so that a
@@ -29,7 +30,7 @@ LAYOUTS = ("per_class", "class_rows")  # SamplingConfig.layout
 # Upper bounds of every size a config may ask for: a config is data from a file or the Hub, and a
 # huge value must be a clear error, not an attempt to allocate it.
 LIMITS = {"noise_dim": 4096, "num_classes": 10000, "channels": 4, "image_size": 1024, "arch_size": 4096,
-          "chunk_size": 4096, "candidates": 64, "latents": 100000, "noise_scale": 100.0}
+          "chunk_size": 4096, "candidates": 64, "latents": 100000, "latent_sets": 1000, "noise_scale": 100.0}
 
 
 def _check_size(what: str, value: Any, limit: int) -> None:
@@ -100,8 +101,11 @@ class SamplingConfig:
     # How candidates are kept: "herding", "kcenter" or "mix" (herding.select).
     selection: str = "herding"
     # Learned latent codes per class shipped in the weights (0: none): sample k < latents of a
-    # class comes from its learned code, the same for every seed; later samples from seeded noise.
+    # class comes from its learned code (of the seed's set, see latent_sets); later samples from seeded noise.
     latents: int = 0
+    # Learned sets shipped (with latents > 0): seed s < latent_sets takes its codes from set s, so
+    # each of those seeds is its own distilled set; a seed beyond them gets seeded noise only.
+    latent_sets: int = 1
     # How chunks are batched (synthesis.py): "per_class", one forward pass per chunk of one class
     # (the original layout, which published generators keep); "class_rows", chunk j of every class
     # in one channels-last forward pass of num_classes * chunk_size images (several times faster).
@@ -132,6 +136,10 @@ class SamplingConfig:
                                         f"got {self.selection!r}")
         if self.latents != 0:
             _check_size("sampling latents", self.latents, LIMITS["latents"])
+        _check_size("sampling latent_sets", self.latent_sets, LIMITS["latent_sets"])
+        if self.latent_sets > 1:
+            if not self.latents:
+                raise InvalidGeneratorError("sampling latent_sets needs learned latents (sampling latents > 0)")
         if self.layout not in LAYOUTS:
             raise InvalidGeneratorError(f"sampling layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.latents and self.candidates > 1:
@@ -147,6 +155,8 @@ class SamplingConfig:
                 data["selection"] = self.selection
         if self.latents:
             data["latents"] = self.latents
+        if self.latent_sets > 1:  # one set: written as before sets existed
+            data["latent_sets"] = self.latent_sets
         if self.layout != "per_class":  # the original layout is written as it was
             data["layout"] = self.layout
         return data

@@ -21,7 +21,7 @@ from .architectures import build_architecture
 from .config import (
     CONFIG_NAME,
     FORMAT_NAME,
-    FORMAT_VERSION,
+    FORMAT_VERSION_SETS,
     WEIGHTS_NAME,
     GeneratorConfig,
     SamplingConfig,
@@ -73,11 +73,13 @@ class Generator(nn.Module):
         if self.sampling.candidates > 1:
             self.selector = FeatureNet(config.channels, config.image_size, config.num_classes,
                                        **self.sampling.selector)
-        # Learned latent codes (sampling.latents = K > 0): sample k < K of class c is generated from
-        # latents[c, k] instead of seeded noise. They are the distilled set itself, optimised with
-        # the generator (training/generative/latent_distillation.py): [num_classes, K, noise_dim].
-        latents = self.sampling.latents
-        self.register_buffer("latents", torch.zeros(config.num_classes, latents, config.noise_dim) if latents else None)
+        # Learned latent codes (sampling.latents = K > 0): sample k < K of class c under seed s is
+        # generated from latents[s, c, k] instead of seeded noise, for the sampling.latent_sets sets
+        # s. They are the distilled sets themselves, optimised through the generator
+        # (training/generative/latent_distillation.py): [sets, num_classes, K, noise_dim].
+        latents, sets = self.sampling.latents, self.sampling.latent_sets
+        self.register_buffer("latents", torch.zeros(sets, config.num_classes, latents, config.noise_dim)
+                             if latents else None)
         self.latents: Optional[torch.Tensor]
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
@@ -89,8 +91,8 @@ class Generator(nn.Module):
         state = dict(self.net.state_dict())
         if self.selector is not None:
             state.update({SELECTOR_PREFIX + k: v for k, v in self.selector.state_dict().items()})
-        if self.latents is not None:
-            state[LATENTS_KEY] = self.latents
+        if self.latents is not None:  # one set: [classes, K, dim], as files were before sets existed
+            state[LATENTS_KEY] = self.latents if len(self.latents) > 1 else self.latents[0]
         return state
 
     def load_weights_state(self, state: Dict[str, torch.Tensor], where: str = "the weights") -> None:
@@ -148,7 +150,7 @@ class Generator(nn.Module):
         """The full config.json content."""
         return {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION_SETS if self.sampling.latent_sets > 1 else 1,
             "library_version": __version__,
             "generator": self.config.to_dict(),
             "sampling": self.sampling.to_dict(),

@@ -37,10 +37,12 @@ def _sampling_text(generator) -> str:
     sampling = generator.sampling
     parts = []
     if generator.latents is not None:
-        count = generator.latents.shape[1]
-        parts.append(f"learned latents: samples 0..{count - 1} of each class come from {count} latent codes per "
-                     "class optimised with the generator (the distilled set itself, the same for every seed); "
-                     f"samples from {count} on come from seeded noise")
+        count, sets = sampling.latents, sampling.latent_sets
+        seeds = "seed 0" if sets == 1 else f"each seed 0..{sets - 1}"
+        parts.append(f"learned latents: under {seeds}, samples 0..{count - 1} of each class come from {count} "
+                     f"latent codes per class optimised through the generator ({sets} learned set(s), each a distilled "
+                     f"set of its own), and samples from {count} on from seeded noise; any other seed gives seeded "
+                     "noise for every sample (the raw generator's images)")
     if generator.selector is not None:
         selector_params = sum(p.numel() for p in generator.selector.parameters())
         rule = {"herding": "whose features best match the real class mean (herding)",

@@ -111,7 +111,7 @@ def _progress(images: int):
     return tqdm(total=images, desc="synthesizing", unit="img", leave=False)
 
 
-_SAID_ONE_LEARNED_SET: set = set()  # generators whose one learned set was mentioned in this process
+_SAID_NO_LEARNED_SET: set = set()  # generators whose missing set was mentioned in this process
 
 
 class GeneratorSource(ImageSource):
@@ -165,24 +165,21 @@ class GeneratorSource(ImageSource):
 
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
         ipc = DEFAULT_GENERATOR_IPC if ipc is None else ipc  # checked by the dataset
-        self._say_when_seed_changes_nothing(ipc, owner)
+        self._say_when_seed_has_no_set(owner)
         return ipc
 
-    def _say_when_seed_changes_nothing(self, ipc: int, owner: str) -> None:
-        """A generator with learned codes holds one learned set: its first ``latents`` images per class
-        are the same for every seed. Said once per generator and process, so that nobody averages
-        over seeds believing they are different sets."""
-        latents = self.generator.sampling.latents
-        where = self.files.describe()
-        if not latents or self.seed == 0 or isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1 \
-                or where in _SAID_ONE_LEARNED_SET:
+    def _say_when_seed_has_no_set(self, owner: str) -> None:
+        """A generator with learned codes holds ``latent_sets`` distilled sets, one per seed below it; a
+        later seed gets the raw generator's seeded noise, a different and weaker set. Said once per
+        generator and process, so that nobody averages over seeds believing they are learned sets."""
+        sampling, where = self.generator.sampling, self.files.describe()
+        if not sampling.latents or self.seed < sampling.latent_sets or where in _SAID_NO_LEARNED_SET:
             return
-        _SAID_ONE_LEARNED_SET.add(where)
-        shared = min(ipc, latents)
-        beyond = (f"; images {latents} and beyond come from noise seeded by seed" if ipc > latents
-                  else f"; seed only changes images {latents} and beyond (seeded noise)")
-        warnings.warn(f"{owner}(seed={self.seed}): the first {shared} image(s) per class are the one learned set of "
-                      f"{where}, the same for every seed{beyond}", UserWarning, stacklevel=4)
+        _SAID_NO_LEARNED_SET.add(where)
+        held = "seed 0" if sampling.latent_sets == 1 else f"seeds 0..{sampling.latent_sets - 1}"
+        warnings.warn(f"{owner}(seed={self.seed}): {where} holds learned sets for {held} only; seed {self.seed} gives "
+                      "seeded noise through the same generator (its raw images, which train less well than a learned "
+                      "set)", UserWarning, stacklevel=4)
 
     def _cached(self, label: int, chunk: int) -> Optional[np.ndarray]:
         return None if self.cache is None else self.cache.get(self.seed, label, chunk, self.chunk_shape)

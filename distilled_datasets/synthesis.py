@@ -37,12 +37,8 @@ def chunk_seed(seed: int, label: int, chunk: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
-    """Noise of one chunk: [chunk_size * candidates, noise_dim] float32.
-
-    With learned latents (sampling.latents = K), row i of chunk j is sample k = j * chunk_size + i;
-    rows with k < K are the learned codes of the class (seed-independent), the rest seeded noise.
-    """
+def seeded_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
+    """The seeded noise of one chunk, learned codes ignored: [chunk_size * candidates, noise_dim] float32."""
     sampling = generator.sampling
     first = chunk * sampling.chunk_size
     if sampling.layout == "class_rows":
@@ -56,9 +52,21 @@ def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torc
         rng = torch.Generator(device="cpu").manual_seed(chunk_seed(seed, label, chunk))
         size = (sampling.chunk_size * sampling.candidates, generator.config.noise_dim)
         noise = torch.randn(size, generator=rng, dtype=torch.float32)
-    noise = noise * sampling.noise_scale
-    if generator.latents is not None and first < sampling.latents:
-        learned = generator.latents[label, first:first + sampling.chunk_size]  # [<= chunk_size, noise_dim]
+    return noise * sampling.noise_scale
+
+
+def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
+    """Noise of one chunk: [chunk_size * candidates, noise_dim] float32.
+
+    With learned latents (sampling.latents = K), row i of chunk j is sample k = j * chunk_size + i;
+    under a seed s that holds a learned set (s < sampling.latent_sets), rows with k < K are set s's
+    codes of the class, the rest seeded noise; any other seed is seeded noise throughout.
+    """
+    sampling = generator.sampling
+    first = chunk * sampling.chunk_size
+    noise = seeded_noise(generator, seed, label, chunk)
+    if generator.latents is not None and seed < sampling.latent_sets and first < sampling.latents:
+        learned = generator.latents[seed, label, first:first + sampling.chunk_size]  # [<= chunk_size, noise_dim]
         noise[:learned.shape[0]] = learned.float()
     return noise
 

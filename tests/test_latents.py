@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 
 from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError, SamplingConfig, save_repository
 from distilled_datasets.cli import main as cli_main
-from distilled_datasets.synthesis import chunk_noise, synthesize_chunk, to_uint8
+from distilled_datasets.errors import UsageError
+from distilled_datasets.synthesis import chunk_noise, seeded_noise, synthesize_chunk, to_uint8
 from distilled_datasets.training.generative.latent_distillation import (
     LatentConfig,
     LatentDistillation,
@@ -19,11 +21,15 @@ from distilled_datasets.training.generative.latent_distillation import (
 )
 
 
-def with_latents(make_generator, k=5, seed=3):
-    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=k))
+def with_latents(make_generator, k=5, seed=3, sets=1):
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=k, latent_sets=sets))
     with torch.no_grad():
         generator.latents.copy_(torch.randn(generator.latents.shape, generator=torch.Generator().manual_seed(seed)))
     return generator
+
+
+def pixels(dataset, indices):
+    return np.stack([np.asarray(dataset[i][0]) for i in indices])
 
 
 # ---- runtime -------------------------------------------------------------------------------------
@@ -33,32 +39,80 @@ def test_learned_samples_come_from_the_codes_and_later_ones_from_seeded_noise(ma
     generator = with_latents(make_generator)
     folder = save_repository(generator, tmp_path / "gen")
     loaded = Generator.from_pretrained(folder)
-    assert torch.equal(loaded.latents, generator.latents)
-    assert json.loads((folder / "config.json").read_text())["sampling"]["latents"] == 5
-    a, b = DistilledMNIST(ipc=7, seed=0, repo_id=folder), DistilledMNIST(ipc=7, seed=1, repo_id=folder)
+    assert torch.equal(loaded.latents, generator.latents) and loaded.latents.shape == (1, 10, 5, 16)
+    config = json.loads((folder / "config.json").read_text())
+    # One set is written as files were before sets existed: readers of format 1 still read it.
+    assert config["sampling"]["latents"] == 5 and "latent_sets" not in config["sampling"]
+    assert config["format_version"] == 1
+    from safetensors import safe_open
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+        assert weights.get_slice("latents").get_shape() == [10, 5, 16]
+    ds = DistilledMNIST(ipc=7, seed=0, repo_id=folder)
     for c in (0, 3):
-        expected = to_uint8(loaded(loaded.latents[c], torch.full((5,), c)))  # [5, 28, 28]
-        for k in range(5):  # the learned samples: the same for every seed
-            assert np.array_equal(np.asarray(a[k * 10 + c][0]), expected[k])
-            assert np.array_equal(np.asarray(b[k * 10 + c][0]), expected[k])
-        # Samples 5 and 6 come from seeded noise: they differ between seeds.
-        assert not np.array_equal(np.asarray(a[5 * 10 + c][0]), np.asarray(b[5 * 10 + c][0]))
+        expected = to_uint8(loaded(loaded.latents[0, c], torch.full((5,), c)))  # [5, 28, 28]
+        assert np.array_equal(pixels(ds, [k * 10 + c for k in range(5)]), expected)
     # Rows beyond the codes are exactly the plain generator's noise.
     noise = chunk_noise(loaded, 0, 2, 1)  # samples 4..7 of class 2
-    assert torch.equal(noise[0], loaded.latents[2, 4])
+    assert torch.equal(noise[0], loaded.latents[0, 2, 4])
     plain = make_generator("mnist", sampling=SamplingConfig(chunk_size=4))
     assert torch.equal(noise[1:], chunk_noise(plain, 0, 2, 1)[1:])
 
 
-def test_a_seed_that_changes_no_learned_image_is_said_once(make_generator, tmp_path, recwarn):
-    folder = save_repository(with_latents(make_generator), tmp_path / "gen")
+def test_each_seed_below_latent_sets_is_its_own_learned_set(make_generator, tmp_path):
+    generator = with_latents(make_generator, sets=3)
+    folder = save_repository(generator, tmp_path / "gen")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["sampling"]["latent_sets"] == 3 and config["format_version"] == 2
+    loaded = Generator.from_pretrained(folder)
+    assert torch.equal(loaded.latents, generator.latents)
+    plain = make_generator("mnist", sampling=SamplingConfig(chunk_size=4))
+    sets = []
+    for seed in range(4):
+        said = pytest.warns(UserWarning, match="seed 3 gives seeded noise") if seed == 3 else contextlib.nullcontext()
+        with said:
+            ds = DistilledMNIST(ipc=5, seed=seed, repo_id=folder)
+        images = pixels(ds, range(50))
+        for c in (1, 8):
+            codes = loaded.latents[seed, c] if seed < 3 else chunk_noise(plain, seed, c, 0)[:4]
+            expected = to_uint8(loaded(codes, torch.full((len(codes),), c)))
+            assert np.array_equal(images[[k * 10 + c for k in range(len(codes))]], expected)
+        # The first n * classes items of a set are the set with ipc=n.
+        assert np.array_equal(pixels(DistilledMNIST(ipc=2, seed=seed, repo_id=folder), range(20)), images[:20])
+        sets.append(images)
+    for a in range(4):
+        for b in range(a):
+            assert not np.array_equal(sets[a][:10], sets[b][:10])  # never the same images as another seed
+
+
+def test_a_seed_without_a_learned_set_is_said_once(make_generator, tmp_path, recwarn):
+    folder = save_repository(with_latents(make_generator, sets=2), tmp_path / "gen")
     DistilledMNIST(ipc=3, seed=0, repo_id=folder)
-    assert not [w for w in recwarn if "learned set" in str(w.message)]  # seed 0: nothing to say
-    with pytest.warns(UserWarning, match=r"seed=1\): the first 3 image\(s\) per class are the one learned set"):
-        DistilledMNIST(ipc=3, seed=1, repo_id=folder)
+    DistilledMNIST(ipc=3, seed=1, repo_id=folder)
+    assert not [w for w in recwarn if "learned set" in str(w.message)]  # seeds 0 and 1: learned sets
+    with pytest.warns(UserWarning, match=r"seed=2\): .* holds learned sets for seeds 0..1 only; seed 2 gives "
+                                         r"seeded noise"):
+        DistilledMNIST(ipc=3, seed=2, repo_id=folder)
     recwarn.clear()
-    DistilledMNIST(ipc=7, seed=2, repo_id=folder)
+    DistilledMNIST(ipc=7, seed=5, repo_id=folder)
     assert not [w for w in recwarn if "learned set" in str(w.message)]  # once per generator and process
+    single = save_repository(with_latents(make_generator), tmp_path / "one")
+    with pytest.warns(UserWarning, match=r"holds learned sets for seed 0 only; seed 1 gives seeded noise"):
+        DistilledMNIST(ipc=3, seed=1, repo_id=single)
+
+
+def test_latent_sets_are_checked(make_generator, tmp_path):
+    with pytest.raises(InvalidGeneratorError, match="latent_sets needs learned latents"):
+        SamplingConfig(latent_sets=2)
+    for bad in (0, True, 2.0, 10**6):
+        with pytest.raises(InvalidGeneratorError, match=r"latent_sets must be an int in 1..1000"):
+            SamplingConfig(latents=3, latent_sets=bad)
+    folder = save_repository(with_latents(make_generator, sets=2), tmp_path / "gen", samples=False)
+    config = json.loads((folder / "config.json").read_text())
+    config["sampling"]["latent_sets"] = 3  # the config asks for a set the weights do not hold
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match=r"latents has shape \[2, 10, 5, 16\], the architecture needs "
+                                                    r"\[3, 10, 5, 16\]"):
+        Generator.from_pretrained(folder)
 
 
 def test_latents_do_not_combine_with_candidates_and_must_be_in_the_weights(make_generator, tmp_path):
@@ -76,7 +130,7 @@ def test_latents_do_not_combine_with_candidates_and_must_be_in_the_weights(make_
 
 def test_non_finite_codes_are_refused(make_generator, tmp_path):
     generator = with_latents(make_generator)
-    generator.latents[0, 0, 0] = float("nan")
+    generator.latents[0, 0, 0, 0] = float("nan")
     folder = generator.save_pretrained(tmp_path / "gen")
     with pytest.raises(InvalidGeneratorError, match="latents holds NaN or Inf"):
         Generator.from_pretrained(folder)
@@ -117,20 +171,55 @@ def tiny_setup(make_generator_dir, tiny_mnist_root, tmp_path):
     return config
 
 
-def test_codes_start_as_the_seed_0_noise_and_the_result_loads_as_a_dataset(tiny_setup):
-    config = tiny_setup()
+@pytest.mark.parametrize("seed", [0, 2])
+def test_codes_start_as_the_seeds_noise_and_the_result_loads_as_a_dataset(tiny_setup, seed):
+    config = tiny_setup(seed=seed)
     run = LatentDistillation(config)
     start = run.latents.detach().clone()
     for c in range(10):
-        assert torch.equal(start[c], chunk_noise(run.base, 0, c, 0)[:4])  # step 0: the raw set of seed 0
-    out = distill_latents(tiny_setup())
+        assert torch.equal(start[c], seeded_noise(run.base, seed, c, 0)[:4])  # step 0: the raw set of the seed
+    out = distill_latents(tiny_setup(seed=seed))
     ds = DistilledMNIST(ipc=6, repo_id=out)
     learned = ds.generator.latents
-    assert learned.shape == (10, 4, 16) and not torch.equal(learned, start)
+    assert learned.shape == (1, 10, 4, 16) and not torch.equal(learned[0], start)
     assert ds.generator.metadata["training"]["method"] == "latent distribution matching"
     assert ds.generator.metadata["training"]["latents"]["prefixes"] == [1, 4]
     expected = synthesize_chunk(ds.generator, 0, 7, 0)
     assert np.array_equal(np.asarray(ds[7][0]), expected[0]) and len(ds) == 60
+
+
+def test_sets_learned_per_seed_join_into_one_generator(tiny_setup, tmp_path, capsys):
+    parts = [distill_latents(tiny_setup(out=str(tmp_path / f"set{s}"), seed=s, iterations=2)) for s in range(2)]
+    code = cli_main(["join-sets", *map(str, parts), "--out", str(tmp_path / "joined")])
+    assert code == 0 and "2 learned sets (seeds 0..1) joined" in capsys.readouterr().out
+    joined = tmp_path / "joined"
+    recipes = Generator.from_pretrained(joined).metadata["training"]["sets"]
+    assert [r["seed"] for r in recipes] == [0, 1]
+    for s, part in enumerate(parts):  # seed s of the result: exactly part s's set
+        assert np.array_equal(pixels(DistilledMNIST(ipc=4, seed=s, repo_id=joined), range(40)),
+                              pixels(DistilledMNIST(ipc=4, seed=0, repo_id=part), range(40)))
+    # The same folder again: refused without --overwrite, and nothing is touched.
+    before = {p.name: p.stat().st_mtime_ns for p in joined.iterdir()}
+    assert cli_main(["join-sets", *map(str, parts), "--out", str(joined)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in joined.iterdir()} == before
+
+
+def test_join_refuses_sets_that_would_change_when_joined(tiny_setup, tmp_path, make_generator_dir):
+    from distilled_datasets.training.generative.latent_sets import join_set_folders
+
+    first = distill_latents(tiny_setup(out=str(tmp_path / "a"), iterations=2))
+    tuned = distill_latents(tiny_setup(out=str(tmp_path / "b"), iterations=2, seed=1, lr_generator=1e-3))
+    with pytest.raises(UsageError, match="part 1 holds other generator weights than part 0"):
+        join_set_folders([str(first), str(tuned)], str(tmp_path / "out"))
+    fewer = distill_latents(tiny_setup(out=str(tmp_path / "c"), iterations=2, seed=1, latents=2, prefixes=(1, 2)))
+    with pytest.raises(UsageError, match="part 1 differs from part 0 in its architecture or sampling"):
+        join_set_folders([str(first), str(fewer)], str(tmp_path / "out"))
+    with pytest.raises(UsageError, match="part 1 has no learned latent codes"):
+        join_set_folders([str(first), str(make_generator_dir("mnist"))], str(tmp_path / "out"))
+    with pytest.raises(UsageError, match="at least two"):
+        join_set_folders([str(first)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("pool", [0, 2])

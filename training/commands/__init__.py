@@ -16,6 +16,8 @@ from typing import Optional
 COMMANDS = {
     "train": ("cli_train", "train a generator with global-local generative distillation"),
     "distill-latents": ("cli_latents", "learn the latent codes a generator turns into its distilled set"),
+    "join-sets": ("cli_latents", "join learned sets (one distill-latents run per seed) into one generator whose seed s "
+                                 "gives set s"),
     "select": ("cli_select", "attach a selector (keep 1 in M synthesized images) or truncate the noise"),
     "evaluate": ("cli_evaluate", "train a classifier on a distilled set (or a baseline) and test it on the real test "
                                  "split"),

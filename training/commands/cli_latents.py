@@ -29,6 +29,25 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", type=dataset_name, default=None, help="the real dataset matched (default: mnist)")
     parser.set_defaults(func=run)
 
+    joiner = subparsers.add_parser(
+        "join-sets", help=HELP["join-sets"],
+        description="Writes one generator folder holding the learned sets of PARTS in order: seed s of the result "
+                    "gives exactly the images of part s. The parts are distill-latents results through the same "
+                    "generator weights (learn the later seeds with --seed s --lr-generator 0 from the first "
+                    "part); a seed past the last set gives seeded noise, with a warning.")
+    joiner.add_argument("parts", nargs="+", help="generator folders or Hub ids, one learned set each (seed order)")
+    joiner.add_argument("--out", required=True, help="the joined generator folder")
+    joiner.add_argument("--overwrite", action="store_true", help="replace a generator folder already at --out")
+    joiner.set_defaults(func=run_join)
+
+
+def run_join(args: argparse.Namespace) -> int:
+    from ..generative.latent_sets import join_set_folders
+
+    out = join_set_folders(args.parts, args.out, overwrite=args.overwrite)
+    print(f"{len(args.parts)} learned sets (seeds 0..{len(args.parts) - 1}) joined into {out}")
+    return 0
+
 
 def run(args: argparse.Namespace) -> int:
     from distilled_datasets.errors import UsageError

@@ -146,17 +146,23 @@ class EvalConfig:
 # ---- protocol record -------------------------------------------------------------------------
 
 
-def _shared_set_note(probe: Any, ipc: Optional[int]) -> str:
-    """Why runs share one set, when they do (stored images, or learned latents covering ipc)."""
+def _shared_set_note(probe: Any, ipc: Optional[int], runs: int) -> str:
+    """Which set each run trains on, when that is not plain seeded noise (stored images, or learned
+    latents: one set per seed below sampling.latent_sets)."""
     if probe is None:
         return ""
     if getattr(probe, "learned", None) is not None:
         return "; stored images: one set for every seed, so runs differ in network init, batch order and augmentation"
-    latents = probe.generator.sampling.latents
-    if latents and ipc is not None and ipc <= latents:
-        return (f"; the generator's {latents} learned latent codes per class make these ipc images the same for "
-                "every seed, so runs differ in network init, batch order and augmentation only")
-    return ""
+    latents, sets = probe.generator.sampling.latents, probe.generator.sampling.latent_sets
+    if not latents:
+        return ""
+    note = (f"; the first {latents} images per class of run r are learned set r of the generator's {sets} (each "
+            "learned from its own start)")
+    if runs > sets:
+        note += f"; runs {sets} and up have no learned set: seeded noise through the generator"
+    if ipc is not None and ipc > latents:
+        note += f"; images {latents} and up per class come from noise seeded by r"
+    return note
 
 
 def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, test_images: int,
@@ -185,7 +191,8 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
                     "not applied here)")
     elif src.kind == "dataset":
         images = "items read through the dataset's __getitem__ (uint8 PIL) -> float -> (x/255 - mean) / std"
-        sampling = "run r trains on the set with dataset seed r, fixed for the whole run" + _shared_set_note(probe, ipc)
+        sampling = ("run r trains on the set with dataset seed r, fixed for the whole run"
+                    + _shared_set_note(probe, ipc, cfg.runs))
     else:
         images = "real uint8 images -> float -> (x/255 - mean) / std"
         sampling = ("run r: ipc real training images per class drawn with seed r, fixed for the run"

@@ -13,10 +13,13 @@ pool of networks trained a little on real data) and A Siamese DSA augmentation. 
 distribution matching (Zhao & Bilen, 2023) in the generator's latent space (as GLaD does with
 other losses): the generator keeps every image on its learned manifold of realistic images, and
 the optimisation picks the images that cover each class. The set stays a drop-in: integer
-labels, uint8 images, the same for every seed (later samples come from seeded noise as before).
+labels, uint8 images (later samples come from seeded noise as before).
 
-Before the first step the codes are the generator's own seed-0 noise, so iteration 0 is exactly
-the raw generator's set; the result folder is a generator folder like any other.
+Before the first step the codes are the generator's own noise of ``--seed`` s, so iteration 0 is
+exactly the raw generator's set of seed s, and runs of different seeds learn different sets (their
+own starts, networks, batches and augmentations). The result folder is a generator folder like any
+other, holding one set; benchmarks/latent_sets.py joins the sets of seeds 0..S-1 into one
+generator whose seed s gives set s.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from distilled_datasets.config import LAYOUTS, SamplingConfig
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
-from distilled_datasets.synthesis import chunk_noise
+from distilled_datasets.synthesis import seeded_noise
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
 
 from ..common.augment import DSA
@@ -270,11 +273,12 @@ class LatentDistillation(TrainingRun):
         return build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
 
     def _initial_latents(self) -> torch.Tensor:
-        """[classes, K, noise_dim]: the generator's own seed-0 deployment noise (so step 0 is its raw set)."""
+        """[classes, K, noise_dim]: the generator's own deployment noise of seed ``config.seed``, its learned
+        codes ignored (so step 0 is the raw set of that seed, and each seed starts somewhere else)."""
         chunk = self.base.sampling.chunk_size
         rows = []
         for c in range(self.spec.num_classes):
-            noise = torch.cat([chunk_noise(self.base, 0, c, j) for j in range(-(-self.config.latents // chunk))])
+            noise = torch.cat([seeded_noise(self.base, self.config.seed, c, j) for j in range(-(-self.config.latents // chunk))])
             rows.append(noise[:self.config.latents])
         return torch.stack(rows)
 
@@ -344,7 +348,7 @@ class LatentDistillation(TrainingRun):
         gen = Generator(self.base.config, metadata=metadata, sampling=sampling)
         gen.net.load_state_dict(self.net.state_dict())  # the source's weights, or learned ones (lr_generator)
         with torch.no_grad():
-            gen.latents.copy_(self.latents.detach().cpu())
+            gen.latents[0].copy_(self.latents.detach().cpu())  # one set: the one learned here
         return gen.eval()
 
     def recipe(self) -> Dict[str, Any]:
