@@ -19,13 +19,14 @@ CARD_NAME = "README.md"
 SAMPLES_NAME = "samples.png"
 FORMAT_NAME = "distilled-datasets/generator"
 FORMAT_VERSION = 2  # the newest this library reads; a file is written with the oldest that reads it
-FORMAT_VERSION_SETS = 2  # several learned sets (sampling.latent_sets > 1): version 1 readers cannot read them
+FORMAT_VERSION_SETS = 2  # several learned sets, or codes in a feature map: version 1 readers cannot read them
 
 # Fixed synthesis batch: every image is produced in a batch of exactly this shape, so its bytes
 # never depend on how many images were asked for. Stored in each config.json so that a
 # published repository keeps its images even if the library's default changes.
 DEFAULT_CHUNK_SIZE = 16
 LAYOUTS = ("per_class", "class_rows")  # SamplingConfig.layout
+LATENT_LAYERS = ("noise", "stem", "up1")  # SamplingConfig.latent_layer: the input, or a feature map
 
 # Upper bounds of every size a config may ask for: a config is data from a file or the Hub, and a
 # huge value must be a clear error, not an attempt to allocate it.
@@ -106,6 +107,9 @@ class SamplingConfig:
     # Learned sets shipped (with latents > 0): seed s < latent_sets takes its codes from set s, so
     # each of those seeds is its own distilled set; a seed beyond them gets seeded noise only.
     latent_sets: int = 1
+    # Where the learned codes enter the generator: "noise" (in place of the input noise) or a
+    # feature map of its architecture ("stem", "up1": more numbers per image, more expressive).
+    latent_layer: str = "noise"
     # How chunks are batched (synthesis.py): "per_class", one forward pass per chunk of one class
     # (the original layout, which published generators keep); "class_rows", chunk j of every class
     # in one channels-last forward pass of num_classes * chunk_size images (several times faster).
@@ -140,11 +144,20 @@ class SamplingConfig:
         if self.latent_sets > 1:
             if not self.latents:
                 raise InvalidGeneratorError("sampling latent_sets needs learned latents (sampling latents > 0)")
+        if self.latent_layer not in LATENT_LAYERS:
+            raise InvalidGeneratorError(f"sampling latent_layer must be one of {LATENT_LAYERS}, got {self.latent_layer!r}")
+        if self.latent_layer != "noise" and not self.latents:
+            raise InvalidGeneratorError("sampling latent_layer needs learned latents (sampling latents > 0)")
         if self.layout not in LAYOUTS:
             raise InvalidGeneratorError(f"sampling layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.latents and self.candidates > 1:
             raise InvalidGeneratorError("sampling latents and candidates > 1 do not combine: learned latents are "
                                         "already the selected set")
+
+    @property
+    def needs_version_2(self) -> bool:
+        """Whether a file of this sampling must say format_version 2 (older readers would misread it)."""
+        return self.latent_sets > 1 or self.latent_layer != "noise"
 
     def to_dict(self) -> Dict[str, Any]:
         """config.json's "sampling" section; selection keys only when selection is on."""
@@ -157,6 +170,8 @@ class SamplingConfig:
             data["latents"] = self.latents
         if self.latent_sets > 1:  # one set: written as before sets existed
             data["latent_sets"] = self.latent_sets
+        if self.latent_layer != "noise":
+            data["latent_layer"] = self.latent_layer
         if self.layout != "per_class":  # the original layout is written as it was
             data["layout"] = self.layout
         return data

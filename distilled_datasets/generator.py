@@ -78,12 +78,24 @@ class Generator(nn.Module):
         # s. They are the distilled sets themselves, optimised through the generator
         # (training/generative/latent_distillation.py): [sets, num_classes, K, noise_dim].
         latents, sets = self.sampling.latents, self.sampling.latent_sets
-        self.register_buffer("latents", torch.zeros(sets, config.num_classes, latents, config.noise_dim)
+        self.register_buffer("latents", torch.zeros(sets, config.num_classes, latents, *self.code_shape)
                              if latents else None)
         self.latents: Optional[torch.Tensor]
 
+    @property
+    def code_shape(self) -> Tuple[int, ...]:
+        """The shape of one learned code: (noise_dim,), or the feature map at sampling.latent_layer."""
+        layer = self.sampling.latent_layer
+        if layer == "noise":
+            return (self.config.noise_dim,)
+        if layer not in getattr(self.net, "CODE_LAYERS", ()):
+            raise InvalidGeneratorError(f"sampling latent_layer {layer!r}: architecture {self.config.architecture!r} "
+                                        f"has the code layers {list(getattr(self.net, 'CODE_LAYERS', ()))}")
+        return tuple(self.net.code_shape(layer))
+
     def forward(self, noise: torch.Tensor, labels: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         return self.net(noise, labels, channels_last=channels_last)
+
 
     def weights_state(self) -> Dict[str, torch.Tensor]:
         """What model.safetensors holds: the network's tensors, the selector's (prefixed) and the
@@ -150,7 +162,7 @@ class Generator(nn.Module):
         """The full config.json content."""
         return {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION_SETS if self.sampling.latent_sets > 1 else 1,
+            "format_version": FORMAT_VERSION_SETS if self.sampling.needs_version_2 else 1,
             "library_version": __version__,
             "generator": self.config.to_dict(),
             "sampling": self.sampling.to_dict(),

@@ -22,7 +22,7 @@ import copy
 import hashlib
 import itertools
 import threading
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -55,20 +55,53 @@ def seeded_noise(generator: Generator, seed: int, label: int, chunk: int) -> tor
     return noise * sampling.noise_scale
 
 
+def chunk_codes(generator: Generator, seed: int, label: int, chunk: int) -> Optional[torch.Tensor]:
+    """The learned codes of the chunk's first samples, [n <= chunk_size, *code_shape], under a seed
+    that holds a learned set (s < sampling.latent_sets): set s's codes of the class for samples
+    k < K. None when the chunk has none."""
+    sampling = generator.sampling
+    first = chunk * sampling.chunk_size
+    if generator.latents is None or seed >= sampling.latent_sets or first >= sampling.latents:
+        return None
+    return generator.latents[seed, label, first:first + sampling.chunk_size]
+
+
 def chunk_noise(generator: Generator, seed: int, label: int, chunk: int) -> torch.Tensor:
     """Noise of one chunk: [chunk_size * candidates, noise_dim] float32.
 
     With learned latents (sampling.latents = K), row i of chunk j is sample k = j * chunk_size + i;
     under a seed s that holds a learned set (s < sampling.latent_sets), rows with k < K are set s's
-    codes of the class, the rest seeded noise; any other seed is seeded noise throughout.
+    codes of the class when the codes are noise (sampling.latent_layer "noise"), the rest seeded
+    noise; any other seed is seeded noise throughout. Codes in a feature map enter in _generate.
     """
-    sampling = generator.sampling
-    first = chunk * sampling.chunk_size
     noise = seeded_noise(generator, seed, label, chunk)
-    if generator.latents is not None and seed < sampling.latent_sets and first < sampling.latents:
-        learned = generator.latents[seed, label, first:first + sampling.chunk_size]  # [<= chunk_size, noise_dim]
-        noise[:learned.shape[0]] = learned.float()
+    codes = chunk_codes(generator, seed, label, chunk)
+    if codes is not None and generator.sampling.latent_layer == "noise":
+        noise[:codes.shape[0]] = codes.float()
     return noise
+
+
+def _generate(generator: Generator, seed: int, labels: List[int], chunk: int, channels_last: bool) -> torch.Tensor:
+    """Images of chunk ``chunk`` of each class in ``labels``, from one forward pass: [B, C, H, W].
+
+    Codes in a feature map (sampling.latent_layer) replace that layer's activations of their rows;
+    the other rows are encoded from their noise up to it, so every image costs one pass."""
+    noise = torch.cat([chunk_noise(generator, seed, label, chunk) for label in labels])
+    per_class = noise.shape[0] // len(labels)
+    classes = torch.tensor(labels).repeat_interleave(per_class)
+    layer = generator.sampling.latent_layer
+    if layer == "noise":
+        return generator(noise, classes, channels_last=channels_last)
+    learned = torch.zeros(noise.shape[0], dtype=torch.bool)
+    features = torch.empty(noise.shape[0], *generator.code_shape)
+    for i, label in enumerate(labels):
+        codes = chunk_codes(generator, seed, label, chunk)
+        if codes is not None:
+            rows = slice(i * per_class, i * per_class + codes.shape[0])
+            learned[rows], features[rows] = True, codes.float()
+    if not learned.all():
+        features[~learned] = generator.net.encode(noise[~learned], classes[~learned], layer)
+    return generator.net.decode(features, classes, layer, channels_last=channels_last)
 
 
 _threads_lock = threading.Lock()
@@ -132,18 +165,14 @@ def _kept(generator: Generator, label: int, pixels: np.ndarray) -> np.ndarray:
 
 
 def _one_chunk(generator: Generator, seed: int, label: int, chunk: int) -> np.ndarray:
-    noise = chunk_noise(generator, seed, label, chunk)
-    labels = torch.full((noise.shape[0],), label, dtype=torch.long)
-    return _kept(generator, label, to_uint8(generator(noise, labels)))
+    return _kept(generator, label, to_uint8(_generate(generator, seed, [label], chunk, channels_last=False)))
 
 
 def _one_row(generator: Generator, seed: int, chunk: int) -> List[np.ndarray]:
     """Chunk ``chunk`` of every class, from one pass: a list indexed by class."""
     classes = generator.config.num_classes
-    noise = torch.cat([chunk_noise(generator, seed, label, chunk) for label in range(classes)])
-    per_class = noise.shape[0] // classes
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    pixels = to_uint8(generator(noise, labels, channels_last=True))
+    pixels = to_uint8(_generate(generator, seed, list(range(classes)), chunk, channels_last=True))
+    per_class = pixels.shape[0] // classes
     return [_kept(generator, label, pixels[label * per_class:(label + 1) * per_class]) for label in range(classes)]
 
 

@@ -100,7 +100,36 @@ def test_a_seed_without_a_learned_set_is_said_once(make_generator, tmp_path, rec
         DistilledMNIST(ipc=3, seed=1, repo_id=single)
 
 
+@pytest.mark.parametrize("layer", ["stem", "up1"])
+def test_codes_in_a_feature_map_make_their_images_in_one_pass(make_generator, tmp_path, layer):
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=5, latent_sets=2,
+                                                                latent_layer=layer, layout="class_rows"))
+    assert generator.latents.shape == (2, 10, 5, *generator.net.code_shape(layer))
+    with torch.no_grad():
+        generator.latents.normal_(generator=torch.Generator().manual_seed(1))
+    folder = save_repository(generator, tmp_path / "gen")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["sampling"]["latent_layer"] == layer and config["format_version"] == 2
+    loaded = Generator.from_pretrained(folder)
+    for seed in (0, 1):
+        images = pixels(DistilledMNIST(ipc=7, seed=seed, repo_id=folder), range(70))
+        for c in (0, 9):
+            labels = torch.full((5,), c)
+            learned = to_uint8(loaded.net.decode(loaded.latents[seed, c], labels, layer))
+            assert np.array_equal(images[[k * 10 + c for k in range(5)]], learned)
+        assert np.array_equal(pixels(DistilledMNIST(ipc=3, seed=seed, repo_id=folder), range(30)), images[:30])
+    if layer == "stem":  # rows past the codes: the plain generator's images, bytes and all
+        plain = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, layout="class_rows"))
+        assert np.array_equal(pixels(DistilledMNIST(ipc=8, seed=1, repo_id=folder), range(50, 80)),
+                              pixels(DistilledMNIST(ipc=8, seed=1, repo_id=save_repository(plain, tmp_path / "p")),
+                                     range(50, 80)))
+
+
 def test_latent_sets_are_checked(make_generator, tmp_path):
+    with pytest.raises(InvalidGeneratorError, match="latent_layer must be one of"):
+        SamplingConfig(latents=3, latent_layer="deep")
+    with pytest.raises(InvalidGeneratorError, match="latent_layer needs learned latents"):
+        SamplingConfig(latent_layer="stem")
     with pytest.raises(InvalidGeneratorError, match="latent_sets needs learned latents"):
         SamplingConfig(latent_sets=2)
     for bad in (0, True, 2.0, 10**6):
@@ -186,6 +215,19 @@ def test_codes_start_as_the_seeds_noise_and_the_result_loads_as_a_dataset(tiny_s
     assert ds.generator.metadata["training"]["latents"]["prefixes"] == [1, 4]
     expected = synthesize_chunk(ds.generator, 0, 7, 0)
     assert np.array_equal(np.asarray(ds[7][0]), expected[0]) and len(ds) == 60
+
+
+def test_codes_in_a_feature_map_start_as_the_raw_set_and_learn(tiny_setup):
+    run = LatentDistillation(tiny_setup(code_layer="stem", seed=1))
+    raw = torch.cat([run.base(seeded_noise(run.base, 1, c, 0)[:4], torch.full((4,), c)) for c in range(10)])
+    with torch.no_grad():
+        start = run.synthetic()  # [10, 4, 1, 28, 28], normalised
+    from distilled_datasets.training.common.real_data import generator_to_normalized
+    assert torch.allclose(start.flatten(0, 1), generator_to_normalized(raw, "mnist"), atol=1e-5)
+    out = distill_latents(tiny_setup(code_layer="stem", seed=1, iterations=2))
+    ds = DistilledMNIST(ipc=5, repo_id=out)
+    assert ds.generator.sampling.latent_layer == "stem" and ds.generator.latents.shape == (1, 10, 4, *run.net.code_shape("stem"))
+    assert len(pixels(ds, range(50))) == 50
 
 
 def test_sets_learned_per_seed_join_into_one_generator(tiny_setup, tmp_path, capsys):

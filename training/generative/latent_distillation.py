@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from distilled_datasets import Generator
-from distilled_datasets.config import LAYOUTS, SamplingConfig
+from distilled_datasets.config import LATENT_LAYERS, LAYOUTS, SamplingConfig
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
@@ -75,6 +75,10 @@ class LatentConfig:
     data_root: Optional[str] = field(default=None, metadata={
         "help": "torchvision root of the real data (None: $DISTILLED_DATASETS_DATA, else ./data)"})
     latents: int = field(default=50, metadata={"help": "learned codes per class (samples 0..K-1 of each class)"})
+    code_layer: str = field(default="noise", metadata={
+        "help": "where the codes enter the generator: noise (in place of its input) or a feature map of it (stem, "
+                "up1: more numbers per image, more expressive; GLaD's deeper latent spaces)",
+        "choices": LATENT_LAYERS})
     prefixes: Tuple[int, ...] = field(default=(1, 10, 50), metadata={
         "help": "deployment sizes matched: each first-P-per-class prefix of the set", "type": int,
         "parse": _prefixes})
@@ -124,6 +128,8 @@ class LatentConfig:
         check_number("lr_generator", self.lr_generator, 0.0)
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size, 4096)
+        if self.code_layer not in LATENT_LAYERS:
+            raise UsageError(f"code_layer must be one of {LATENT_LAYERS}, got {self.code_layer!r}")
         if self.layout is not None and self.layout not in LAYOUTS:
             raise UsageError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if not self.match_layers:
@@ -273,13 +279,18 @@ class LatentDistillation(TrainingRun):
         return build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
 
     def _initial_latents(self) -> torch.Tensor:
-        """[classes, K, noise_dim]: the generator's own deployment noise of seed ``config.seed``, its learned
-        codes ignored (so step 0 is the raw set of that seed, and each seed starts somewhere else)."""
+        """[classes, K, *code shape]: the generator's own deployment noise of seed ``config.seed`` (its
+        learned codes ignored), or the feature map it gives at ``code_layer``; so step 0 is the raw set
+        of that seed, and each seed starts somewhere else."""
         chunk = self.base.sampling.chunk_size
         rows = []
         for c in range(self.spec.num_classes):
-            noise = torch.cat([seeded_noise(self.base, self.config.seed, c, j) for j in range(-(-self.config.latents // chunk))])
-            rows.append(noise[:self.config.latents])
+            noise = torch.cat([seeded_noise(self.base, self.config.seed, c, j)
+                               for j in range(-(-self.config.latents // chunk))])[:self.config.latents]
+            if self.config.code_layer != "noise":
+                with torch.no_grad():
+                    noise = self.base.net.encode(noise, torch.full((len(noise),), c), self.config.code_layer)
+            rows.append(noise)
         return torch.stack(rows)
 
     def _real_per_class(self) -> List[torch.Tensor]:
@@ -296,9 +307,11 @@ class LatentDistillation(TrainingRun):
         in the codes."""
         classes = list(range(self.spec.num_classes)) if classes is None else classes
         codes = self.latents[classes]
-        k, dim = codes.shape[1:]
+        k, shape = codes.shape[1], codes.shape[2:]
         labels = torch.tensor(classes, device=self.device).repeat_interleave(k)
-        images = self.net(codes.reshape(-1, dim), labels)
+        codes = codes.reshape(-1, *shape)
+        layer = self.config.code_layer
+        images = self.net(codes, labels) if layer == "noise" else self.net.decode(codes, labels, layer)
         return generator_to_normalized(images, self.spec.name).view(len(classes), k, *images.shape[1:])
 
     def train_step(self) -> Dict[str, float]:
@@ -341,7 +354,8 @@ class LatentDistillation(TrainingRun):
         """The source generator with the learned codes attached (CPU, eval mode)."""
         sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.base.sampling.chunk_size,
                                   noise_scale=self.base.sampling.noise_scale, latents=self.config.latents,
-                                  layout=self.config.layout or self.base.sampling.layout)
+                                  layout=self.config.layout or self.base.sampling.layout,
+                                  latent_layer=self.config.code_layer)
         metadata = {k: v for k, v in self.base.metadata.items() if k not in ("metrics", "package_default", "notes")}
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
                                 "generator": self.base.metadata.get("training")}
