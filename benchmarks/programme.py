@@ -47,6 +47,8 @@ STAGE2 = ["--stage", "2", "--architecture", "small", "--stage1-d-width", "32", "
           "--sample-every", "600"]
 CPU_POOL = ["--stage2-pool", "convnet3", "resnet10"]
 P10 = ["--latents", "10", "--prefixes", "10", "--iterations", "300"]
+# The shipped defaults' latent recipe (their config.json, training.latents) and synthesis scheme.
+SHIPPED = ["--latents", "50", "--prefixes", "1", "10", "50", "--chunk-size", "10", "--layout", "class_rows"]
 # CIFAR-10's generator: measured, not taken from MNIST (benchmarks/cifar10_size.py).
 C10_WIDTH = 24
 C10_STAGE1_STEPS = 10000
@@ -129,6 +131,26 @@ EXPERIMENTS: List[Experiment] = [
             *P10, "--loss", "gradient", ipcs=(10,)),
     latents("latents-dm-stage1-20k", "latents: distribution matching on the 20k-step stage 1 + stage 2",
             "s2-cpu-recipe", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
+    # Above the pixel methods (issue 20), each at the shipped size (50 codes, prefixes 1/10/50, 600 steps) on the
+    # shipped generator (frozen unless said), so that a row beside "latents-dm" changes one thing.
+    latents("latents-stem", "latents in the stem feature map (GLaD-like deeper codes)", "earlier-default", *SHIPPED,
+            "--code-layer", "stem", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
+    latents("latents-up1", "latents in the up1 feature map (deeper still)", "earlier-default", *SHIPPED,
+            "--code-layer", "up1", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
+    latents("latents-trained-pool", "latents through 8 networks trained online, kept 100 draws (several stages)",
+            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(1, 10),
+            datasets=("mnist", "fashion_mnist")),
+    latents("latents-trained-pool-1800", "latents through trained networks, 1800 iterations (3x)", "earlier-default",
+            *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10),
+            datasets=("mnist", "fashion_mnist")),
+    latents("latents-generator", "latents with the generator fine-tuned on this one set (rate 1e-4)",
+            "earlier-default", *SHIPPED, "--lr-generator", "1e-4", ipcs=(1, 10, 50),
+            datasets=("mnist", "fashion_mnist")),
+    latents("latents-local-2-nets", "latents: + block1/block2 features, 2 networks per step", "earlier-default",
+            *SHIPPED, "--match-layers", "embed", "block1", "block2", "--nets-per-step", "2", ipcs=(1, 10),
+            datasets=("mnist", "fashion_mnist")),
+    latents("latents-gm", "latents: gradient matching on the deployment-size draws (prefixes 1/10/50)",
+            "earlier-default", *SHIPPED, "--loss", "gradient", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
     # CIFAR-10 (the JPEG copy): what each stage buys. The generator's width and stage-1 length were chosen by
     # benchmarks/cifar10_size.py (README: "CIFAR-10").
     Experiment("c10-stage1", f"stage 1: cGAN, width {C10_WIDTH}, {C10_STAGE1_STEPS // 1000}k steps",
