@@ -1,5 +1,6 @@
 """Hub paths through the real huggingface_hub client, against the FakeHub of tests/hub_server.py."""
 
+import contextlib
 import io
 import os
 import time
@@ -238,3 +239,19 @@ def test_hub_files_never_land_in_the_working_directory(hub, mnist_generator_dir,
     hub.upload_folder(REPO, mnist_generator_dir)
     DistilledMNIST(ipc=1, repo_id=REPO)
     assert not [name for name in os.listdir(tmp_path) if name.startswith("models--")]
+
+
+def test_learned_sets_round_trip_through_the_hub(hub, make_generator, tmp_path):
+    from distilled_datasets import SamplingConfig
+
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=3, latent_sets=2))
+    with torch.no_grad():
+        generator.latents.normal_(generator=torch.Generator().manual_seed(0))
+    push_to_hub(generator, "org/sets")
+    local = generator.save_pretrained(tmp_path / "local")
+    for seed in (0, 1, 2):  # both learned sets, and the first seed past them (said once per source)
+        said = pytest.warns(UserWarning, match="seed 2 gives seeded noise") if seed == 2 else contextlib.nullcontext()
+        with said:
+            from_hub, from_folder = (DistilledMNIST(ipc=3, seed=seed, repo_id=r) for r in ("org/sets", local))
+            assert from_hub.generator.sampling.latent_sets == 2
+            assert torch.equal(from_hub.data, from_folder.data)
