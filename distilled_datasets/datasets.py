@@ -55,7 +55,11 @@ class DistilledDataset(VisionDataset):
             either way (set HF_HUB_OFFLINE=1 to forbid the network).
         ipc: images per class (>= 1); None means 10 for a generator and every stored image for
             stored learned images (Wang et al. 2018), which refuse any other count.
-        seed: which set (>= 0); the same (weights, seed) always gives the same images.
+        seed: which set (>= 0); the same (weights, seed) always gives the same images. A generator
+            with learned codes holds ``generator.sampling.latent_sets`` learned sets: seed s below
+            that number gives learned set s (its first ``sampling.latents`` images per class; later
+            ones from noise seeded by s); a later seed gives seeded noise through the same
+            generator, never another seed's images, and a warning naming the seeds with sets.
         repo_id: None for the generator shipped with the package, a Hub id "org/name", or a local
             folder holding config.json + model.safetensors.
         revision: Hub branch, tag or commit (Hub ids only).
