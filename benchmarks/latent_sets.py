@@ -20,6 +20,7 @@ generator (CIFAR-10's set 0) gives the later sets its fine-tuned weights, learne
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import shutil
 import sys
@@ -28,7 +29,7 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = REPO / "distilled_datasets" / "defaults"
-RECIPE_FLAGS = ("latents", "prefixes", "iterations", "lr", "real_per_class", "embed_model", "match_layers",
+RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_per_class", "embed_model", "match_layers",
                 "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr")
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}
 
@@ -37,6 +38,10 @@ def base_folder(dataset: str, runs_dir: Path) -> Path:
     """A copy of the default as shipped before any set was added (its set 0 and generator)."""
     base = runs_dir / dataset / "base"
     if not base.is_dir():
+        sampling = json.loads((DEFAULTS / dataset / "config.json").read_text())["sampling"]
+        if sampling.get("latent_sets", 1) > 1:
+            raise SystemExit(f"the {dataset} default already holds {sampling['latent_sets']} sets; its set-0 base is "
+                             f"the default before they were joined (git history), not the default now")
         shutil.copytree(DEFAULTS / dataset, base)
     return base
 
@@ -47,7 +52,9 @@ def set_command(dataset: str, seed: int, runs_dir: Path, recipe: Dict) -> str:
                         "--out", str(runs_dir / dataset / f"set{seed}"), "--data-root", DATA_ROOTS[dataset],
                         "--seed", str(seed), "--lr-generator", "0", "--dsa" if recipe["dsa"] else "--no-dsa"]
     for key in RECIPE_FLAGS:
-        value = recipe[key]
+        value = recipe.get(key, "noise" if key == "code_layer" else None)  # recipes before code_layer: noise
+        if value is None:
+            raise SystemExit(f"the default's recipe has no {key!r}: cannot repeat it")
         flags.append("--" + key.replace("_", "-"))
         flags.extend(str(v) for v in value) if isinstance(value, list) else flags.append(str(value))
     return shlex.join(flags)

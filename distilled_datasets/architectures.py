@@ -89,12 +89,15 @@ class UpsamplingGenerator(nn.Module):
         quarter = self.start
         return {"stem": (4 * self.width, quarter, quarter), "up1": (2 * self.width, 2 * quarter, 2 * quarter)}[layer]
 
-    def encode(self, noise: torch.Tensor, labels: torch.Tensor, layer: str) -> torch.Tensor:
-        """The feature map at ``layer`` (CODE_LAYERS) that ``noise`` gives: [B, *code_shape(layer)]."""
+    def encode(self, noise: torch.Tensor, labels: torch.Tensor, layer: str, channels_last: bool = False) -> torch.Tensor:
+        """The feature map at ``layer`` (CODE_LAYERS) that ``noise`` gives: [B, *code_shape(layer)];
+        ``channels_last`` as in forward, so that encode + decode is forward's exact computation."""
         h = self.project(torch.cat([noise, self.embed(labels)], dim=1))
         h = h.view(-1, 4 * self.width, self.start, self.start)  # [B, 4w, s/4, s/4]
         if layer == "stem":
             return h
+        if channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
         return self.up[0](self.stem(h + self.class_bias(labels)[:, :, None, None]))
 
     def decode(self, h: torch.Tensor, labels: torch.Tensor, layer: str, channels_last: bool = False) -> torch.Tensor:

@@ -18,7 +18,9 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 SAMPLES_NAME = "samples.png"
 FORMAT_NAME = "distilled-datasets/generator"
-FORMAT_VERSION = 2  # the newest this library reads; a file is written with the oldest that reads it
+FORMAT_VERSION = 2  # the newest generator format this library reads; a file says the oldest that reads it
+# The newest version of each format read here (stored images: learned_images.IMAGES_FORMAT_VERSION).
+NEWEST_READABLE = {FORMAT_NAME: FORMAT_VERSION, "distilled-datasets/images": 1}
 FORMAT_VERSION_SETS = 2  # several learned sets, or codes in a feature map: version 1 readers cannot read them
 
 # Fixed synthesis batch: every image is produced in a batch of exactly this shape, so its bytes
@@ -227,10 +229,11 @@ def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Di
         raise InvalidGeneratorError(f"{path} has format {fmt!r}; this loader reads {readable}{hint}")
     if fmt == FORMAT_NAME and "generator" not in data:
         raise InvalidGeneratorError(f"{path} has no 'generator' section: it is not a distilled-datasets config")
-    version = data.get("format_version", FORMAT_VERSION)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    newest = NEWEST_READABLE.get(fmt, 1)
+    version = data.get("format_version", newest)
+    if not isinstance(version, int) or version > newest:
         raise InvalidGeneratorError(
-            f"{path} has format_version {version!r}, newer than this library reads ({FORMAT_VERSION}); "
+            f"{path} has format_version {version!r}, newer than this library reads ({newest}); "
             "upgrade distilled-datasets"
         )
     return data

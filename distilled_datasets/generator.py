@@ -8,6 +8,7 @@ It travels as a folder (or Hub repository) of ``config.json`` + ``model.safetens
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -78,6 +79,11 @@ class Generator(nn.Module):
         # s. They are the distilled sets themselves, optimised through the generator
         # (training/generative/latent_distillation.py): [sets, num_classes, K, noise_dim].
         latents, sets = self.sampling.latents, self.sampling.latent_sets
+        if latents and sets * config.num_classes * latents * math.prod(self.code_shape) > MAX_WEIGHT_ELEMENTS:
+            # Counted here, in Python: the tensor's size may not even fit in 64 bits.
+            raise InvalidGeneratorError(f"sampling asks for {sets} x {config.num_classes} x {latents} codes of shape "
+                                        f"{list(self.code_shape)}, more weights than this package loads "
+                                        f"({MAX_WEIGHT_ELEMENTS:,})")
         self.register_buffer("latents", torch.zeros(sets, config.num_classes, latents, *self.code_shape)
                              if latents else None)
         self.latents: Optional[torch.Tensor]

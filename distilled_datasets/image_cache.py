@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV_VAR = "DISTILLED_DATASETS_CACHE"
 ROOT_SUBFOLDER = "distilled_datasets_cache"
 # Bumped whenever synthesis.py would give other bytes for the same weights and config.
-SCHEME_VERSION = 1
+SCHEME_VERSION = 2  # 2: seeds past a generator's learned sets give seeded noise, not set 0
 _DIGEST = 32  # bytes of SHA-256 at the start of every entry
 
 PathLike = Union[str, os.PathLike]

@@ -61,7 +61,7 @@ def chunk_codes(generator: Generator, seed: int, label: int, chunk: int) -> Opti
     k < K. None when the chunk has none."""
     sampling = generator.sampling
     first = chunk * sampling.chunk_size
-    if generator.latents is None or seed >= sampling.latent_sets or first >= sampling.latents:
+    if generator.latents is None or not 0 <= seed < sampling.latent_sets or first >= sampling.latents:
         return None
     return generator.latents[seed, label, first:first + sampling.chunk_size]
 
@@ -100,7 +100,7 @@ def _generate(generator: Generator, seed: int, labels: List[int], chunk: int, ch
             rows = slice(i * per_class, i * per_class + codes.shape[0])
             learned[rows], features[rows] = True, codes.float()
     if not learned.all():
-        features[~learned] = generator.net.encode(noise[~learned], classes[~learned], layer)
+        features[~learned] = generator.net.encode(noise[~learned], classes[~learned], layer, channels_last)
     return generator.net.decode(features, classes, layer, channels_last=channels_last)
 
 

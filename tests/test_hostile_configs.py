@@ -77,7 +77,8 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70
                                                                                        max_size=4), max_leaves=12)
 FIELDS = [("generator", "noise_dim"), ("generator", "image_size"), ("generator", "architecture"),
           ("generator", "arch_kwargs"), ("sampling", "chunk_size"), ("sampling", "latents"), ("sampling", "layout"),
-          ("sampling", "noise_scale"), ("sampling", "candidates"), (None, "classes"), (None, "normalization"),
+          ("sampling", "noise_scale"), ("sampling", "candidates"), ("sampling", "latent_sets"),
+          ("sampling", "latent_layer"), (None, "classes"), (None, "normalization"),
           (None, "dataset"), (None, "sampling"), (None, "generator"), (None, "format_version")]
 
 
@@ -119,3 +120,24 @@ def test_headers_with_the_right_names_and_wrong_shapes_or_dtypes_are_refused(mni
     except DistilledDatasetsError:
         return
     assert tuple(loaded.weights_state()[key].shape) == tuple(shape)  # only a shape that happens to be right loads
+
+
+def test_learned_sets_too_large_to_count_in_64_bits_are_refused(mnist_generator_dir):
+    # Each size is within its own limit; their product overflows int64 (torch cannot even size it).
+    config = _config(mnist_generator_dir)
+    config["generator"].update(num_classes=10000, image_size=1024, arch_kwargs={"width": 4096})
+    config["sampling"].update(latents=100000, latent_sets=1000, latent_layer="stem")
+    (mnist_generator_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match="more weights than this package loads"):
+        Generator.from_pretrained(mnist_generator_dir)
+
+
+def test_each_format_is_read_up_to_its_own_newest_version(mnist_generator_dir):
+    from distilled_datasets.config import NEWEST_READABLE, read_config_file
+    from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION
+
+    assert NEWEST_READABLE[IMAGES_FORMAT_NAME] == IMAGES_FORMAT_VERSION
+    path = mnist_generator_dir / "config.json"
+    path.write_text(json.dumps({"format": IMAGES_FORMAT_NAME, "format_version": IMAGES_FORMAT_VERSION + 1}))
+    with pytest.raises(InvalidGeneratorError, match="newer than this library reads"):
+        read_config_file(str(path), formats=(IMAGES_FORMAT_NAME,))

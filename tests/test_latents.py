@@ -76,8 +76,9 @@ def test_each_seed_below_latent_sets_is_its_own_learned_set(make_generator, tmp_
             codes = loaded.latents[seed, c] if seed < 3 else chunk_noise(plain, seed, c, 0)[:4]
             expected = to_uint8(loaded(codes, torch.full((len(codes),), c)))
             assert np.array_equal(images[[k * 10 + c for k in range(len(codes))]], expected)
-        # The first n * classes items of a set are the set with ipc=n.
-        assert np.array_equal(pixels(DistilledMNIST(ipc=2, seed=seed, repo_id=folder), range(20)), images[:20])
+        # The first n * classes items of a set are the set with ipc=n (synthesized again, not read from the cache).
+        again = DistilledMNIST(ipc=2, seed=seed, repo_id=folder, cache=False)
+        assert np.array_equal(pixels(again, range(20)), images[:20])
         sets.append(images)
     for a in range(4):
         for b in range(a):
@@ -117,12 +118,15 @@ def test_codes_in_a_feature_map_make_their_images_in_one_pass(make_generator, tm
             labels = torch.full((5,), c)
             learned = to_uint8(loaded.net.decode(loaded.latents[seed, c], labels, layer))
             assert np.array_equal(images[[k * 10 + c for k in range(5)]], learned)
-        assert np.array_equal(pixels(DistilledMNIST(ipc=3, seed=seed, repo_id=folder), range(30)), images[:30])
-    if layer == "stem":  # rows past the codes: the plain generator's images, bytes and all
-        plain = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, layout="class_rows"))
-        assert np.array_equal(pixels(DistilledMNIST(ipc=8, seed=1, repo_id=folder), range(50, 80)),
-                              pixels(DistilledMNIST(ipc=8, seed=1, repo_id=save_repository(plain, tmp_path / "p")),
-                                     range(50, 80)))
+        again = DistilledMNIST(ipc=3, seed=seed, repo_id=folder, cache=False)
+        assert np.array_equal(pixels(again, range(30)), images[:30])
+    # Rows past the codes, and seeds past the sets: the plain generator's images, bytes and all.
+    plain = save_repository(make_generator("mnist", sampling=SamplingConfig(chunk_size=4, layout="class_rows")),
+                            tmp_path / "plain")
+    for seed, items in ((1, range(50, 80)), (2, range(80))):
+        with pytest.warns(UserWarning, match="seed 2 gives") if seed == 2 else contextlib.nullcontext():
+            mine = pixels(DistilledMNIST(ipc=8, seed=seed, repo_id=folder, cache=False), items)
+        assert np.array_equal(mine, pixels(DistilledMNIST(ipc=8, seed=seed, repo_id=plain, cache=False), items))
 
 
 def test_latent_sets_are_checked(make_generator, tmp_path):
@@ -225,9 +229,13 @@ def test_codes_in_a_feature_map_start_as_the_raw_set_and_learn(tiny_setup):
     from distilled_datasets.training.common.real_data import generator_to_normalized
     assert torch.allclose(start.flatten(0, 1), generator_to_normalized(raw, "mnist"), atol=1e-5)
     out = distill_latents(tiny_setup(code_layer="stem", seed=1, iterations=2))
-    ds = DistilledMNIST(ipc=5, repo_id=out)
-    assert ds.generator.sampling.latent_layer == "stem" and ds.generator.latents.shape == (1, 10, 4, *run.net.code_shape("stem"))
-    assert len(pixels(ds, range(50))) == 50
+    ds = DistilledMNIST(ipc=5, repo_id=out, cache=False)
+    learned = ds.generator.latents
+    assert ds.generator.sampling.latent_layer == "stem" and learned.shape == (1, 10, 4, *run.net.code_shape("stem"))
+    assert not torch.equal(learned[0], run.latents.detach())  # the codes moved
+    for c in (2, 5):  # the dataset's images are the decoded codes
+        expected = to_uint8(ds.generator.net.decode(learned[0, c], torch.full((4,), c), "stem"))
+        assert np.array_equal(pixels(ds, [k * 10 + c for k in range(4)]), expected)
 
 
 def test_sets_learned_per_seed_join_into_one_generator(tiny_setup, tmp_path, capsys):
@@ -259,6 +267,8 @@ def test_join_refuses_sets_that_would_change_when_joined(tiny_setup, tmp_path, m
         join_set_folders([str(first), str(fewer)], str(tmp_path / "out"))
     with pytest.raises(UsageError, match="part 1 has no learned latent codes"):
         join_set_folders([str(first), str(make_generator_dir("mnist"))], str(tmp_path / "out"))
+    with pytest.raises(UsageError, match="parts 0 and 1 hold the same codes"):
+        join_set_folders([str(first), str(first)], str(tmp_path / "out"))
     with pytest.raises(UsageError, match="at least two"):
         join_set_folders([str(first)], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()

@@ -39,7 +39,8 @@ from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageE
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
 from distilled_datasets.synthesis import seeded_noise
-from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
+from distilled_datasets.validation import (check_int, check_known_keys, check_number, check_positive_int,
+                                           non_negative_int)
 
 from ..common.augment import DSA
 from ..common.config_flags import check_bounds
@@ -110,7 +111,9 @@ class LatentConfig:
     layout: Optional[str] = field(default=None, metadata={
         "help": "synthesis layout of the result (sampling.layout: class_rows batches every class's chunk in one "
                 "pass, per_class one pass per chunk); None: the source generator's", "choices": LAYOUTS})
-    seed: int = 0
+    seed: int = field(default=0, metadata={
+        "help": "the set learned: its start (the generator's noise of this seed, as DistilledX(seed=...) draws it), "
+                "networks, batches and augmentations", "type": non_negative_int})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:N"})
     checkpoint_every: int = 100
     log_every: int = 50
@@ -123,6 +126,7 @@ class LatentConfig:
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
                      "log_every", "nets_per_step"):
             check_positive_int(name, getattr(self, name))
+        check_int("seed", self.seed, 0)  # a dataset seed: never negative
         check_number("lr", self.lr, 0.0, strict=True)
         check_number("pool_lr", self.pool_lr, 0.0, strict=True)
         check_number("lr_generator", self.lr_generator, 0.0)

@@ -45,6 +45,11 @@ def join_sets(parts: Sequence[Generator]) -> Generator:
         if any(not torch.equal(mine[k], theirs[k]) for k in theirs):
             raise UsageError(f"part {i} holds other generator weights than part 0: sets learned through different "
                              "networks cannot share one (learn the later sets with --lr-generator 0 from part 0)")
+    for i, part in enumerate(parts):
+        twin = next((j for j in range(i) if torch.equal(parts[j].latents, part.latents)), None)
+        if twin is not None:
+            raise UsageError(f"parts {twin} and {i} hold the same codes: seeds {twin} and {i} would give the same "
+                             "images (give each set once)")
     training = dict(first.metadata.get("training") or {})
     training["sets"] = [_part_description(part) for part in parts]
     sampling = dataclasses.replace(first.sampling, latent_sets=len(parts))
