@@ -29,6 +29,7 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = REPO / "distilled_datasets" / "defaults"
+RESULTS = REPO / "benchmarks" / "results" / "sets"
 RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_per_class", "embed_model", "match_layers",
                 "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr")
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}
@@ -60,6 +61,15 @@ def set_command(dataset: str, seed: int, runs_dir: Path, recipe: Dict) -> str:
     return shlex.join(flags)
 
 
+def keep_records(dataset: str, runs: List[Path], seeds: List[int]) -> None:
+    """Each set's run config and log into benchmarks/results/sets/<dataset>/set<s>/ (runs/ is not kept)."""
+    for seed, run in zip(seeds, runs):
+        kept = RESULTS / dataset / f"set{seed}"
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in ("latent_config.json", "log.jsonl"):
+            shutil.copyfile(run / name, kept / name)
+
+
 def write_grid(dataset: str) -> int:
     import warnings
 
@@ -73,7 +83,7 @@ def write_grid(dataset: str) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the last row is past the learned sets on purpose
         rows = [np.asarray(cls(ipc=1, seed=seed, cache=False).data) for seed in range(sets + 1)]
-    out = REPO / "benchmarks" / "results" / "sets" / f"{dataset}.png"
+    out = RESULTS / f"{dataset}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_grid(image_grid(np.stack(rows)), out)
     print(f"{out}: rows = seeds 0..{sets} (seed {sets} holds no learned set), columns = classes")
@@ -106,6 +116,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parts = [base_folder(args.dataset, args.runs_dir)] + [args.runs_dir / args.dataset / f"set{s}" for s in args.seeds]
     join_set_folders([str(p) for p in parts], str(DEFAULTS / args.dataset), overwrite=True)
+    keep_records(args.dataset, parts[1:], args.seeds)
     print(f"{DEFAULTS / args.dataset}: sets of seeds 0, {', '.join(map(str, args.seeds))}")
     return 0
 
