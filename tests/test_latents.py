@@ -331,3 +331,13 @@ def test_gradient_matching_loss_is_zero_on_real_images_and_reaches_the_codes():
     loss.backward()
     assert loss.item() > 0 and synthetic.grad.abs().sum() > 0
     assert not any(p.requires_grad for p in net.parameters())  # the network is left frozen
+
+
+def test_bad_code_layer_and_seed_are_refused_by_name(tiny_setup, capsys):
+    with pytest.raises(UsageError, match=r"code_layer must be one of \('noise', 'stem', 'up1'\)"):
+        tiny_setup(code_layer="deep").validate()
+    with pytest.raises(UsageError, match="seed must be >= 0"):
+        tiny_setup(seed=-1).validate()
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
+        cli_main(["distill-latents", "--generator", tiny_setup().generator, "--seed", "-1"])
+    assert exit_info.value.code == 2 and "--seed: expected an integer >= 0" in capsys.readouterr().err
