@@ -101,7 +101,10 @@ class UpsamplingGenerator(nn.Module):
         return self.up[0](self.stem(h + self.class_bias(labels)[:, :, None, None]))
 
     def decode(self, h: torch.Tensor, labels: torch.Tensor, layer: str, channels_last: bool = False) -> torch.Tensor:
-        """Images from the feature map ``h`` at ``layer``: the rest of the forward pass."""
+        """Images from the codes ``h`` at ``layer`` ("noise" or one of CODE_LAYERS): the rest of the
+        forward pass, so that a trainer of codes in any layer calls one method."""
+        if layer == "noise":
+            h, layer = self.encode(h, labels, "stem"), "stem"
         if channels_last:
             # Every conv then runs its channels-last kernel (the weights stay as they are): measured
             # 1.7x faster per image on a CPU for these small channel counts (benchmarks/synthesis.py).
@@ -113,7 +116,7 @@ class UpsamplingGenerator(nn.Module):
         return torch.tanh(self.to_image(h))  # [B, C, s, s]
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
-        return self.decode(self.encode(noise, labels, "stem"), labels, "stem", channels_last)
+        return self.decode(noise, labels, "noise", channels_last)
 
 
 # DiM-size: noise 100 and about 3M parameters at 28x28 (most of them in the projection).

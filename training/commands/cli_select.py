@@ -28,7 +28,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..common.config_flags import apply_flags
     from ..common.distributed import Distributed
-    from ..selection.selector_fit import SelectConfig, check_folder_out, fit_selection, write_folder
+    from ..common.generator_folder import check_folder_out, write_folder
+    from ..selection.selector_fit import SelectConfig, fit_selection
 
     config = apply_flags(args, SelectConfig())
     config.validate()  # the flags, checked like a config built in Python

@@ -314,8 +314,7 @@ class LatentDistillation(TrainingRun):
         k, shape = codes.shape[1], codes.shape[2:]
         labels = torch.tensor(classes, device=self.device).repeat_interleave(k)
         codes = codes.reshape(-1, *shape)
-        layer = self.config.code_layer
-        images = self.net(codes, labels) if layer == "noise" else self.net.decode(codes, labels, layer)
+        images = self.net.decode(codes, labels, self.config.code_layer)
         return generator_to_normalized(images, self.spec.name).view(len(classes), k, *images.shape[1:])
 
     def train_step(self) -> Dict[str, float]:

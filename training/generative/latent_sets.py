@@ -63,7 +63,7 @@ def join_sets(parts: Sequence[Generator]) -> Generator:
 def join_set_folders(folders: Sequence[str], out: str, overwrite: bool = False) -> Path:
     """Load the generator folders (or Hub ids), join their sets and write the result to ``out``
     (built beside it and moved into place; an existing non-empty ``out`` only with ``overwrite``)."""
-    from ..selection.selector_fit import check_folder_out, write_folder
+    from ..common.generator_folder import check_folder_out, write_folder
 
     check_folder_out(out, overwrite, inputs=tuple(folders))  # before loading anything
     parts: List[Generator] = [Generator.from_pretrained(folder) for folder in folders]

@@ -87,7 +87,7 @@ def check_out_folder(out: Path, run_dir: Path, overwrite: bool) -> None:
     """files.check_output for a generator folder: never a training run folder, a file, or a folder
     holding anything but a generator's files; a published folder may be re-published onto itself
     (new results in its card) with ``overwrite`` (it is read whole before it is replaced)."""
-    from ..selection.selector_fit import check_folder_out
+    from ..common.generator_folder import check_folder_out
 
     same = out.exists() and run_dir.exists() and out.resolve() == run_dir.resolve()
     check_folder_out(out, overwrite, inputs=() if same else (run_dir,))

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 import os
-from pathlib import Path
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -22,12 +21,9 @@ from tqdm.auto import tqdm
 
 from distilled_datasets import Generator
 from distilled_datasets.errors import InvalidGeneratorError
-from distilled_datasets.files import (check_output, discard, move_into_place, remove_stale_temporaries, temp_sibling,
-                                     writing)
 from distilled_datasets.cli import dataset_name
 from distilled_datasets.config import LIMITS
 from distilled_datasets.herding import SELECTION_METHODS, SELECTOR_DEFAULTS, FeatureNet
-from distilled_datasets.repository import save_repository
 from distilled_datasets.validation import (UsageError, bounded_float, check_number, check_positive_int,
                                           non_negative_int, positive_int)
 
@@ -195,32 +191,3 @@ def fit_selection(run_dir: Union[str, os.PathLike], config: SelectConfig,
                                        "fitted_on": f"{spec.name} training split",
                                        "noise_scale": generator.sampling.noise_scale}
     return generator
-
-
-def is_generator_folder(folder: Path) -> bool:
-    """Only a generator's files (what select and publish write), nothing else."""
-    return {p.name for p in folder.iterdir()} <= {"config.json", "model.safetensors", "README.md", "samples.png"}
-
-
-def check_folder_out(out, overwrite: bool, inputs=()) -> None:
-    """Before any work: ``out`` may receive a generator folder (see files.check_output)."""
-    remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed writer of this OUT left
-    check_output(out, overwrite=overwrite, want_dir=True, inputs=inputs, own_kind=is_generator_folder,
-                 kind_name="generator folder (config.json, model.safetensors, README.md, samples.png)")
-
-
-def write_folder(generator: Generator, out, overwrite: bool = False, inputs=()) -> Path:
-    """Write ``generator``'s repository folder to ``out``: built beside it and moved into place, so a
-    failure leaves nothing half written, and an existing non-empty ``out`` is replaced only with
-    ``overwrite``."""
-    out = Path(out)
-    check_folder_out(out, overwrite, inputs)
-    tmp = temp_sibling(out, "incoming")
-    try:
-        with writing(out):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            save_repository(generator, tmp)
-            move_into_place(tmp, out, overwrite=overwrite)
-    finally:
-        discard(tmp)
-    return out
