@@ -216,6 +216,7 @@ def format_info(info: Dict[str, object]) -> str:
             f"channels={cfg['channels']} image_size={cfg['image_size']}",
             f"parameters:    {info['num_parameters']:,}",
             "sampling:      " + " ".join(f"{k}={v}" for k, v in info["sampling"].items()),
+            "seeds:         " + _seeds_line(info["sampling"]),
         ]
     else:
         images = info["images"]
@@ -235,6 +236,17 @@ def format_info(info: Dict[str, object]) -> str:
     for row in (metrics.items() if isinstance(metrics, dict) else metrics or []):
         lines.append("  " + json.dumps(row, sort_keys=True))
     return "\n".join(lines)
+
+
+def _seeds_line(sampling: Dict[str, object]) -> str:
+    """What each seed gives (the dataset docstring's rule, spelled out for this generator)."""
+    sets, latents = int(sampling.get("latent_sets", 1)), int(sampling.get("latents", 0))  # absent: the defaults
+    if not latents:
+        return "every seed: seeded noise (no learned sets)"
+    held = "seed 0: a learned set" if sets == 1 else f"seeds 0..{sets - 1}: a learned set each"
+    layer = sampling.get("latent_layer", "noise")
+    where = "the input noise" if layer == "noise" else f"the {layer} feature map"
+    return f"{held} ({latents} codes per class, in {where}); later seeds: seeded noise"
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -341,3 +341,21 @@ def test_bad_code_layer_and_seed_are_refused_by_name(tiny_setup, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
         cli_main(["distill-latents", "--generator", tiny_setup().generator, "--seed", "-1"])
     assert exit_info.value.code == 2 and "--seed: expected an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sets, layer, expected", [
+    (3, "noise", "seeds 0..2: a learned set each (5 codes per class, in the input noise); later seeds: seeded noise"),
+    (1, "stem", "seed 0: a learned set (5 codes per class, in the stem feature map); later seeds: seeded noise"),
+])
+def test_info_says_which_seeds_hold_learned_sets(make_generator, tmp_path, capsys, sets, layer, expected):
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=5, latent_sets=sets,
+                                                                latent_layer=layer))
+    folder = save_repository(generator, tmp_path / "gen")
+    assert cli_main(["info", "mnist", "--repo-id", str(folder)]) == 0
+    assert f"seeds:         {expected}\n" in capsys.readouterr().out
+
+
+def test_info_of_a_generator_without_codes_says_every_seed_is_noise(make_generator, tmp_path, capsys):
+    folder = save_repository(make_generator("mnist", sampling=SamplingConfig(chunk_size=4)), tmp_path / "gen")
+    assert cli_main(["info", "mnist", "--repo-id", str(folder)]) == 0
+    assert "seeds:         every seed: seeded noise (no learned sets)\n" in capsys.readouterr().out
