@@ -4,7 +4,8 @@ measured by the package's own commands, resumable across sessions.
 Each experiment builds a generator folder under runs/programme/<dataset>/<name> (train, select,
 distill-latents: the exact commands are below) and measures it with the harness into
 benchmarks/results/eval/<dataset>/programme/<name>_ipc<N>.json (reduced protocol, labelled:
-IPC 1 at 1000 epochs, IPC 10 at 300 epochs, 3 runs). A step whose output is complete is skipped,
+IPC 1 at 1000 epochs, IPC 10 and 50 at 300 epochs, 3 runs, every run on set 0: a row learns one set,
+and a generator's seeds past its sets give raw seeded noise). A step whose output is complete is skipped,
 so the script picks up where it stopped; several copies can run at once (one per core): each
 takes the next experiment whose inputs are ready and that no other copy holds (file locks).
 
@@ -215,7 +216,8 @@ def steps(exp: Experiment, dataset: str, runs: Path, data_root: str,
         path = eval_path(dataset, exp.name, ipc)
         extra = [a.replace("{canonical}", canonical) for a in EVAL_EXTRA.get(dataset, [])]
         argv = ["evaluate", "--dataset", dataset, "--source", str(out), "--ipc", str(ipc), "--runs", str(RUNS),
-                "--epochs", str(EVAL_EPOCHS[ipc]), "--threads", "1", "--no-progress", "--label", exp.label,
+                "--epochs", str(EVAL_EPOCHS[ipc]), "--dataset-seed", "0", "--threads", "1", "--no-progress",
+                "--label", exp.label,
                 "--out", str(path), "--resume", *extra]
         result.append(("evaluate", argv, path))
     return result

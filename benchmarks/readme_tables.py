@@ -83,6 +83,9 @@ def _set_note(record: Dict[str, Any]) -> str:
     sampling = record["protocol"].get("sampling", "")
     if "the same for every seed" in sampling:
         return "set 0 in every run"
+    one = record["protocol"].get("dataset_seed")  # evaluate --dataset-seed: one set for every run
+    if one is not None:
+        return f"set {one} in every run" if "learned set" in sampling else f"seed {one} in every run"
     past = re.search(r"runs (\d+) and up have no learned set", sampling)
     return f"runs {past.group(1)}+ on seeded noise, not a learned set" if past else ""
 

@@ -301,3 +301,84 @@ def test_an_unwritable_out_fails_before_any_training(tmp_path):
     with pytest.raises(WriteError, match="could not write"):
         evaluate("random-real", dataset="mnist", ipc=2, config=fast(), out=blocker / "out.json",
                  train_data=TRAIN, test_data=TEST)
+
+
+# ---- which set each run trains on ----------------------------------------------------------------
+
+
+def _readme_cell(record):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "readme_tables.py"
+    spec = importlib.util.spec_from_file_location("readme_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cell(record)
+
+
+@pytest.fixture
+def two_set_generator(make_generator, tmp_path):
+    from distilled_datasets import SamplingConfig, save_repository
+
+    generator = make_generator("mnist", sampling=SamplingConfig(chunk_size=4, latents=2, latent_sets=2))
+    with torch.no_grad():
+        generator.latents.normal_(generator=torch.Generator().manual_seed(5))
+    return str(save_repository(generator, tmp_path / "two-sets"))
+
+
+def test_run_r_trains_on_set_r_and_runs_past_the_sets_are_marked(two_set_generator, trained_sets):
+    with pytest.warns(UserWarning, match="seed 2 gives seeded noise"):
+        record = evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(runs=3, epochs=1), test_data=TEST)
+    for r, (images, _) in enumerate(trained_sets):
+        expected = DistilledMNIST(ipc=2, seed=r, repo_id=two_set_generator).data
+        torch.testing.assert_close(images, uint8_to_normalized(expected, "mnist"), rtol=0, atol=0)
+    sampling = record["protocol"]["sampling"]
+    assert "run r trains on the set with dataset seed r" in sampling and "learned set r of the generator's 2" in sampling
+    assert "runs 2 and up have no learned set" in sampling and "dataset_seed" not in record["protocol"]
+    assert _readme_cell(record).endswith("(runs 2+ on seeded noise, not a learned set)")
+
+
+def test_dataset_seed_trains_every_run_on_one_set_and_says_so(two_set_generator, trained_sets, tmp_path):
+    out = tmp_path / "one-set.json"
+    record = evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(runs=2, epochs=1, dataset_seed=1),
+                      test_data=TEST, out=out)
+    expected = uint8_to_normalized(DistilledMNIST(ipc=2, seed=1, repo_id=two_set_generator).data, "mnist")
+    assert len(trained_sets) == 2
+    for images, _ in trained_sets:
+        torch.testing.assert_close(images, expected, rtol=0, atol=0)
+    assert [(r["seed"], r["dataset_seed"]) for r in record["runs"]] == [(0, 1), (1, 1)]
+    proto = record["protocol"]
+    assert proto["dataset_seed"] == 1 and proto["reduced"]
+    assert any("every run trains on the set of dataset seed 1" in reason for reason in proto["reduced_reasons"])
+    assert "learned set 1 of the generator's 2" in proto["sampling"] and proto["seeds"].startswith("every run: ")
+    assert _readme_cell(record).endswith("(set 1 in every run)")
+    # A resumed evaluation under another dataset seed is a different evaluation.
+    with pytest.raises(ValueError, match="holds a different evaluation"):
+        evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(runs=2, epochs=1, dataset_seed=0),
+                 test_data=TEST, out=out, resume=True)
+
+
+def test_dataset_seed_past_the_sets_and_on_real_subsets(two_set_generator, trained_sets):
+    with pytest.warns(UserWarning, match="seed 7 gives seeded noise"):
+        record = evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(epochs=1, dataset_seed=7),
+                          test_data=TEST)
+    assert "seeded noise (the generator holds 2 learned set(s))" in record["protocol"]["sampling"]
+    real = evaluate("random-real", dataset="mnist", ipc=2, config=fast(runs=2, epochs=1, dataset_seed=3),
+                    train_data=TRAIN, test_data=TEST)
+    (_, _), (x0, _), (x1, _) = trained_sets
+    assert torch.equal(x0, x1)  # one subset, seed 3, for both runs
+    assert "seed 3 in every run" in real["protocol"]["sampling"]
+    assert _readme_cell(real).endswith("(seed 3 in every run)")
+
+
+def test_dataset_seed_is_checked(two_set_generator, tmp_path, capsys):
+    with pytest.raises(ValueError, match="dataset_seed must be >= 0"):
+        EvalConfig(dataset_seed=-1)
+    with pytest.raises(ValueError, match="dataset_seed applies to the fixed protocol"):
+        EvalConfig(protocol="resample", dataset_seed=0)
+    with pytest.raises(ValueError, match="--source whole has neither"):
+        evaluate("whole", dataset="mnist", ipc=None, config=fast(dataset_seed=0), train_data=TRAIN, test_data=TEST)
+    with pytest.raises(SystemExit) as exited:  # argparse refuses the value before anything runs
+        cli_main(["evaluate", "--dataset", "mnist", "--source", two_set_generator, "--ipc", "1",
+                  "--dataset-seed", "-1", "--out-dir", str(tmp_path)])
+    assert exited.value.code == 2 and "--dataset-seed" in capsys.readouterr().err

@@ -32,7 +32,7 @@ import torch
 
 from distilled_datasets.errors import UsageError, WriteError
 from distilled_datasets.files import discard, temp_sibling, writing
-from distilled_datasets.validation import check_positive_int, positive_int
+from distilled_datasets.validation import check_int, check_positive_int, non_negative_int, positive_int
 
 from ..common.config_flags import check_bounds
 from ..common.model_zoo import build_model, list_models
@@ -84,6 +84,9 @@ class EvalConfig:
         "fixed: the set of seed r for the whole run; resample: fresh generator noise every batch", choices=PROTOCOLS))
     model: str = field(default="convnet3", metadata=_help("architecture trained", choices=list_models()))
     runs: int = field(default=HEADLINE["runs"], metadata=_help("runs r = 0..RUNS-1", type=positive_int))
+    dataset_seed: Optional[int] = field(default=None, metadata=_help(
+        "every run trains on the set (or real subset) of this seed, not run r's seed r: compares recipes that "
+        "learned one set, at the cost of the set's own variance; marks the result reduced", type=non_negative_int))
     epochs: Optional[int] = field(default=None, metadata=_help(
         "training epochs (None: 1000; for --source whole, --whole-epochs)", type=positive_int, max=MAX_EPOCHS))
     whole_epochs: int = field(default=DEFAULT_WHOLE_EPOCHS, metadata=_help(
@@ -125,6 +128,10 @@ class EvalConfig:
             raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.model not in list_models():
             raise UsageError(f"unknown model {self.model!r}; valid values: {list_models()}")
+        if self.dataset_seed is not None:
+            check_int("dataset_seed", self.dataset_seed, 0, 2**63 - 1)
+            if self.protocol != "fixed":
+                raise UsageError(f"dataset_seed applies to the fixed protocol (one set per run), not {self.protocol!r}")
         for name in ("runs", "whole_epochs", "test_limit", "threads", "test_batch_size"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
@@ -146,7 +153,12 @@ class EvalConfig:
 # ---- protocol record -------------------------------------------------------------------------
 
 
-def _shared_set_note(probe: Any, ipc: Optional[int], runs: int) -> str:
+def dataset_seed(cfg: EvalConfig, r: int) -> int:
+    """The dataset (or real-subset) seed of run r: r, or the one ``cfg.dataset_seed`` of every run."""
+    return r if cfg.dataset_seed is None else cfg.dataset_seed
+
+
+def _shared_set_note(probe: Any, ipc: Optional[int], runs: int, one_seed: Optional[int] = None) -> str:
     """Which set each run trains on, when that is not plain seeded noise (stored images, or learned
     latents: one set per seed below sampling.latent_sets)."""
     if probe is None:
@@ -156,6 +168,10 @@ def _shared_set_note(probe: Any, ipc: Optional[int], runs: int) -> str:
     latents, sets = probe.generator.sampling.latents, probe.generator.sampling.latent_sets
     if not latents:
         return ""
+    if one_seed is not None:
+        held = (f"learned set {one_seed} of the generator's {sets}" if one_seed < sets
+                else f"seeded noise (the generator holds {sets} learned set(s))")
+        return f"; the first {latents} images per class are {held}"
     note = (f"; the first {latents} images per class of run r are learned set r of the generator's {sets} (each "
             "learned from its own start)")
     if runs > sets:
@@ -179,6 +195,9 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
         reasons.append(f"lr decays at epoch {tcfg.decay_epoch}, not at half ({tcfg.epochs // 2})")
     if augment is None:
         reasons.append("no DSA augmentation")
+    if cfg.dataset_seed is not None:
+        reasons.append(f"every run trains on the set of dataset seed {cfg.dataset_seed} (the headline: run r on seed "
+                       "r), so the spread leaves out the set's own variance")
     if test_injected:
         reasons.append(f"test split passed in by the caller ({test_available} images), not read from the data root")
     if test_images < test_available:
@@ -191,20 +210,24 @@ def _protocol(cfg: EvalConfig, tcfg: TrainConfig, src: Source, augment: Any, tes
                     "not applied here)")
     elif src.kind == "dataset":
         images = "items read through the dataset's __getitem__ (uint8 PIL) -> float -> (x/255 - mean) / std"
-        sampling = ("run r trains on the set with dataset seed r, fixed for the whole run"
-                    + _shared_set_note(probe, ipc, cfg.runs))
+        which = "run r trains on the set with dataset seed r" if cfg.dataset_seed is None else \
+            f"every run trains on the set with dataset seed {cfg.dataset_seed}"
+        sampling = which + ", fixed for the whole run" + _shared_set_note(probe, ipc, cfg.runs, cfg.dataset_seed)
     else:
         images = "real uint8 images -> float -> (x/255 - mean) / std"
-        sampling = ("run r: ipc real training images per class drawn with seed r, fixed for the run"
+        drawn = "seed r" if cfg.dataset_seed is None else f"seed {cfg.dataset_seed} in every run"
+        sampling = (f"run r: ipc real training images per class drawn with {drawn}, fixed for the run"
                     if src.kind == "random-real" else "the whole real training split")
+    one_seed = {} if cfg.dataset_seed is None else {"dataset_seed": cfg.dataset_seed}  # absent: run r's seed r
     return {
-        "name": cfg.protocol, "model": cfg.model, **values,
+        "name": cfg.protocol, "model": cfg.model, **values, **one_seed,
         "lr_schedule": f"lr x{tcfg.lr_decay_factor} at epoch {tcfg.decay_epoch} of {tcfg.epochs}",
         "loss": "cross-entropy", "augmentation": repr(augment) if augment is not None else None,
         "training_images": images, "sampling": sampling,
         "test": "once, after the last epoch, on the full real test split (no epoch selection)",
-        "seeds": "run r: dataset/subset seed r, model-init seed r (torch.manual_seed), batch-order and DSA "
-                 "seeded from r",
+        "seeds": ("run r: dataset/subset seed r" if cfg.dataset_seed is None else
+                  f"every run: dataset/subset seed {cfg.dataset_seed}; run r:")
+                 + " model-init seed r (torch.manual_seed), batch-order and DSA seeded from r",
         "std": "population standard deviation over runs (ddof=0, as DC/DSA report); std_sample has ddof=1",
         "reduced": bool(reasons), "reduced_reasons": reasons, "headline": HEADLINE,
         "execution": {**execution_dict(tcfg, device), "threads": torch.get_num_threads()},
@@ -262,6 +285,8 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
     if cfg.protocol == "resample" and src.kind != "dataset":
         raise UsageError(f"protocol 'resample' needs a generator source (default, a run directory, a Hub id or a "
                          f"dataset class), not {src.kind!r}")
+    if cfg.dataset_seed is not None and src.kind == "whole":
+        raise UsageError("dataset_seed chooses a distilled set or a real subset; --source whole has neither")
     spec, device, tcfg = get_dataset_info(name), resolve_device(cfg.device), cfg.train_config(whole)
     if out is not None:
         check_writable(out)  # an unwritable --out fails now, not after the first run has trained
@@ -273,7 +298,7 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
         augment = DSA.for_dataset(name) if cfg.augment else None
         probe = None
         if src.kind == "dataset":  # opened first: a wrong source fails before any data loads; the JSON pins it
-            probe = src.dataset_cls(ipc=ipc, seed=0, **src.kwargs)
+            probe = src.dataset_cls(ipc=ipc, seed=dataset_seed(cfg, 0), **src.kwargs)
         test_injected = test_data is not None
         test_x, test_y = (as_normalized(test_data, name, device) if test_injected
                           else load_tensors(name, root, train=False, download=cfg.download, device=device))
@@ -396,14 +421,15 @@ def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str,
         train_set = ResampledSet(gen, ipc, spec.num_classes, gen.config.noise_dim,
                                  lambda x: generator_to_normalized(x, name), gen.sampling.noise_scale, device)
     elif src.kind == "dataset":
-        ds = probe if r == 0 else src.dataset_cls(ipc=ipc, seed=r, **src.kwargs)  # the probe has seed 0
+        seed = dataset_seed(cfg, r)
+        ds = probe if seed == dataset_seed(cfg, 0) else src.dataset_cls(ipc=ipc, seed=seed, **src.kwargs)  # the probe's
         x, y = read_items(ds, name, device)
         if len(y) != ipc * spec.num_classes:
             raise UsageError(f"{type(ds).__name__}(ipc={ipc}) has {len(y)} items, expected ipc * num_classes = "
                              f"{ipc * spec.num_classes}")
         train_set = FixedSet(x, y)
     elif src.kind == "random-real":
-        idx = random_real_subset(train[1], ipc, seed=r, num_classes=spec.num_classes)
+        idx = random_real_subset(train[1], ipc, seed=dataset_seed(cfg, r), num_classes=spec.num_classes)
         train_set = FixedSet(train[0][idx], train[1][idx])
     else:
         train_set = FixedSet(*train)
@@ -420,7 +446,8 @@ def _one_run(r: int, cfg: EvalConfig, tcfg: TrainConfig, src: Source, name: str,
     accuracy = 100.0 * correct / total
     logger.info("run %d/%d (seed %d): %.2f%% (train %.1f s, %d images/s)", r + 1, cfg.runs, r, accuracy,
                 trained.seconds, trained.images_seen / max(trained.seconds, 1e-9))
-    result = {"run": r, "seed": r, "accuracy": round(accuracy, 4), "correct": correct, "test_images": total,
+    result = {"run": r, "seed": r, **({} if cfg.dataset_seed is None else {"dataset_seed": cfg.dataset_seed}),
+              "accuracy": round(accuracy, 4), "correct": correct, "test_images": total,
               "training_images": len(train_set), "final_train_loss": round(trained.final_loss, 6),
               "steps": trained.steps, "data_seconds": round(data_seconds, 3),
               "train_seconds": round(trained.seconds, 3), "test_seconds": round(test_seconds, 3),
