@@ -72,7 +72,8 @@ def _reduction(record: Dict[str, Any]) -> str:
     runs = record["accuracy"]["n"]
     if runs != proto["headline"]["runs"]:
         bits.append(f"{runs} run{'s' if runs != 1 else ''}")
-    other = [r for r in proto.get("reduced_reasons", []) if not r.startswith(("epochs", "runs"))]
+    # One set for every run (evaluate --dataset-seed) is said by _set_note.
+    other = [r for r in proto.get("reduced_reasons", []) if not r.startswith(("epochs", "runs", "every run trains"))]
     bits += other
     return " (" + ", ".join(bits) + ")"
 
