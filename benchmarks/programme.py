@@ -137,7 +137,7 @@ EXPERIMENTS: List[Experiment] = [
     latents("latents-stem", "latents in the stem feature map (GLaD-like deeper codes)", "earlier-default", *SHIPPED,
             "--code-layer", "stem", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     latents("latents-up1", "latents in the up1 feature map (deeper still)", "earlier-default", *SHIPPED,
-            "--code-layer", "up1", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
+            "--code-layer", "up1", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     latents("latents-trained-pool", "latents through 8 networks trained online, kept 100 draws (several stages)",
             "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(1, 10),
             datasets=("mnist", "fashion_mnist")),
