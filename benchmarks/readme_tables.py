@@ -86,7 +86,9 @@ def _set_note(record: Dict[str, Any]) -> str:
         return "set 0 in every run"
     one = record["protocol"].get("dataset_seed")  # evaluate --dataset-seed: one set for every run
     if one is not None:
-        return f"set {one} in every run" if "learned set" in sampling else f"seed {one} in every run"
+        if f"are learned set {one} of" in sampling:
+            return f"set {one} in every run"
+        return f"seed {one} in every run" + (", seeded noise" if "are seeded noise" in sampling else "")
     past = re.search(r"runs (\d+) and up have no learned set", sampling)
     return f"runs {past.group(1)}+ on seeded noise, not a learned set" if past else ""
 

@@ -363,6 +363,7 @@ def test_dataset_seed_past_the_sets_and_on_real_subsets(two_set_generator, train
         record = evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(epochs=1, dataset_seed=7),
                           test_data=TEST)
     assert "seeded noise (the generator holds 2 learned set(s))" in record["protocol"]["sampling"]
+    assert _readme_cell(record).endswith("(seed 7 in every run, seeded noise)")
     real = evaluate("random-real", dataset="mnist", ipc=2, config=fast(runs=2, epochs=1, dataset_seed=3),
                     train_data=TRAIN, test_data=TEST)
     (_, _), (x0, _), (x1, _) = trained_sets
