@@ -97,7 +97,10 @@ class TrainingRun:
         steps and at the end. ``first`` is where this part of the run started (for the bar)."""
         main = self.dist.is_main
         log_file = open(self.out / LOG_FILE, "a", encoding="utf-8") if main else None
-        bar = tqdm(total=end - first, initial=self.step - first, desc=desc, unit="step", disable=not main)
+        # A run resumed past ``end`` (a finished run, or one restarted with fewer steps) starts its bar
+        # full rather than past its total; like every bar here it hides off a terminal (logs, CI).
+        bar = tqdm(total=end - first, initial=min(self.step, end) - first, desc=desc, unit="step",
+                   disable=not main or None)
         start, done_at_start = time.time(), self.step
         try:
             while self.step < end:

@@ -66,7 +66,7 @@ def fit_selector(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     rng = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(labels) // batch_size)
-    with tqdm(total=steps, desc="selector", unit="step", disable=not dist.is_main) as bar:
+    with tqdm(total=steps, desc="selector", unit="step", disable=not dist.is_main or None) as bar:
         for _ in range(epochs):
             order = torch.randperm(len(labels), generator=rng)
             for start in range(0, len(labels), batch_size):
