@@ -64,3 +64,15 @@ def test_seed_0_of_each_default_still_gives_the_images_of_its_samples_png(name):
     grid = generator_grid(Generator.from_pretrained(DEFAULTS / name))
     stored = Image.open(DEFAULTS / name / "samples.png")
     assert np.array_equal(np.asarray(grid), np.asarray(stored.convert(grid.mode)))
+
+
+@pytest.mark.parametrize("cls", [DistilledMNIST, DistilledFashionMNIST, DistilledCIFAR10])
+def test_each_default_ships_five_learned_sets_that_differ(cls, go_offline):
+    # The seeds issue's promise: seeds 0-4 are distinct learned sets on every shipped dataset.
+    go_offline()
+    sets = [cls(ipc=2, seed=seed, cache=False) for seed in range(5)]
+    assert sets[0].generator.sampling.latent_sets >= 5
+    data = [np.asarray(ds.data) for ds in sets]
+    for a in range(5):
+        for b in range(a + 1, 5):
+            assert not np.array_equal(data[a], data[b]), f"seeds {a} and {b} give the same images"
