@@ -35,8 +35,14 @@ RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_p
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}
 
 
-def base_folder(dataset: str, runs_dir: Path) -> Path:
-    """A copy of the default as shipped before any set was added (its set 0 and generator)."""
+def base_folder(dataset: str, runs_dir: Path, set0: Optional[Path] = None) -> Path:
+    """Set 0 and the generator of every set: ``set0`` when given, else a copy of the default as shipped
+    before any set was added."""
+    if set0 is not None:
+        if not (set0 / "latent_config.json").is_file() or not (set0 / "model.safetensors").is_file():
+            raise SystemExit(f"--set0 {set0}: not a finished distill-latents run (latent_config.json, "
+                             f"model.safetensors)")
+        return set0
     base = runs_dir / dataset / "base"
     if not base.is_dir():
         sampling = json.loads((DEFAULTS / dataset / "config.json").read_text())["sampling"]
@@ -47,10 +53,9 @@ def base_folder(dataset: str, runs_dir: Path) -> Path:
     return base
 
 
-def set_command(dataset: str, seed: int, runs_dir: Path, recipe: Dict) -> str:
-    flags: List[str] = ["distilled-datasets", "distill-latents", "--dataset", dataset,
-                        "--generator", str(base_folder(dataset, runs_dir)),
-                        "--out", str(runs_dir / dataset / f"set{seed}"), "--data-root", DATA_ROOTS[dataset],
+def set_command(dataset: str, seed: int, runs_dir: Path, recipe: Dict, base: Path, data_root: str) -> str:
+    flags: List[str] = ["distilled-datasets", "distill-latents", "--dataset", dataset, "--generator", str(base),
+                        "--out", str(runs_dir / dataset / f"set{seed}"), "--data-root", data_root,
                         "--seed", str(seed), "--lr-generator", "0", "--dsa" if recipe["dsa"] else "--no-dsa"]
     for key in RECIPE_FLAGS:
         value = recipe.get(key, "noise" if key == "code_layer" else None)  # recipes before code_layer: noise
@@ -98,6 +103,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--dataset", required=True, choices=sorted(DATA_ROOTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[], help="the sets to learn (1 and up)")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "sets")
+    parser.add_argument("--data-root", help="the real data the sets are matched to (default: ../shared/data, "
+                                             "CIFAR-10: data/cifar10-jpeg)")
+    parser.add_argument("--set0", type=Path, help="a finished distill-latents run: set 0, and the recipe and "
+                                                   "generator of the other sets (default: the shipped default)")
     args = parser.parse_args(argv)
     if args.action == "grid":
         return write_grid(args.dataset)
@@ -107,16 +116,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--seeds: set 0 is the shipped one; give seeds of 1 and up")
     if args.action == "join" and args.seeds != list(range(1, len(args.seeds) + 1)):
         parser.error(f"--seeds: join takes 1..S in order (seed s gives set s), got {args.seeds}")
-    recipe = read_json(base_folder(args.dataset, args.runs_dir) / "config.json", "default config")["training"]["latents"]
+    base = base_folder(args.dataset, args.runs_dir, args.set0)
+    if args.set0 is not None:
+        recipe = read_json(base / "latent_config.json", "distill-latents run config")
+    else:
+        recipe = read_json(base / "config.json", "default config")["training"]["latents"]
     if args.action == "commands":
         for seed in args.seeds:
-            print(set_command(args.dataset, seed, args.runs_dir, recipe))
+            data_root = args.data_root or DATA_ROOTS[args.dataset]
+            print(set_command(args.dataset, seed, args.runs_dir, recipe, base, data_root))
         return 0
     from distilled_datasets.training.generative.latent_sets import join_set_folders
 
-    parts = [base_folder(args.dataset, args.runs_dir)] + [args.runs_dir / args.dataset / f"set{s}" for s in args.seeds]
+    parts = [base] + [args.runs_dir / args.dataset / f"set{s}" for s in args.seeds]
     join_set_folders([str(p) for p in parts], str(DEFAULTS / args.dataset), overwrite=True)
-    keep_records(args.dataset, parts[1:], args.seeds)
+    keep_records(args.dataset, parts if args.set0 is not None else parts[1:],
+                 ([0] if args.set0 is not None else []) + args.seeds)
     print(f"{DEFAULTS / args.dataset}: sets of seeds 0, {', '.join(map(str, args.seeds))}")
     return 0
 

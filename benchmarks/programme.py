@@ -142,7 +142,7 @@ EXPERIMENTS: List[Experiment] = [
             "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(1, 10),
             datasets=("mnist", "fashion_mnist")),
     latents("latents-trained-pool-1800", "latents through trained networks, 1800 iterations (3x)", "earlier-default",
-            *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10),
+            *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10, 50),
             datasets=("mnist", "fashion_mnist")),
     latents("latents-generator", "latents with the generator fine-tuned on this one set (rate 1e-4)",
             "earlier-default", *SHIPPED, "--lr-generator", "1e-4", ipcs=(1, 10, 50),

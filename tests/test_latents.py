@@ -274,6 +274,31 @@ def test_join_refuses_sets_that_would_change_when_joined(tiny_setup, tmp_path, m
     assert not (tmp_path / "out").exists()
 
 
+def test_later_sets_repeat_the_recipe_of_a_set0_run(tiny_setup, tmp_path, tiny_mnist_root):
+    # benchmarks/latent_sets.py --set0: a programme row's run becomes set 0 and seeds 1.. repeat its recipe.
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from distilled_datasets.training.generative.latent_sets import join_set_folders
+
+    set0 = distill_latents(tiny_setup(out=str(tmp_path / "row"), iterations=2, pool=2, pool_steps=2, lr=0.1))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "latent_sets.py"
+    printed = subprocess.run([sys.executable, str(script), "commands", "--dataset", "mnist", "--seeds", "1",
+                              "--set0", str(set0), "--runs-dir", str(tmp_path / "sets"),
+                              "--data-root", str(tiny_mnist_root)], capture_output=True, text=True, check=True)
+    argv = shlex.split(printed.stdout.strip())
+    assert argv[:2] == ["distilled-datasets", "distill-latents"]
+    assert cli_main(argv[1:] + ["--device", "cpu", "--log-every", "1"]) == 0
+    set1 = tmp_path / "sets" / "mnist" / "set1"
+    recipe = lambda run: {k: v for k, v in json.loads((run / "latent_config.json").read_text()).items()  # noqa: E731
+                          if k not in ("out", "seed", "generator", "device", "log_every", "checkpoint_every")}
+    assert recipe(set1) == recipe(set0) and json.loads((set1 / "latent_config.json").read_text())["seed"] == 1
+    joined = join_set_folders([str(set0), str(set1)], str(tmp_path / "joined"))
+    assert Generator.from_pretrained(joined).sampling.latent_sets == 2
+
+
 @pytest.mark.parametrize("pool", [0, 2])
 def test_resume_continues_exactly(tiny_setup, tmp_path, pool):
     whole = distill_latents(tiny_setup(out=str(tmp_path / "whole"), pool=pool, pool_life=3))
