@@ -50,13 +50,24 @@ def notes(training: dict, dataset: str = "mnist") -> str:
         network = "frozen" if not lr else f"fine-tuned together with the codes (Adam, rate {lr:g})"
         return (f"Made on a shared 2-core CPU (no GPU was available; benchmarks/make_defaults.py): {origin} "
                 f"({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 steps), {network}, with "
-                f"{latents.get('latents', '?')} latent codes per class learned by distribution matching for "
-                f"{latents.get('steps_done', '?')} iterations, every prefix of {prefixes} codes matched at once: "
+                f"{latents.get('latents', '?')} latent codes per class learned by distribution matching "
+                f"{_matching_networks(latents)} for {latents.get('steps_done', '?')} iterations, every prefix of "
+                f"{prefixes} codes matched at once: "
                 "`ipc=k` synthesizes from the first k codes (k at most their number; the images beyond it come "
                 f"from seeded noise).{_sets_text(training)} {protocol}")
     stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
     return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
             f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe. {protocol}")
+
+
+def _matching_networks(latents: dict) -> str:
+    """Which networks the codes were matched through (the recipe's pool settings)."""
+    model = latents.get("embed_model", "?")
+    if not latents.get("pool"):
+        return f"through a freshly initialised {model} at each iteration"
+    return (f"through a pool of {latents['pool']} {model} networks trained online on real batches "
+            f"({latents.get('pool_steps', '?')} SGD steps per draw, each re-initialised after "
+            f"{latents.get('pool_life', '?')} steps)")
 
 
 def _sets_text(training: dict) -> str:
