@@ -23,7 +23,7 @@ from .dataset_info import canonical_name, list_datasets
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, UsageError
 from .files import (apply_umask, atomic_write_json, check_output, discard, move_into_place,
                     remove_stale_temporaries, temp_sibling, writing)
-from .validation import non_negative_int, positive_int
+from .validation import ipc_int, non_negative_int
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,9 @@ def _common_options() -> argparse.ArgumentParser:
                        help="Hub id 'org/name' or a local generator folder "
                             "(default: the generator shipped with the package)")
     group.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
-    group.add_argument("--cache-dir", default=None, help="Hub cache directory (default: huggingface_hub's)")
+    group.add_argument("--cache-dir", default=None,
+                       help="folder of the Hub cache, with the image cache under it (default: huggingface_hub's "
+                            "cache; images in $DISTILLED_DATASETS_CACHE, else ~/.cache/distilled-datasets)")
     group.add_argument("--local-files-only", action="store_true", help="never touch the network; use the Hub cache")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="log to stderr (-v info, -vv debug)")
@@ -271,7 +273,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _sample_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(list_datasets())}")
-    parser.add_argument("--ipc", type=positive_int, default=None,
+    parser.add_argument("--ipc", type=ipc_int, default=None,
                         help="images per class (default: 10 for a generator, all of them for stored learned images)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="which distilled set (default 0)")
 

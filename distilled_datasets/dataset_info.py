@@ -72,8 +72,8 @@ def get_dataset_info(name: str) -> DatasetInfo:
     if name in _DATASETS:
         return _DATASETS[name]
     close = [valid for valid in _DATASETS if _squash(valid) == _squash(name)]
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UsageError(f"unknown dataset {name!r}{hint} valid values: {list_datasets()}")
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown dataset {name!r}{hint}; valid values: {list_datasets()}")
 
 
 IMAGE_FOLDER_PREFIX = "imagefolder:"  # datasets of the user's own classes (an ImageFolder of images)

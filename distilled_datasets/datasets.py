@@ -25,7 +25,7 @@ from .hub import ResolvedFiles, resolve
 from .image_cache import default_cache_dir
 from .learned_images import LearnedImages
 from .sources import ImageSource, StoredImagesSource, open_source
-from .validation import check_int
+from .validation import MAX_IPC, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ PathLike = Union[str, os.PathLike]
 _MAX_SEED = 2**63 - 1
 # Up to a million images a set (MNIST-sized sets are 0.8 GB of uint8 pixels then): a larger ipc is
 # almost surely a typo, refused with its bound rather than an attempt to allocate it.
-MAX_IPC = 100_000
 
 
 def _check_callable(name: str, value: Any) -> None:

@@ -148,4 +148,8 @@ def resolve(repo_id: Optional[Union[str, os.PathLike]], *, default_name: Optiona
     repo_id = os.fspath(repo_id)
     if os.sep in repo_id.strip("/").replace("/", "", 1) or repo_id.startswith((".", "/", "~")):
         raise GeneratorNotFoundError(f"local generator folder {repo_id} does not exist")
-    return resolve_hub(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    try:
+        return resolve_hub(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    except GeneratorNotFoundError as exc:
+        # 'runs/mnist' is also a valid Hub id: a mistyped local folder must not read as a Hub failure only.
+        raise GeneratorNotFoundError(f"{exc} (no local folder {repo_id!r} exists either)") from exc.__cause__

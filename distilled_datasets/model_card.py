@@ -22,8 +22,9 @@ def metrics_table(metrics: List[Dict[str, Any]]) -> str:
     lines = ["| method | protocol | model | IPC | accuracy (%) | runs | result file |", "|---|---|---|---|---|---|---|"]
     for row in metrics:
         acc = f"{row['mean']:.2f} +- {row['std']:.2f}" if "std" in row else f"{row['mean']:.2f}"
+        ipc = "whole set" if row.get("ipc", "") is None else row.get("ipc", "")  # the whole training set
         lines.append(f"| {row.get('method', '')} | {row.get('protocol', '')} | {row.get('model', '')} | "
-                     f"{row.get('ipc', '')} | {acc} | {row.get('runs', '')} | {row.get('result', '')} |")
+                     f"{ipc} | {acc} | {row.get('runs', '')} | {row.get('result', '')} |")
     return "\n".join(lines)
 
 

@@ -306,7 +306,8 @@ class StoredImagesSource(ImageSource):
         raise UsageError(
             f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "
             f"their {self.learned.steps}-step x {self.learned.epochs}-epoch schedule, so a subset is not the same "
-            f"method; pass ipc=None (or ipc={stored}), got ipc={ipc!r}")
+            f"method; pass ipc=None (or ipc={stored}; on the command line: no --ipc, or --ipc {stored}), "
+            f"got ipc={ipc!r}")
 
     def image(self, label: int, k: int) -> np.ndarray:
         # Stored image j has label j % num_classes: sample k of class c is image k * K + c.

@@ -60,6 +60,8 @@ def _int_type(minimum: int, maximum: int, what: str):
 # argparse types. Every count is bounded (a typo must not run until killed); seeds and run indices
 # take any 63-bit value.
 positive_int = _int_type(1, 1_000_000, "a positive integer of at most 1000000")
+MAX_IPC = 100_000  # images per class a dataset may be asked for (10 classes: a million images)
+ipc_int = _int_type(1, MAX_IPC, f"images per class, an integer from 1 to {MAX_IPC}")
 non_negative_int = _int_type(0, 2**63 - 1, "an integer >= 0")
 
 

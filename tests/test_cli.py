@@ -232,8 +232,8 @@ def test_info_without_training_record(capsys, mnist_gen):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["info", "mnst"], "valid values: cifar10, fashion_mnist, mnist"),
-    (["export", "mnist", "--ipc", "1.5", "--out", "x"], "expected a positive integer"),
-    (["export", "mnist", "--ipc", "0", "--out", "x"], "expected a positive integer"),
+    (["export", "mnist", "--ipc", "1.5", "--out", "x"], "--ipc: expected images per class, an integer from 1"),
+    (["export", "mnist", "--ipc", "0", "--out", "x"], "--ipc: expected images per class, an integer from 1"),
     (["preview", "mnist", "--seed", str(2**63), "--out", "x.png"], "expected an integer >= 0"),
     (["preview", "mnist", "--seed", "-1", "--out", "x.png"], "expected an integer >= 0"),
     (["export", "mnist"], "--out"),
@@ -249,7 +249,7 @@ def test_usage_errors_exit_2(capsys, argv, fragment):
 
 def test_library_errors_are_one_line(tmp_path, capsys, mnist_gen):
     cases = [
-        (["preview", "mnist", "--repo-id", mnist_gen, "--ipc", "200000", "--out", tmp_path / "a.png"], 2, "ipc"),
+        (["preview", "mnist", "--repo-id", tmp_path / "gone", "--out", tmp_path / "a.png"], 2, "does not exist"),
         (["info", "mnist", "--repo-id", mnist_gen, "--revision", "v1"], 2, "revision"),
         (["info", "fashion_mnist", "--repo-id", mnist_gen], 2, "trained on 'mnist'"),
         (["info", "cifar10", "--repo-id", mnist_gen], 2, "needs"),
@@ -330,6 +330,9 @@ def test_console_script_is_declared():
     (["train", "--dataset", "mnist", "--stage1-steps", "99999999999"], "at most 1e\\+06"),
     (["distill-latents", "--generator", "x", "--iterations", "10000000000"], "at most 1e\\+06"),
     (["train", "--dataset", "mnist", "--stage2-lr-g", "1e300"], "at most 1e\\+09"),
+    # The library's own bound on ipc, before any synthesis (it was 1000000 here, 100000 in the library).
+    (["preview", "mnist", "--ipc", "200000"], "--ipc: expected images per class, an integer from 1 to 100000"),
+    (["evaluate", "--dataset", "mnist", "--source", "random-real", "--ipc", "100001"], "from 1 to 100000"),
 ])
 def test_numeric_flags_are_bounded(argv, message, capsys):
     """Regression: evaluate --epochs 1000000000000 ran until killed."""

@@ -193,6 +193,20 @@ def test_train_into_a_used_folder_needs_resume_or_overwrite(data_env, tmp_path, 
     assert (out / "notes.txt").read_text() == "mine"  # only the run's own files were replaced
 
 
+def test_a_run_refused_before_its_first_file_leaves_no_folder(data_env, tmp_path, capsys):
+    out = tmp_path / "new" / "run"
+    assert cli_main([*TRAIN, "--out", str(out), "--dataset", "foo"]) == 2
+    assert "--dataset must be one of ['cifar10', 'fashion_mnist', 'mnist', 'imagefolder'], got 'foo'" in \
+        capsys.readouterr().err
+    # Fashion-MNIST is spelt as every other command takes it; its files are missing from this data root.
+    assert cli_main([*TRAIN, "--out", str(out), "--dataset", "Fashion-MNIST"]) == 2
+    assert "FashionMNIST (train split) was not found" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # a folder the user made stays, as it was
+    assert cli_main([*TRAIN, "--out", str(out), "--dataset", "fashion_mnist"]) == 2
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("flags, setting", [
     (["--dataset", "fashion_mnist"], "dataset"),
     (["--architecture", "dim"], "architecture"),

@@ -98,6 +98,7 @@ def test_offline_without_cache_says_how_to_fix(hub, mnist_generator_dir, go_offl
     message = str(err.value)
     assert "could not fetch config.json" in message and repr(REPO) in message
     assert "HF_HUB_OFFLINE" in message and "cache" in message
+    assert f"no local folder {REPO!r} exists" in message  # a mistyped run folder reads as a Hub id too
     assert hub.requests == []
     go_offline(False)
     with pytest.raises(GeneratorNotFoundError, match="local_files_only"):

@@ -32,8 +32,15 @@ def test_facts_are_measured_from_the_folder(folder):
     assert (info.channels, info.image_size) == (3, 16) and len(info.mean) == 3
     assert info.mean[0] > 0.2 and info.mean[2] > 0.2  # the red and blue classes' colour shows
     assert register_image_folder(folder, image_size=16) == info  # the same facts again: fine
-    with pytest.raises(ValueError, match="multiple of 4"):
+    with pytest.raises(ValueError, match="multiple of 4") as given:
         register_image_folder(folder, image_size=18)
+    assert "--image-size" not in str(given.value)  # the user chose it
+    odd = folder.parent / "odd"
+    for name in CLASSES:
+        (odd / "train" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((18, 22, 3), np.uint8)).save(odd / "train" / name / "0.png")
+    with pytest.raises(ValueError, match="got 18 \\(the shorter side of the first image; pass --image-size"):
+        register_image_folder(odd)
 
 
 def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys):

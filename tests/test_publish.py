@@ -102,3 +102,14 @@ def test_notes_appear_in_the_card_under_the_measured_table(make_generator_dir, t
                                                                notes="Trained on a CPU, briefly."))
     card = (out / "README.md").read_text(encoding="utf-8")
     assert card.index("Trained on a CPU, briefly.") > card.index("## Measured accuracy")
+
+
+def test_card_table_names_the_whole_training_set_row():
+    from distilled_datasets.model_card import metrics_table
+
+    table = metrics_table([{"method": "whole training set (baseline)", "protocol": "fixed", "model": "convnet3",
+                            "ipc": None, "mean": 89.82, "std": 0.0, "runs": 1, "result": "x.json"},
+                           {"method": "random real (baseline)", "protocol": "fixed", "model": "convnet3",
+                            "ipc": 10, "mean": 76.25, "std": 0.85, "runs": 5, "result": "y.json"}])
+    assert "| convnet3 | whole set | 89.82 +- 0.00 |" in table and "None" not in table
+    assert "| convnet3 | 10 | 76.25 +- 0.85 | 5 |" in table

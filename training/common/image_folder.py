@@ -75,13 +75,16 @@ def register_image_folder(root, image_size: Optional[int] = None, channels: Opti
         raise UsageError(f"{folder} holds no images in class sub-folders")
     with Image.open(probe.samples[0][0]) as first:
         channels = channels or (1 if first.mode in ("1", "L", "I", "I;16", "F") else 3)
+        size_given = image_size is not None
         image_size = image_size or min(first.size)
     check_int("channels", channels, 1, 3)
     if channels == 2:
         raise UsageError("channels must be 1 (grey) or 3 (RGB), got 2")
+    taken = "" if size_given else " (the shorter side of the first image; pass --image-size to choose one)"
     check_int("image_size", image_size, 4, 1024)
     if image_size % 4:
-        raise UsageError(f"image_size must be a multiple of 4 (the generators upsample twice by 2), got {image_size}")
+        raise UsageError(f"image_size must be a multiple of 4 (the generators upsample twice by 2), got "
+                         f"{image_size}{taken}")
     images, _, classes = _arrays(str(folder), image_size, channels)
     mean, std = channel_stats(images, channels)
     info = DatasetInfo(name=f"{IMAGE_FOLDER_PREFIX}{name or Path(root).resolve().name}", title=name or Path(root).name,

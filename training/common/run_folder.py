@@ -62,8 +62,10 @@ class RunLock:
     def __init__(self, out: PathLike):
         self.path = Path(out) / LOCK_NAME
         self.handle = None
+        self.created = False  # whether taking the lock made the run folder
 
     def __enter__(self) -> "RunLock":
+        self.created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.path, "a")
         try:
@@ -74,7 +76,12 @@ class RunLock:
                                     "wait for it to finish or choose another --out") from None
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        failed_before_writing = exc_type is not None and [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]
+        if failed_before_writing:  # a run refused before its first file leaves nothing behind
+            self.path.unlink()
+            if self.created:
+                self.path.parent.rmdir()
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from distilled_datasets.errors import UsageError
-from distilled_datasets.validation import non_negative_int, positive_int
+from distilled_datasets.validation import ipc_int, non_negative_int
 
 
 def _dataset_name(value: str) -> str:
@@ -25,10 +25,12 @@ class EvalTarget:
         "help": "'default' (the package's generator), a run directory, a Hub id 'org/name', 'random-real' (ipc real "
                 "images per class) or 'whole' (the whole real training set)"})
     revision: Optional[str] = field(default=None, metadata={"help": "Hub branch, tag or commit (Hub ids only)"})
-    cache_dir: Optional[str] = field(default=None, metadata={"help": "Hub cache directory (None: huggingface_hub's)"})
+    cache_dir: Optional[str] = field(default=None, metadata={
+        "help": "folder of the Hub cache, with the image cache under it (None: huggingface_hub's cache; images in "
+                "$DISTILLED_DATASETS_CACHE, else ~/.cache/distilled-datasets)"})
     ipc: Tuple[int, ...] = field(default=(), metadata={
         "help": "images per class; several values give one JSON each (not used by --source whole)",
-        "type": positive_int})
+        "type": ipc_int})
     run_indices: Optional[Tuple[int, ...]] = field(default=None, metadata={
         "help": "measure only these runs of 0..RUNS-1 (one part of an evaluation split across processes or machines; "
                 "join the parts with `distilled-datasets merge-evaluations`)", "type": non_negative_int,

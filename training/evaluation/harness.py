@@ -100,7 +100,8 @@ class EvalConfig:
     augment: bool = field(default=True, metadata=_help(
         "DSA augmentation (flip only where the dataset allows it); --no-augment marks the result reduced"))
     data_root: Optional[str] = field(default=None, metadata=_help(
-        "folder with the real data in torchvision's layout (None: $DISTILLED_DATASETS_DATA, else ./data)"))
+        "the real data: torchvision's files, or an image folder ROOT/train/<class>/..., ROOT/test/<class>/... "
+        "(None: $DISTILLED_DATASETS_DATA, else ./data)"))
     download: bool = field(default=False, metadata=_help("let torchvision download the real data if missing"))
     device: str = field(default="auto", metadata=_help("auto (CUDA when present), cpu, cuda, cuda:N"))
     label: Optional[str] = field(default=None, metadata=_help(

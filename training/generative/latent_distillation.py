@@ -74,7 +74,8 @@ class LatentConfig:
     out: str = field(default="runs/latents", metadata={"help": "the new generator folder"})
     dataset: str = field(default="mnist", metadata={"help": "the real dataset matched"})
     data_root: Optional[str] = field(default=None, metadata={
-        "help": "torchvision root of the real data (None: $DISTILLED_DATASETS_DATA, else ./data)"})
+        "help": "the real data: torchvision's files, or an image folder ROOT/train/<class>/... "
+                "(None: $DISTILLED_DATASETS_DATA, else ./data)"})
     latents: int = field(default=50, metadata={"help": "learned codes per class (samples 0..K-1 of each class)"})
     code_layer: str = field(default="noise", metadata={
         "help": "where the codes enter the generator: noise (in place of its input) or a feature map of it (stem, "
@@ -121,7 +122,7 @@ class LatentConfig:
     def validate(self) -> None:
         check_bounds(self)
         if not self.generator:
-            raise UsageError("generator is required: the folder or Hub id of a trained generator")
+            raise UsageError("--generator is required: the folder or Hub id of a trained generator")
         get_dataset_info(self.dataset)
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
                      "log_every", "nets_per_step"):

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from distilled_datasets.dataset_info import canonical_name, list_datasets
 from distilled_datasets.errors import UsageError
 
 from ..common.config_flags import add_dataclass_flags, apply_flags, check_bounds
@@ -103,6 +104,12 @@ class RunConfig:
 
     def validate(self) -> None:
         check_bounds(self)
+        if self.dataset != IMAGE_FOLDER:  # "fashion-mnist" as every other command takes it
+            try:
+                self.dataset = canonical_name(self.dataset)
+            except UsageError:
+                raise UsageError(f"--dataset must be one of {list_datasets() + [IMAGE_FOLDER]}, "
+                                 f"got {self.dataset!r}") from None
         if self.dataset != IMAGE_FOLDER and (self.image_size is not None or self.channels is not None):
             raise UsageError(f"--image-size and --channels apply to --dataset {IMAGE_FOLDER} only; {self.dataset} has "
                              "its own")

@@ -122,7 +122,7 @@ def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] 
     o = options
     repo_id, out, overwrite, results, half = o.repo_id, o.out, o.overwrite, o.results, o.half
     if repo_id is None and out is None:
-        raise UsageError("publish needs repo_id (push to the Hub) and/or out (write a folder)")
+        raise UsageError("publish needs --repo-id (repo_id=: push to the Hub) and/or --out (out=: write a folder)")
     if out is not None:
         remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed publish of this OUT left
         check_out_folder(Path(out), Path(run_dir), overwrite)  # before any work
