@@ -383,3 +383,25 @@ def test_dataset_seed_is_checked(two_set_generator, tmp_path, capsys):
         cli_main(["evaluate", "--dataset", "mnist", "--source", two_set_generator, "--ipc", "1",
                   "--dataset-seed", "-1", "--out-dir", str(tmp_path)])
     assert exited.value.code == 2 and "--dataset-seed" in capsys.readouterr().err
+
+
+def test_headline_rows_script_prints_one_valid_evaluation_per_run():
+    # benchmarks/headline_rows.py: the queue lines that re-measure a default's rows must parse as evaluate
+    # commands, one per run, each run r on its own part file (merged afterwards).
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from distilled_datasets.cli import build_parser
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "headline_rows.py"
+    printed = subprocess.run([sys.executable, str(script), "commands", "--dataset", "cifar10"], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    parsed = [build_parser("evaluate").parse_args(shlex.split(line)[1:]) for line in printed]
+    rows = {(a.model, tuple(a.ipc), a.runs, a.epochs) for a in parsed}
+    assert rows == {("convnet3", (1,), 5, None), ("convnet3", (10,), 5, None), ("convnet3", (50,), 3, 300),
+                    ("alexnet", (10,), 1, 300), ("resnet18", (10,), 1, 300), ("vgg11", (10,), 1, 300)}
+    assert len(parsed) == 5 + 5 + 3 + 3 and len({a.out for a in parsed}) == len(parsed)
+    assert all(len(a.run_indices) == 1 and a.data_root == "data/cifar10-jpeg" and a.source == "default"
+               for a in parsed)
