@@ -129,6 +129,36 @@ def test_every_run_is_also_tested_on_the_original_pixels_of_the_copy(tmp_path, c
     assert record["protocol"]["reduced"] and "original_test" not in record["protocol"]
 
 
+def test_the_copy_cost_compares_each_original_with_its_own_copy(tmp_path):
+    # Copies that differ from their originals, and a "model" that answers right exactly on bright images:
+    # the cost must come out as the count the test can work out by hand.
+    from distilled_datasets.training.common.real_data import uint8_to_normalized
+    from distilled_datasets.training.evaluation.copy_cost import load_copy_cost_set, measure, summarize
+
+    root = tmp_path / "copy"
+    originals, labels = write_cifar10_folder(root, test_per_class=2)["test"]
+    originals = originals // 4  # dark: the copies in the folder are the brighter ones
+    originals[[0, 7, 12]] = 255  # three originals white
+    names = np.array([f"test/{CLASSES[c]}/{k % 2:04d}.png" for k, c in enumerate(labels)])
+    canonical = tmp_path / "canonical.npz"
+    np.savez(canonical, test_prefix_images=originals, test_prefix_jpeg_paths=names,
+             test_batch_labels=np.asarray(labels, dtype=np.uint8))
+    cost_set = load_copy_cost_set(str(canonical), str(root), "cifar10", torch.device("cpu"))
+    assert torch.equal(cost_set.original, uint8_to_normalized(originals, "cifar10"))
+    assert torch.equal(cost_set.labels, torch.as_tensor(labels))
+
+    def bright_is_right(images, labels):  # images [n, 3, 32, 32] normalised
+        return int((images.mean((1, 2, 3)) > 1.5).sum()), len(labels)
+
+    run = measure(cost_set, bright_is_right)
+    assert (run["original_correct"], run["copy_correct"], run["images"]) == (3, 0, 20)
+    assert run["original_accuracy"] == 15.0 and run["copy_accuracy"] == 0.0
+    other = measure(cost_set, lambda images, labels: (int((images.mean((1, 2, 3)) < -1.0).sum()), len(labels)))
+    assert (other["original_correct"], other["copy_correct"]) == (17, 0)  # the dark originals only
+    summary = summarize([{"original_test": run}, {"original_test": other}, {}])
+    assert summary["n"] == 2 and summary["gap_mean"] == (15.0 + 85.0) / 2 and summary["gap_std"] == 35.0
+
+
 def test_original_test_archives_are_arrays_only(tmp_path):
     from distilled_datasets.errors import DamagedFileError, UsageError
     from distilled_datasets.training.evaluation.copy_cost import load_copy_cost_set

@@ -365,3 +365,14 @@ def test_overwrite_never_replaces_the_input_or_a_run_folder(tmp_path, capsys, mn
     assert code == 2 and "this command's input" in err
     assert sorted(p.name for p in run_dir.iterdir()) == before and (generator / "model.safetensors").is_file()
     assert sorted(p.name for p in generator.iterdir()) == inputs  # not even the run lock's file
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    # README: a user's mistake is one line and exit code 2; anything else is a bug and is not hidden.
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_info", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["info", "mnist"])
+    assert "error:" not in capsys.readouterr().err

@@ -172,6 +172,26 @@ def test_dataset_class_items_are_read_as_a_user_gets_them(mnist_generator_dir, t
     assert record["complete"] and 0 <= record["runs"][0]["accuracy"] <= 100
 
 
+def test_default_source_trains_run_r_on_the_shipped_set_r_and_whole_on_every_image(trained_sets):
+    import distilled_datasets
+    from distilled_datasets.files import sha256_file
+
+    record = evaluate("default", dataset="mnist", ipc=1, config=fast(epochs=1, runs=2), test_data=TEST)
+    shipped = Path(distilled_datasets.__file__).parent / "defaults" / "mnist" / "model.safetensors"
+    assert record["source"]["weights_sha256"] == sha256_file(shipped) and record["source"]["given"] == "default"
+    assert record["complete"] and len(record["runs"]) == 2
+    for r, (images, labels) in enumerate(trained_sets):  # run r: the shipped generator's set r
+        ds = DistilledMNIST(ipc=1, seed=r)
+        torch.testing.assert_close(images, uint8_to_normalized(ds.data, "mnist"), rtol=0, atol=0)
+        assert torch.equal(labels, ds.targets)
+    trained_sets.clear()
+    whole = evaluate("whole", dataset="mnist", config=fast(epochs=1), train_data=TRAIN, test_data=TEST)
+    assert whole["source"]["kind"] == "whole" and whole["ipc"] is None and whole["complete"]
+    (images, labels), = trained_sets
+    torch.testing.assert_close(images, uint8_to_normalized(TRAIN[0], "mnist"), rtol=0, atol=0)
+    assert torch.equal(labels, TRAIN[1])
+
+
 def test_run_directory_source_and_resample_protocol(mnist_generator_dir):
     fixed = evaluate(str(mnist_generator_dir), dataset="mnist", ipc=1, config=fast(epochs=1), test_data=TEST)
     assert fixed["source"]["location"] == str(mnist_generator_dir)

@@ -257,3 +257,30 @@ def test_learned_sets_round_trip_through_the_hub(hub, make_generator, tmp_path):
             from_folder = DistilledMNIST(ipc=3, seed=seed, repo_id=local, cache=False)  # synthesized, not cached
             assert from_hub.generator.sampling.latent_sets == 2
             assert torch.equal(from_hub.data, from_folder.data)
+
+
+def test_cli_reads_a_hub_revision_into_its_cache_dir_then_offline(hub, make_generator_dir, tmp_path, go_offline,
+                                                                  capsys):
+    # README: every runtime command takes --repo-id, --revision, --cache-dir and --local-files-only.
+    from safetensors.torch import load_file
+
+    from distilled_datasets.cli import main as cli_main
+
+    old_dir, new_dir = make_generator_dir(weights_seed=0), make_generator_dir(weights_seed=1)
+    first = hub.upload_folder(REPO, old_dir)
+    hub.upload_folder(REPO, new_dir)
+    cache = tmp_path / "cache"
+
+    def export(out, *flags):
+        return cli_main(["export", "mnist", "--repo-id", REPO, "--ipc", "3", "--format", "safetensors",
+                         "--out", str(tmp_path / out), *flags])
+
+    assert export("a.safetensors", "--revision", first, "--cache-dir", str(cache)) == 0
+    assert torch.equal(load_file(tmp_path / "a.safetensors")["images"], _local_data(old_dir))  # not the latest
+    assert (cache / "models--org--mnist-gen").is_dir()
+    go_offline()
+    assert export("b.safetensors", "--revision", first, "--cache-dir", str(cache), "--local-files-only") == 0
+    assert torch.equal(load_file(tmp_path / "b.safetensors")["images"], _local_data(old_dir))
+    capsys.readouterr()
+    assert export("c.safetensors", "--local-files-only", "--cache-dir", str(tmp_path / "empty")) == 2
+    assert "not in the cache" in capsys.readouterr().err and not (tmp_path / "c.safetensors").exists()

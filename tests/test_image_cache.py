@@ -107,6 +107,21 @@ def test_cache_keys_on_the_weights_that_were_loaded_not_on_a_later_read(make_gen
     assert not torch.equal(fresh.data, old_images)
 
 
+def test_cache_keys_on_the_sampling_config_too(make_generator_dir, tmp_path):
+    # Same weights, other sampling: the weights' hash alone cannot tell the two folders apart.
+    from distilled_datasets import SamplingConfig
+
+    plain = make_generator_dir("mnist", sampling=SamplingConfig(chunk_size=4))
+    truncated = make_generator_dir("mnist", sampling=SamplingConfig(chunk_size=4, noise_scale=0.5))
+    regrouped = make_generator_dir("mnist", sampling=SamplingConfig(chunk_size=2))
+    assert (plain / "model.safetensors").read_bytes() == (truncated / "model.safetensors").read_bytes()
+    first = DistilledMNIST(tmp_path / "root", ipc=4, repo_id=plain).data
+    for other in (truncated, regrouped):
+        cached = DistilledMNIST(tmp_path / "root", ipc=4, repo_id=other).data
+        assert torch.equal(cached, DistilledMNIST(ipc=4, repo_id=other, cache=False).data)
+        assert not torch.equal(cached, first)
+
+
 def test_a_worker_refuses_weights_that_changed_after_the_dataset_was_made(make_generator_dir, tmp_path):
     import pickle
     import shutil

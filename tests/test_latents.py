@@ -307,6 +307,17 @@ def test_resume_continues_exactly(tiny_setup, tmp_path, pool):
     assert torch.equal(Generator.from_pretrained(whole).latents, Generator.from_pretrained(part).latents)
 
 
+def test_a_resume_may_change_only_how_the_result_is_synthesized(tiny_setup, tmp_path):
+    # docs/training.md: a resume may change the result's --chunk-size and --layout; the codes stay exact.
+    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole")))
+    distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2))
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), chunk_size=2, layout="class_rows"), resume=True)
+    learned, started = Generator.from_pretrained(part), Generator.from_pretrained(whole)
+    assert torch.equal(started.latents, learned.latents)
+    assert (learned.sampling.chunk_size, learned.sampling.layout) == (2, "class_rows")
+    assert (started.sampling.chunk_size, started.sampling.layout) != (2, "class_rows")
+
+
 def test_a_checkpoint_of_the_older_pool_format_resumes_exactly(tiny_setup, tmp_path):
     # Before the two trainers shared one pool, the latent pool saved its networks' ages in SGD steps.
     from distilled_datasets.training.common.checkpoint import load_checkpoint, save_checkpoint

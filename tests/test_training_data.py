@@ -35,6 +35,7 @@ def test_specs_are_consistent():
         assert len(spec.mean) == len(spec.std) == spec.channels
         assert all(s > 0 for s in spec.std)
     assert data.get_dataset_info("cifar10").flip and not data.get_dataset_info("mnist").flip
+    assert not data.get_dataset_info("fashion_mnist").flip  # measured: test_fashion_mnist_flip_decision_still_holds
 
 
 def test_get_spec_refuses_near_misses_with_a_hint():
@@ -199,6 +200,7 @@ def test_fashion_mnist_flip_decision_still_holds(real_root):
             assert closer > 0.9
         else:  # garments and bags: nearly mirror-symmetric
             assert cosine > 0.95
+    assert not data.get_dataset_info("fashion_mnist").flip  # the shoes decide it: a mirrored boot is not one
 
 
 # --- CIFAR-10 on tiny files in its python format ---------------------------------------------

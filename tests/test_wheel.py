@@ -99,6 +99,24 @@ def test_every_command_answers_help(installed):
                                                               "--help").stdout
 
 
+def test_the_readme_quick_start_command_draws_the_default_set(installed, tmp_path):
+    # README's first command, after `pip install .`: the default MNIST generator's IPC-10 set, row c = class c.
+    from PIL import Image
+
+    from distilled_datasets import DistilledMNIST
+    from distilled_datasets.preview import PADDING
+
+    run(installed, installed / "distilled-datasets", "preview", "mnist", "--ipc", "10", "--out", "mnist_ipc10.png",
+        cwd=tmp_path)
+    grid = np.asarray(Image.open(tmp_path / "mnist_ipc10.png").convert("L"))
+    side = 10 * 28 + 11 * PADDING
+    assert grid.shape == (side, side)
+    expected = DistilledMNIST(ipc=10, cache=False).data.numpy()  # item k * 10 + c: sample k of class c
+    for c, k in ((0, 0), (3, 7), (9, 9)):
+        top, left = PADDING + c * (28 + PADDING), PADDING + k * (28 + PADDING)
+        np.testing.assert_array_equal(grid[top:top + 28, left:left + 28], expected[k * 10 + c])
+
+
 def test_tiny_train_evaluate_and_distill_wang_from_the_install(installed, tmp_path, make_mnist_root):
     rng = np.random.default_rng(0)
     labels = np.tile(np.arange(10), 4)
