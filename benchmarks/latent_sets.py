@@ -122,8 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         recipe = read_json(base / "config.json", "default config")["training"]["latents"]
     if args.action == "commands":
+        data_root = args.data_root or DATA_ROOTS[args.dataset]
         for seed in args.seeds:
-            data_root = args.data_root or DATA_ROOTS[args.dataset]
             print(set_command(args.dataset, seed, args.runs_dir, recipe, base, data_root))
         return 0
     from distilled_datasets.training.generative.latent_sets import join_set_folders

@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 _MAX_SEED = 2**63 - 1
-# Up to a million images a set (MNIST-sized sets are 0.8 GB of uint8 pixels then): a larger ipc is
-# almost surely a typo, refused with its bound rather than an attempt to allocate it.
 
 
 def _check_callable(name: str, value: Any) -> None:

@@ -77,11 +77,13 @@ class RunLock:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        failed_before_writing = exc_type is not None and [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]
-        if failed_before_writing:  # a run refused before its first file leaves nothing behind
-            self.path.unlink()
-            if self.created:
-                self.path.parent.rmdir()
+        try:
+            if exc_type is not None and [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]:
+                self.path.unlink()  # a run refused before its first file leaves nothing behind
+                if self.created:
+                    self.path.parent.rmdir()
+        except OSError:
+            pass  # tidying up must never hide the error that ended the run
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
 
