@@ -38,6 +38,10 @@ from .weights_file import check_representable, read_weights
 SELECTOR_PREFIX = "selector."
 # The most weights a config may ask for (1 GiB of float32): checked on the meta device, before allocation.
 MAX_WEIGHT_ELEMENTS = 1 << 28
+# Activation values of one forward pass (4 GiB in float32): a small config can still ask for a huge pass
+# (10000 classes of 1024 x 1024 images in one probe, or 4096-image chunks), refused before it is run.
+MAX_PASS_ELEMENTS = 1 << 30
+PROBE_CLASSES = 100  # classes per pass of the load-time probe (check_finite_output)
 LATENTS_KEY = "latents"
 
 logger = logging.getLogger(__name__)
@@ -208,6 +212,7 @@ class Generator(nn.Module):
             if elements > MAX_WEIGHT_ELEMENTS:
                 raise InvalidGeneratorError(f"the config asks for {elements:,} weights, more than this package loads "
                                             f"({MAX_WEIGHT_ELEMENTS:,})")
+            shape_only.check_pass_size()
             model = cls.from_config_dict(data)
         except InvalidGeneratorError as exc:
             if files.config_path in str(exc):
@@ -234,6 +239,39 @@ class Generator(nn.Module):
         model.check_finite_output(f"{files.weights_path} (from {files.describe()})")
         return model
 
+    def images_per_pass(self) -> int:
+        """The most images one forward pass makes: a synthesis chunk (every class's at once in the
+        class_rows layout), or the load-time probe's one image per class."""
+        s = self.sampling
+        chunk = s.chunk_size * s.candidates * (self.config.num_classes if s.layout == "class_rows" else 1)
+        return max(chunk, min(self.config.num_classes, PROBE_CLASSES))
+
+    def check_pass_size(self) -> None:
+        """Refuse a config whose forward pass needs more than MAX_PASS_ELEMENTS activation values, counted
+        in one pass of one image (on the meta device when loading: no memory, no arithmetic)."""
+        counted = [0]
+
+        def count(module, inputs, output):
+            counted[0] += output.numel() if isinstance(output, torch.Tensor) else 0
+
+        hooks = [m.register_forward_hook(count) for m in self.net.modules() if not list(m.children())]
+        device = next(self.net.parameters()).device  # meta when built by from_files: nothing is computed
+        try:
+            with torch.no_grad():
+                self.net(torch.zeros(1, self.config.noise_dim, device=device), torch.zeros(1, dtype=torch.long,
+                                                                                             device=device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        needed = counted[0] * self.images_per_pass()
+        if needed > MAX_PASS_ELEMENTS:
+            c = self.config
+            raise InvalidGeneratorError(
+                f"one forward pass of this config ({self.images_per_pass()} images of {c.channels} x {c.image_size} x "
+                f"{c.image_size}, sampling {self.sampling.to_dict()}) needs {needed:,} activation values, more "
+                f"than this package computes at once ({MAX_PASS_ELEMENTS:,}); a smaller sampling chunk_size, "
+                "the per_class layout or a smaller image size fits")
+
     @torch.inference_mode()
     def check_finite_output(self, where: str) -> None:
         """Refuse weights whose arithmetic overflows float32: finite but huge values (1e30) make Inf
@@ -248,8 +286,11 @@ class Generator(nn.Module):
         hooks = [m.register_forward_hook(lambda m, i, o, name=name: check(m, i, o, name))
                  for name, m in self.net.named_modules() if not list(m.children())]
         try:
-            classes = self.config.num_classes
-            self.net(torch.zeros(classes, self.config.noise_dim), torch.arange(classes))
+            for first in range(0, self.config.num_classes, PROBE_CLASSES):  # a bounded pass, however many classes
+                classes = torch.arange(first, min(first + PROBE_CLASSES, self.config.num_classes))
+                self.net(torch.zeros(len(classes), self.config.noise_dim), classes)
+                if bad:
+                    break
         finally:
             for hook in hooks:
                 hook.remove()

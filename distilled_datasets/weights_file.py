@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import struct
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import BinaryIO, Dict, Tuple
 
 import torch
 from safetensors import SafetensorError
@@ -25,6 +27,7 @@ from .errors import InvalidGeneratorError, UnreadableWeightsError
 # safetensors dtype names the package computes with (as float32, or int64 for integer tensors).
 FLOAT_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
 INT_DTYPES = {"I64": torch.int64, "I32": torch.int32}
+DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4}
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header lists names, dtypes and shapes: kilobytes, not megabytes
 
 
@@ -36,36 +39,58 @@ class WeightsFile:
     sha256: str
 
 
-def _header(data: bytes, where: str) -> dict:
-    if len(data) < 8:
-        raise UnreadableWeightsError(f"{where} is {len(data)} bytes: too short for a safetensors file")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > min(MAX_HEADER_BYTES, len(data) - 8):
-        raise UnreadableWeightsError(f"{where} declares a {size}-byte header in a {len(data)}-byte file: not a "
+def _header(handle: BinaryIO, file_size: int, where: str) -> Tuple[dict, int]:
+    """(the header without its metadata, its length in bytes), read from the start of ``handle``."""
+    start = handle.read(8)
+    if len(start) < 8:
+        raise UnreadableWeightsError(f"{where} is {len(start)} bytes: too short for a safetensors file")
+    (size,) = struct.unpack("<Q", start)
+    if size > min(MAX_HEADER_BYTES, file_size - 8):
+        raise UnreadableWeightsError(f"{where} declares a {size}-byte header in a {file_size}-byte file: not a "
                                      "safetensors file, or a truncated one")
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
+        header = json.loads(handle.read(size).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UnreadableWeightsError(f"{where} has an unreadable safetensors header ({exc})") from None
     if not isinstance(header, dict):
         raise InvalidGeneratorError(f"{where}: the safetensors header is not an object")
     header.pop("__metadata__", None)
-    return header
+    return header, size
 
 
 def read_weights(path: str, expected: Dict[str, Tuple[Tuple[int, ...], bool]], where: str = "") -> WeightsFile:
     """Read ``path`` whose tensors must be exactly ``expected`` ({name: (shape, is_float)});
     ``where`` names the file in errors about its contents (default: the path).
 
-    The file's bytes are read once: hashed, the header checked (names, shapes, dtypes) before
-    safetensors allocates anything, then loaded from the same bytes."""
+    The header is read and checked first (names, shapes, dtypes, and the file's size against them),
+    so nothing is allocated for a file that does not fit; then the bytes are read once, hashed and
+    loaded from the same bytes."""
     try:
         with open(path, "rb") as handle:
+            file_size = os.fstat(handle.fileno()).st_size
+            header, header_size = _header(handle, file_size, path)
+            _check_header(header, expected, where or path)
+            # Only then the tensors' bytes, and only a file of exactly the size its checked header gives:
+            # a huge (or sparse) file is refused before it is read into memory.
+            needed = 8 + header_size + sum(math.prod(expected[name][0]) * DTYPE_BYTES[header[name]["dtype"]]
+                                           for name in expected)
+            if file_size != needed:
+                raise UnreadableWeightsError(f"{path} is {file_size:,} bytes; its header declares {needed:,}: it is "
+                                             "truncated, padded or damaged")
+            handle.seek(0)
             data = handle.read()
     except OSError as exc:
         raise UnreadableWeightsError(f"{path} cannot be read ({exc})") from exc
-    header = _header(data, path)
-    where = where or path
+    try:
+        tensors = load_bytes(data)
+    except SafetensorError as exc:
+        raise UnreadableWeightsError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+                                     "damaged") from exc
+    return WeightsFile(tensors=tensors, sha256=hashlib.sha256(data).hexdigest())
+
+
+def _check_header(header: dict, expected: Dict[str, Tuple[Tuple[int, ...], bool]], where: str) -> None:
+    """The header lists exactly the expected tensors, each with its shape and a dtype this package reads."""
     missing, unexpected = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
     if missing or unexpected:
         raise InvalidGeneratorError(f"{where} does not match the architecture: missing keys {missing[:8]}, "
@@ -81,12 +106,6 @@ def read_weights(path: str, expected: Dict[str, Tuple[Tuple[int, ...], bool]], w
         if dtype not in allowed:
             raise InvalidGeneratorError(f"{where}: {name} is stored as {dtype!r}; this package reads "
                                         f"{sorted(allowed)} for it (float8, complex and other dtypes are refused)")
-    try:
-        tensors = load_bytes(data)
-    except SafetensorError as exc:
-        raise UnreadableWeightsError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
-                                     "damaged") from exc
-    return WeightsFile(tensors=tensors, sha256=hashlib.sha256(data).hexdigest())
 
 
 def check_representable(name: str, value: torch.Tensor, compute: torch.dtype, where: str) -> torch.Tensor:

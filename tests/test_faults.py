@@ -194,6 +194,18 @@ def test_train_into_a_used_folder_needs_resume_or_overwrite(data_env, tmp_path, 
     assert (out / "notes.txt").read_text() == "mine"  # only the run's own files were replaced
 
 
+def test_an_overwrite_that_cannot_start_keeps_the_previous_run(data_env, tmp_path, capsys):
+    # Regression: --overwrite deleted the earlier run's files, then failed on missing data: nothing left.
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    before = digest(out)
+    assert cli_main([*TRAIN, "--out", str(out), "--overwrite", "--data-root", str(tmp_path / "no-data")]) == 2
+    assert "was not found" in capsys.readouterr().err
+    assert digest(out) == before and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock"]
+    assert cli_main([*TRAIN, "--out", str(out), "--overwrite", "--stage1-steps", "2"]) == 0  # one that starts
+    assert digest(out) != before and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock"]
+
+
 def test_a_run_refused_before_its_first_file_leaves_no_folder(data_env, tmp_path, capsys):
     out = tmp_path / "new" / "run"
     assert cli_main([*TRAIN, "--out", str(out), "--dataset", "foo"]) == 2

@@ -132,6 +132,24 @@ def test_learned_sets_too_large_to_count_in_64_bits_are_refused(mnist_generator_
         Generator.from_pretrained(mnist_generator_dir)
 
 
+@pytest.mark.parametrize("generator, sampling", [
+    # 836k weights, every size within its limit: the load-time probe alone would be a 168 GB pass.
+    ({"num_classes": 10000, "image_size": 1024, "channels": 4, "noise_dim": 1,
+      "arch_kwargs": {"width": 1, "embed_dim": 1}}, {}),
+    # A small network, with one synthesis chunk of 4096 images of every class at once (40,960 images).
+    ({}, {"chunk_size": 4096, "layout": "class_rows"}),
+])
+def test_a_config_asking_for_a_huge_forward_pass_is_refused_before_it_runs(mnist_generator_dir, generator,
+                                                                          sampling):
+    config = _config(mnist_generator_dir)
+    config["generator"].update(generator)
+    config["sampling"].update(sampling)
+    (mnist_generator_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match="activation values, more than this package computes") as err:
+        Generator.from_pretrained(mnist_generator_dir)
+    assert "config.json" in str(err.value)
+
+
 def test_each_format_is_read_up_to_its_own_newest_version(mnist_generator_dir):
     from distilled_datasets.config import NEWEST_READABLE, read_config_file
     from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION

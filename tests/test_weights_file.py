@@ -86,3 +86,15 @@ def test_damaged_files_say_so(mnist_generator_dir, content, message):
     (mnist_generator_dir / "model.safetensors").write_bytes(content)
     with pytest.raises(InvalidGeneratorError, match=message):
         Generator.from_pretrained(mnist_generator_dir)
+
+
+@pytest.mark.parametrize("extra", [16, 100 * 2**30])  # a few bytes of padding; a 100 GB (sparse) file
+def test_a_file_longer_than_its_header_declares_is_refused_before_it_is_read(mnist_generator_dir, extra):
+    from distilled_datasets.errors import UnreadableWeightsError
+
+    path = mnist_generator_dir / "model.safetensors"
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.truncate(size + extra)  # sparse: no disk, and never read if the size is checked first
+    with pytest.raises(UnreadableWeightsError, match=f"is {size + extra:,} bytes; its header declares {size:,}"):
+        Generator.from_pretrained(mnist_generator_dir)

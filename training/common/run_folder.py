@@ -1,8 +1,9 @@
 """A training run's folder: what may be written there, by whom, and when a run may continue.
 
 - ``prepare_run_folder``: a new run refuses a folder that already holds anything unless
-  ``overwrite`` (then only the run's own files are removed; anything else is left alone);
-  a resumed run needs its saved config.
+  ``overwrite`` (then only the run's own files are set aside, and deleted once the new run has
+  started -- put back if it cannot start; anything else is left alone); a resumed run needs its
+  saved config.
 - ``RunLock``: one writer per run folder (an exclusive lock on ``.lock``), so two commands at
   once never interleave checkpoints; temporaries that a killed writer left are removed once the
   lock is held.
@@ -19,10 +20,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from distilled_datasets.errors import MissingFileError, OutputExistsError, UsageError
-from distilled_datasets.files import atomic_write_text
+from distilled_datasets.files import atomic_write_text, discard, temp_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -32,28 +33,49 @@ LOCK_NAME = ".lock"
 
 
 def prepare_run_folder(out: PathLike, own_files: Iterable[str], resume: bool, overwrite: bool,
-                       config_name: str) -> Path:
-    """Check (and with ``overwrite`` clear) ``out`` before a run starts writing there."""
+                       config_name: str) -> Optional[Path]:
+    """Check (and with ``overwrite`` clear) ``out`` before a run starts writing there. Returns the
+    hidden folder the previous run's own files were moved to (None: there were none), for
+    ``forget_previous_run`` once the new run has started or ``restore_previous_run`` if it cannot."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is a file, not a folder; choose another --out")
     if resume:
         if not (out / config_name).is_file():
             raise MissingFileError(f"--resume: {out / config_name} does not exist; start the run without --resume")
-        return out
+        return None
     entries = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME) if out.is_dir() else []
     if entries and not overwrite:
         raise OutputExistsError(f"--out {out} already holds {', '.join(entries[:5])}"
                                 f"{' ...' if len(entries) > 5 else ''}; pass --resume to continue that run or "
                                 "--overwrite to start over (the run's own files are replaced)")
-    for name in own_files:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    present = [name for name in own_files if os.path.lexists(out / name)]
+    if not present:
+        return None
+    # A hidden temporary name: if this process is killed, the next run in the folder tidies it up.
+    aside = temp_sibling(out / "previous-run", kind="aside")
+    aside.mkdir()
+    for name in present:
+        os.replace(out / name, aside / name)
+    return aside
+
+
+def restore_previous_run(aside: Optional[Path], out: PathLike) -> None:
+    """The new run could not start: its predecessor's files go back where they were."""
+    if aside is None:
+        return
+    for entry in aside.iterdir():
+        target = Path(out) / entry.name
+        if os.path.lexists(target):  # written by the run that failed
+            discard(target)
+        os.replace(entry, target)
+    aside.rmdir()
+
+
+def forget_previous_run(aside: Optional[Path]) -> None:
+    if aside is not None:
+        shutil.rmtree(aside)
 
 
 class RunLock:

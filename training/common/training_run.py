@@ -29,7 +29,8 @@ from distilled_datasets.files import check_output
 
 from . import checkpoint as ckpt
 from .distributed import Distributed
-from .run_folder import RunLock, check_resume, prepare_run_folder, trim_log
+from .run_folder import (RunLock, check_resume, forget_previous_run, prepare_run_folder, restore_previous_run,
+                         trim_log)
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +147,15 @@ def launch(out, layout: RunLayout, *, device_type: str, resume: bool, overwrite:
     dist = Distributed.from_env(device_type)
     with ExitStack() as stack:
         verdict: Any = None
+        previous = None  # with --overwrite: the earlier run's files, set aside until this one has started
         if dist.is_main:
             try:
                 # Read-only, so before the lock: taking it writes .lock, never into a command's input.
                 check_output(out, overwrite=True, want_dir=True, inputs=tuple(inputs), run_folder_ok=True)
                 stack.enter_context(RunLock(out))
-                prepare_run_folder(out, layout.files, resume, overwrite, layout.config_file)
                 for folder in {out, (out / layout.checkpoint).parent}:
                     ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
+                previous = prepare_run_folder(out, layout.files, resume, overwrite, layout.config_file)
                 if resume:
                     check_resume(out, saved_settings(), settings, layout.may_change_on_resume)
                     if not (out / layout.checkpoint).is_file():
@@ -165,7 +167,12 @@ def launch(out, layout: RunLayout, *, device_type: str, resume: bool, overwrite:
         verdict = dist.broadcast(verdict if verdict is not None else resume)
         if isinstance(verdict, Exception):
             raise verdict
-        run = build(verdict)
+        try:
+            run = build(verdict)  # loads the data and inputs: the step a wrong --data-root or source fails in
+        except BaseException:
+            restore_previous_run(previous, out)
+            raise
+        forget_previous_run(previous)
         if dist.is_main:
             trim_log(out / LOG_FILE, run.step)
         return run.run()
