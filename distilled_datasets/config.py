@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from .architectures import ARCHITECTURE_DEFAULTS, list_architectures
 from .errors import InvalidGeneratorError
+from .files import parse_json_text
 from .herding import SELECTION_METHODS, SELECTOR_DEFAULTS
 from .validation import check_known_keys
 
@@ -180,22 +180,11 @@ class SamplingConfig:
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; a larger file is not one
-MAX_INT_DIGITS = 20  # every count in a config fits in 64 bits
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits")
-    return int(text)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def parse_bounded_json(path: str) -> Any:
     """A JSON file from a user or the Hub, parsed within bounds: at most MAX_CONFIG_BYTES, UTF-8,
-    integers of at most MAX_INT_DIGITS digits, no NaN/Infinity, nesting within Python's recursion
+    integers of at most 20 digits (files.parse_json_text), no NaN/Infinity, nesting within Python's recursion
     limit. Anything else is an InvalidGeneratorError that names the file."""
     try:
         size = os.path.getsize(path)
@@ -204,7 +193,7 @@ def parse_bounded_json(path: str) -> Any:
                                         "it is not a distilled-datasets config")
         with open(path, "rb") as f:
             text = f.read().decode("utf-8")
-        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+        return parse_json_text(text)
     except UnicodeDecodeError as exc:
         raise InvalidGeneratorError(f"{path} is not UTF-8 text ({exc}); re-download or re-save the generator") from None
     except RecursionError:

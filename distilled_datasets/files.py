@@ -122,15 +122,42 @@ def atomic_write_json(path: PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+MAX_JSON_BYTES = 64 << 20  # records, run configs and logs of this package are kilobytes
+MAX_INT_DIGITS = 20  # every count, seed and size in them fits in 64 bits
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_text(text: str) -> Any:
+    """``json.loads`` within bounds: integers of at most MAX_INT_DIGITS digits and no NaN/Infinity
+    (ValueError), nesting within Python's recursion limit (RecursionError)."""
+    return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+
+
 def read_json(path: PathLike, what: str) -> Any:
-    """The JSON content of ``path``; a missing, unreadable or damaged file is an error naming it."""
+    """The JSON content of ``path`` (a file a user may have edited or damaged), parsed within bounds;
+    a missing, unreadable, oversized or damaged file is an error naming it."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        size = os.path.getsize(path)
+        if size > MAX_JSON_BYTES:
+            raise DamagedFileError(f"{what} {path} is {size:,} bytes, more than any file this package writes "
+                                   f"({MAX_JSON_BYTES:,})")
+        with open(path, "rb") as f:
+            return parse_json_text(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise MissingFileError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DamagedFileError(f"{what} {path} cannot be read ({exc}); it may be truncated or damaged") from exc
+    except RecursionError:
+        raise DamagedFileError(f"{what} {path} is nested too deeply to be a file of this package") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise DamagedFileError(f"{what} {path} cannot be read ({exc}); it may be truncated or damaged") from None
 
 
 def sha256_file(path: PathLike) -> str:

@@ -115,3 +115,22 @@ def test_cli_split_and_merge(tiny_mnist_root, tmp_path, capsys):
     assert json.loads((tmp_path / "notes.json").read_text()) == {"mine": "not an evaluation"}
     assert cli_main(common + ["--run-indices", "2", "--out", str(tmp_path / "c.json")]) == 2
     assert "--run-indices: run_indices must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"runs": [' + "9" * 5000 + "]}", "an integer of 5000 digits"),
+    ('{"accuracy": NaN}', "NaN is not JSON"),
+    ("\xff\xfe{}", "cannot be read"),
+])
+def test_a_hostile_part_is_one_line_naming_it(tmp_path, capsys, text, message):
+    # Regressions: a part nested 100,000 deep or holding a 5000-digit number ended in a traceback.
+    good = tmp_path / "good.json"
+    evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=2, epochs=1), out=good, train_data=TRAIN,
+             test_data=TEST, run_indices=[0])
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode())
+    assert cli_main(["merge-evaluations", str(good), str(bad), "--out", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(bad) in err and message in err
+    assert not (tmp_path / "out.json").exists()

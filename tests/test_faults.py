@@ -172,6 +172,27 @@ def test_damaged_checkpoint_and_run_config_are_refused_naming_them(data_env, tmp
     assert digest(out) == before
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["stage1"].update(aux_weight="x"), "stage1.aux_weight must be a number, got 'x'"),
+    (lambda c: c.update(seed="x"), "seed must be an integer, got 'x'"),
+    (lambda c: c["stage2"].update(dsa="yes"), "stage2.dsa must be true or false, got 'yes'"),
+    (lambda c: c.update(stage2=[]), "these differ: stage2.batch_size"),  # the section lost: not this run
+    (lambda c: c.clear(), "does not hold a training config"),
+])
+def test_an_edited_run_config_is_refused_naming_the_setting(data_env, tmp_path, capsys, edit, message):
+    # Regressions: wrong types in train_config.json ended in tracebacks; an empty one resumed as the defaults.
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    config = json.loads((out / "train_config.json").read_text())
+    edit(config)
+    (out / "train_config.json").write_text(json.dumps(config))
+    before = digest(out)
+    assert cli_main([*TRAIN, "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert digest(out) == before
+
+
 def test_publish_results_that_are_not_evaluations_are_refused(mnist_generator_dir, tmp_path, capsys):
     png = mnist_generator_dir / "samples.png"
     code = cli_main(["publish", str(mnist_generator_dir), "--out", str(tmp_path / "pub"), "--results", str(png)])

@@ -112,9 +112,19 @@ def apply_flags(args: argparse.Namespace, target: Any, prefix: str = "", skip: I
 
 
 
+_SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _of_type(value: Any, kind: Any) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
 def check_bounds(config: Any, prefix: str = "") -> None:
-    """Every numeric value of a config dataclass (nested ones too) within the bound its flag has:
-    the one check for configs built in Python, read from a run folder or given as flags."""
+    """Every scalar value of a config dataclass (nested ones too) of its field's type, and every
+    numeric one within the bound its flag has: the one check for configs built in Python, read from
+    a run folder (which a user may have edited) or given as flags."""
     from distilled_datasets.errors import UsageError
 
     hints = typing.get_type_hints(type(config))
@@ -124,6 +134,10 @@ def check_bounds(config: Any, prefix: str = "") -> None:
             check_bounds(value, f"{prefix}{field.name}.")
             continue
         kind = _unwrap(hints[field.name])
+        optional = kind is not hints[field.name]
+        if kind in _SCALARS and not (value is None and optional) and not _of_type(value, kind):
+            raise UsageError(f"{prefix}{field.name} must be {_SCALARS[kind]}{' or null' if optional else ''}, "
+                             f"got {value!r}")
         base = kind if kind in DEFAULT_MAX else None
         if base is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue

@@ -175,6 +175,8 @@ def load_config(path) -> RunConfig:
     from distilled_datasets.files import read_json
 
     data = read_json(path, "run config")
+    if not isinstance(data, dict) or not data:
+        raise DamagedFileError(f"run config {path} does not hold a training config (a JSON object of its settings)")
     try:
         return RunConfig.from_dict(data)
     except (TypeError, AttributeError) as exc:
