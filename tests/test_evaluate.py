@@ -248,6 +248,17 @@ def test_cli_writes_one_json_per_ipc(tiny_mnist_root, tmp_path, capsys):
     assert code == 2 and "--overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
+def test_cli_replaces_only_an_evaluation_record(tiny_mnist_root, mnist_generator_dir, tmp_path, capsys, flag):
+    # Regression: evaluate --out GEN/model.safetensors --overwrite replaced the generator's weights.
+    weights = mnist_generator_dir / "model.safetensors"
+    before = weights.read_bytes()
+    code = cli_main(["evaluate", "--dataset", "mnist", "--source", str(mnist_generator_dir), "--ipc", "1", "--runs", "1",
+                     "--epochs", "1", "--data-root", str(tiny_mnist_root), "--out", str(weights), flag])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not an evaluation record" in err and weights.read_bytes() == before
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--source", "random-real", "--ipc", "1", "10", "--out", "x.json"], "{ipc}"),
     (["--source", "whole", "--ipc", "1"], "does not apply to --source whole"),

@@ -12,7 +12,7 @@ import argparse
 import logging
 import os
 
-from distilled_datasets.errors import GeneratorNotFoundError, OutputExistsError
+from distilled_datasets.errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError
 from distilled_datasets.files import read_json
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
@@ -22,6 +22,18 @@ from ..common.provenance import command_line, resolve_device
 from . import HELP
 
 logger = logging.getLogger(__name__)
+
+
+def _replaceable(out: str) -> None:
+    """--resume and --overwrite touch only an evaluation record: never a generator's weights, a run's
+    config or any other file that happens to be named as --out."""
+    from ..evaluation.records import read_record
+
+    try:
+        read_record(out, "--out")
+    except DistilledDatasetsError as exc:
+        raise OutputExistsError(f"--out {out} is not an evaluation record; --resume and --overwrite replace only "
+                                f"evaluation records ({exc})") from None
 
 
 def register(subparsers) -> None:
@@ -85,8 +97,10 @@ def _run(args: argparse.Namespace) -> int:
     label = config.label or default_label(src)
     outs = [output_path(target, config, ipc, label) for ipc in ipcs]
     for out in outs:
-        if os.path.exists(out) and not (args.resume or args.overwrite):
-            raise OutputExistsError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+        if os.path.lexists(out):
+            if not (args.resume or args.overwrite):
+                raise OutputExistsError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+            _replaceable(out)
     dist = Distributed.from_env(resolve_device(config.device).type)
     if dist.active:  # torchrun: each rank measures its runs, rank 0 merges the parts
         config.device = str(dist.device(resolve_device(config.device)))
