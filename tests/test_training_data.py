@@ -309,3 +309,15 @@ def test_the_cifar10_copy_is_within_0_002_of_the_registered_statistics(real_root
     mean, std = data.channel_stats(np.stack(images), 3)
     spec = data.get_dataset_info("cifar10")
     assert max(abs(a - b) for a, b in zip(mean + std, spec.mean + spec.std)) <= 0.002
+
+
+def test_legacy_processed_pickles_are_never_loaded(make_mnist_root, tmp_path):
+    # torchvision reads processed/{training,test}.pt (pickles) in preference to the raw idx files.
+    root = make_mnist_root(tmp_path / "data", n=8)
+    assert len(data.load_real("mnist", root, train=True).data) == 8
+    processed = root / "MNIST" / "processed"
+    processed.mkdir()
+    for name in ("training.pt", "test.pt"):
+        torch.save((torch.zeros(3, 28, 28, dtype=torch.uint8), torch.zeros(3, dtype=torch.long)), processed / name)
+    with pytest.raises(ValueError, match="legacy processed files \\(pickles\\), which this package never loads"):
+        data.load_real("mnist", root, train=True)

@@ -73,10 +73,18 @@ def load_real(name: str, root: Union[str, Path], train: bool = True, download: b
     """The torchvision dataset (no transform) of an MNIST-family ``name`` under ``root`` (these read
     raw idx files; CIFAR's pickled batches are read by ``cifar_arrays``, never by torchvision)."""
     spec = get_dataset_info(name)
-    if hasattr(torchvision_class(spec), "train_list"):
+    cls = torchvision_class(spec)
+    if hasattr(cls, "train_list"):
         raise UsageError(f"{name} is read by real_arrays (its batches are pickles, read with a restricted unpickler)")
+    # torchvision prefers the legacy processed/{training,test}.pt (pickles) to the raw idx files when both
+    # are there: a pickle planted in a data root would be what the package trains on. Refused instead.
+    legacy = [Path(root) / cls.__name__ / "processed" / f for f in (cls.training_file, cls.test_file)]
+    if all(p.is_file() for p in legacy):
+        raise UsageError(f"{legacy[0].parent} holds torchvision's legacy processed files (pickles), which this "
+                         f"package never loads; remove that folder (the raw idx files in "
+                         f"{Path(root) / cls.__name__ / 'raw'} are what it reads, download=True fetches them)")
     try:
-        return torchvision_class(spec)(str(root), train=train, download=download)
+        return cls(str(root), train=train, download=download)
     except RuntimeError as exc:
         if download or "not found" not in str(exc).lower():
             raise
