@@ -134,3 +134,33 @@ def test_a_hostile_part_is_one_line_naming_it(tmp_path, capsys, text, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and str(bad) in err and message in err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_parts_that_would_merge_into_a_record_nothing_reads_are_refused(tmp_path, capsys):
+    # Regressions: a part without a method was written, then crashed; a run outside the plan was merged
+    # into a record that read_record refuses; a run without durations crashed the merge.
+    parts = []
+    for r in (0, 1):
+        parts.append(tmp_path / f"part{r}.json")
+        evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=3, epochs=1), out=parts[-1],
+                 train_data=TRAIN, test_data=TEST, run_indices=[r])
+    record = json.loads(parts[1].read_text())
+    del record["method"]
+    parts[1].write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="'method'"):
+        merge_evaluations(parts, out=tmp_path / "a.json")
+    record["method"] = "random real"
+    record["seeds"], record["runs"][0]["run"] = [7], 7  # a part whose one run lies outside the others' plan
+    with pytest.raises(ValueError, match="runs \\[7\\] .* lie outside the 3 runs"):
+        merge_evaluations([parts[0], _write(tmp_path / "b.json", record)], out=tmp_path / "b-merged.json")
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b-merged.json").exists()
+    record["seeds"], record["runs"][0]["run"] = [0, 1, 2], 1
+    for key in ("run_seconds", "train_seconds"):
+        del record["runs"][0][key]
+    merged = merge_evaluations([parts[0], _write(tmp_path / "d.json", record)], out=tmp_path / "d-merged.json")
+    assert merged["time"]["mean_run_seconds"] is not None and len(merged["runs"]) == 2
+
+
+def _write(path, record, **changes):
+    path.write_text(json.dumps({**record, **changes}))
+    return path

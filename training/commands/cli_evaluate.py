@@ -110,9 +110,11 @@ def _run(args: argparse.Namespace) -> int:
         reduced = f" REDUCED: {'; '.join(proto['reduced_reasons'])}" if proto["reduced"] else ""
         if not record["complete"]:
             reduced += f" (part: runs {[r['run'] for r in record['runs']]} of {len(record['seeds'])})"
+        seconds = record["time"].get("mean_run_seconds")
+        per_run = f" ({seconds:.0f} s/run)" if seconds is not None else ""
         print(f"{record['method']} | {target.dataset} | ipc {ipc if ipc is not None else 'all'} | {config.model} | "
-              f"{config.protocol}: {acc['mean']:.2f} +- {acc['std']:.2f} % over {acc['n']} runs "
-              f"({record['time']['mean_run_seconds']:.0f} s/run) -> {out}{reduced}")
+              f"{config.protocol}: {acc['mean']:.2f} +- {acc['std']:.2f} % over {acc['n']} runs{per_run} "
+              f"-> {out}{reduced}")
     return 0
 
 

@@ -394,9 +394,13 @@ def wanted_runs(run_indices: Optional[Sequence[int]], runs: int) -> List[int]:
     return sorted(set(indices))
 
 
-def run_times(runs: List[Dict[str, Any]]) -> Dict[str, float]:
-    return {"mean_run_seconds": round(float(np.mean([r["run_seconds"] for r in runs])), 2),
-            "mean_train_seconds": round(float(np.mean([r["train_seconds"] for r in runs])), 2)}
+def run_times(runs: List[Dict[str, Any]]) -> Dict[str, Optional[float]]:
+    """Mean durations over the runs that recorded them (records written by hand may not have)."""
+    def mean(key: str) -> Optional[float]:
+        values = [r[key] for r in runs if key in r]
+        return round(float(np.mean(values)), 2) if values else None
+
+    return {"mean_run_seconds": mean("run_seconds"), "mean_train_seconds": mean("train_seconds")}
 
 
 def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],

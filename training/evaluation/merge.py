@@ -17,7 +17,7 @@ from distilled_datasets.errors import DistilledDatasetsError, UsageError
 
 from . import copy_cost
 from .harness import comparable_key, run_times, summarize_runs
-from .records import read_record
+from .records import check_record, read_record
 
 PathLike = Union[str, os.PathLike]
 
@@ -62,6 +62,11 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
             origin.setdefault(r, os.fspath(path))
     if not runs:
         raise UsageError("the evaluation parts hold no finished runs")
+    outside = sorted(set(runs) - set(first["seeds"]))
+    if outside:
+        raise UsageError(f"runs {outside} (from {sorted({origin[r] for r in outside})}) lie outside the "
+                         f"{len(first['seeds'])} runs of the evaluation that {os.fspath(paths[parts.index(first)])!r} "
+                         "plans; only parts of one evaluation merge")
     merged_runs = [runs[r] for r in sorted(runs)]
     record = {k: v for k, v in first.items() if k not in ("run_indices", "resumed_runs", "time")}
     if "original_test" in record:
@@ -80,6 +85,7 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
     })
     if command is not None:
         record["merge_command"] = command
+    check_record(record, "the merged record")  # what is written must read back (a part may be edited)
     if out is not None:
         atomic_write_json(out, record)
     return record

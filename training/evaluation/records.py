@@ -27,6 +27,10 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _seconds(value: Any) -> bool:
+    """A finite number >= 0 (durations, accuracies in percent)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+
 def check_record(record: Any, where: str) -> Dict[str, Any]:
     """``record`` if it is a consistent evaluation record, else InvalidRecordError naming ``where``."""
     def fail(why: str) -> None:
@@ -38,6 +42,8 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         get_dataset_info(record.get("dataset"))
     except DistilledDatasetsError:
         fail(f"unknown dataset {record.get('dataset')!r}")
+    if not isinstance(record.get("method"), str) or not record["method"]:
+        fail("its 'method' (the row's name) must be a non-empty string")
     ipc = record.get("ipc")
     if ipc is not None and not (_int(ipc) and ipc >= 1):
         fail(f"ipc {ipc!r} is not a positive int")
@@ -61,6 +67,13 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         if not isinstance(accuracy, (int, float)) or not abs(accuracy - 100.0 * correct / images) <= TOLERANCE:
             fail(f"run {r}: accuracy {accuracy!r} is not 100 * correct / test_images "
                  f"({100.0 * correct / images:.4f})")
+        if not all(_seconds(run.get(k, 0)) for k in ("run_seconds", "train_seconds")):
+            fail(f"run {r}: 'run_seconds' and 'train_seconds', where given, must be numbers >= 0")
+        cost = run.get("original_test")
+        if cost is not None and not (isinstance(cost, dict) and all(_int(cost.get(k)) for k in (
+                "images", "original_correct", "copy_correct")) and all(_seconds(cost.get(k)) for k in (
+                "original_accuracy", "copy_accuracy"))):
+            fail(f"run {r}: 'original_test' must hold int images, original_correct, copy_correct and their accuracies")
     if record["runs"]:
         values = [100.0 * run["correct"] / run["test_images"] for run in record["runs"]]
         mean = sum(values) / len(values)
@@ -69,7 +82,7 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         for key, value in (("mean", mean), ("std", std), ("n", len(values))):
             if not isinstance(summary.get(key), (int, float)) or not abs(summary[key] - value) <= TOLERANCE:  # NaN too
                 fail(f"accuracy.{key} is {summary.get(key)!r}, its runs give {value:.4f}")
-    if record.get("complete") and sorted(seen) != sorted(seeds):
+    if record.get("complete") and (sorted(seen) != sorted(seeds) or not seeds):
         fail("it says complete but does not hold every run of its seeds")
     return record
 
