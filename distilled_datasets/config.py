@@ -228,7 +228,7 @@ def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Di
     return data
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
         and abs(value) != float("inf")
 
@@ -247,12 +247,18 @@ def check_metadata_types(meta: Dict[str, Any]) -> None:
     if "normalization" in meta and meta["normalization"] is not None:
         norm = meta["normalization"]
         if not (isinstance(norm, dict) and all(
-                isinstance(norm.get(k), list) and norm[k] and all(_is_number(v) for v in norm[k])
+                isinstance(norm.get(k), list) and norm[k] and all(is_number(v) for v in norm[k])
                 for k in ("mean", "std")) and all(v > 0 for v in norm["std"])):
             fail("normalization", "{'mean': [numbers], 'std': [positive numbers]}")
     for key, kind, wanted in (("training", dict, "an object"), ("metrics", list, "a list of result rows"),
                               ("package_default", bool, "true or false")):
         if key in meta and meta[key] is not None and not isinstance(meta[key], kind):
             fail(key, wanted)
-    if isinstance(meta.get("metrics"), list) and not all(isinstance(row, dict) for row in meta["metrics"]):
-        fail("metrics", "a list of result rows (objects)")
+    if isinstance(meta.get("metrics"), list) and not all(_metric_row(row) for row in meta["metrics"]):
+        fail("metrics", "a list of result rows (objects with a numeric 'mean' and, if given, 'std')")
+
+
+def _metric_row(row: Any) -> bool:
+    """A row the model card and `info` can print: a number for its mean (and std, where given)."""
+    return (isinstance(row, dict) and is_number(row.get("mean"))
+            and (row.get("std") is None or is_number(row["std"])))

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .config import LIMITS, read_config_file
+from .config import LIMITS, is_number, check_metadata_types, read_config_file
 from .errors import InvalidGeneratorError
 
 IMAGES_FORMAT_NAME = "distilled-datasets/images"
@@ -69,6 +69,8 @@ class LearnedImages:
         _require(not unknown, weights_path, f"unexpected tensors {unknown}")
         missing = [k for k in ("images", "labels", "lrs") if k not in tensors]
         _require(not missing, weights_path, f"missing tensors {missing}")
+        real = [k for k in ("images", "lrs") if not tensors[k].is_floating_point()]  # complex would lose a part
+        _require(not real, weights_path, f"{real} must be real floating-point tensors")
         out = cls(config, tensors["images"].float(), tensors["labels"], tensors["lrs"].float(), init)
         out._validate(config_path, weights_path)
         return out
@@ -77,6 +79,15 @@ class LearnedImages:
         cfg = self.config
         for key in ("dataset", "num_classes", "channels", "image_size", "steps", "epochs", "normalization"):
             _require(key in cfg, config_path, f"missing key {key!r}")
+        try:  # the keys a generator's config has too (its metrics are rows; these, one measured accuracy)
+            check_metadata_types({k: v for k, v in cfg.items() if k != "metrics"})
+        except InvalidGeneratorError as exc:
+            raise InvalidGeneratorError(f"{config_path}: {exc}") from None
+        metrics = cfg.get("metrics")
+        accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
+        _require(metrics is None or (isinstance(metrics, dict) and (accuracy is None or is_number(accuracy) or (
+            isinstance(accuracy, dict) and all(is_number(accuracy[k]) for k in ("mean", "std", "n") if k in accuracy)))),
+            config_path, "metrics must be an object; its test_accuracy a number or {'mean', 'std', 'n'} of numbers")
         for key, limit in (("num_classes", LIMITS["num_classes"]), ("channels", LIMITS["channels"]),
                            ("image_size", LIMITS["image_size"]), ("steps", MAX_STEPS), ("epochs", MAX_STEPS)):
             value = cfg[key]

@@ -61,6 +61,7 @@ def test_non_utf8_and_oversized_configs_are_refused(mnist_generator_dir):
     ("classes", 5), ("classes", [1, 2]), ("normalization", {"mean": None, "std": [0.3]}),
     ("normalization", {"mean": [0.1], "std": [0.0]}), ("dataset", ["mnist"]), ("metrics", {"a": 1}),
     ("training", "yes"), ("package_default", "true"), ("sampling", [1]),
+    ("metrics", [{"a": 1}]), ("metrics", [{"mean": "x", "std": 1}]), ("metrics", [{"mean": 90.0, "std": "x"}]),
 ])
 def test_wrong_types_are_refused_field_by_field(mnist_generator_dir, key, value):
     config = _config(mnist_generator_dir)

@@ -108,6 +108,38 @@ def test_wrong_class_wrong_loader_and_tampering_are_refused(tmp_path, make_gener
         DistilledMNIST(repo_id=folder)
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("normalization", {"mean": [0.1307], "std": ["a"]}, "normalization"),
+    ("classes", 5, "classes"),
+    ("training", "x", "training"),
+    ("metrics", 5, "metrics must be an object"),
+    ("metrics", {"test_accuracy": {"mean": 90.0, "std": "x"}}, "metrics must be an object"),
+])
+def test_a_hostile_images_config_is_refused_by_its_key(tmp_path, capsys, key, value, message):
+    # Regressions: each of these ended in a traceback (info, preview, or the dataset's repr).
+    from distilled_datasets.cli import main as cli_main
+
+    folder = save_result(_result(), tmp_path / "run", list(DistilledMNIST.classes))
+    config = json.loads((folder / "config.json").read_text())
+    config[key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidGeneratorError, match=message):
+        DistilledMNIST(repo_id=folder)
+    assert cli_main(["info", "mnist", "--repo-id", str(folder)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_complex_images_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = save_result(_result(), tmp_path / "run", list(DistilledMNIST.classes))
+    tensors = load_file(folder / "model.safetensors")
+    tensors["images"] = tensors["images"].to(torch.complex64)
+    save_file(tensors, str(folder / "model.safetensors"))
+    with pytest.raises(InvalidGeneratorError, match="real floating-point"):
+        DistilledMNIST(repo_id=folder)
+
+
 def test_cifar10_round_trip_gives_rgb_items(tmp_path):
     result = _result("cifar10", "alexcifarnet", mode="random", ipc=1, steps=1, epochs=2)
     folder = save_result(result, tmp_path / "cifar", list(DistilledCIFAR10.classes))
