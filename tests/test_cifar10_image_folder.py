@@ -172,3 +172,58 @@ def test_original_test_archives_are_arrays_only(tmp_path):
              test_prefix_jpeg_paths=np.array(["../../etc/passwd"]), test_batch_labels=np.zeros(1, np.uint8))
     with pytest.raises(UsageError, match="inside the data root"):
         load_copy_cost_set(str(tmp_path / "escape.npz"), str(tmp_path / "copy"), "cifar10", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("labels out of range", "test_batch_labels must hold an integer class in 0..9"),
+    ("labels as text", "test_batch_labels must hold an integer class"),
+    ("labels too short", "test_batch_labels must hold an integer class"),
+    ("a damaged copy", "is not a readable image"),
+    ("a copy of another size", "is \\(16, 16, 3\\), its original \\(32, 32, 3\\)"),
+])
+def test_a_damaged_copy_cost_set_is_refused_naming_the_fault(tmp_path, damage, message):
+    from distilled_datasets.errors import DistilledDatasetsError
+    from distilled_datasets.training.evaluation.copy_cost import load_copy_cost_set
+
+    root = tmp_path / "copy"
+    originals, labels = write_cifar10_folder(root, test_per_class=2)["test"]
+    names = np.array([f"test/{CLASSES[c]}/{k % 2:04d}.png" for k, c in enumerate(labels)])
+    labels = np.asarray(labels, dtype=np.uint8)
+    if damage == "labels out of range":
+        labels[3] = 99
+    elif damage == "labels as text":
+        labels = np.array([str(v) for v in labels])
+    elif damage == "labels too short":
+        labels = labels[:5]
+    elif damage == "a damaged copy":
+        (root / names[4]).write_bytes(b"not a png")
+    else:
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / names[4])
+    canonical = tmp_path / "canonical.npz"
+    np.savez(canonical, test_prefix_images=originals, test_prefix_jpeg_paths=names, test_batch_labels=labels)
+    with pytest.raises(DistilledDatasetsError, match=message):
+        load_copy_cost_set(str(canonical), str(root), "cifar10", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("a damaged image", "is not a readable image"),
+    ("an empty class folder", "is not an image folder"),
+    ("no class folders", "An image folder works too: ROOT/train/<class>/<image>"),  # not read as one at all
+])
+def test_a_damaged_image_folder_is_one_line_naming_it(tmp_path, capsys, damage, message):
+    root = tmp_path / "copy"
+    write_cifar10_folder(root)
+    if damage == "a damaged image":
+        (root / "train" / CLASSES[2] / "0001.png").write_bytes(b"\x89PNG truncated")
+    elif damage == "an empty class folder":
+        for image in (root / "train" / CLASSES[5]).iterdir():
+            image.unlink()
+    else:
+        import shutil
+        shutil.rmtree(root / "train")
+        (root / "train").mkdir()
+    code = cli_main(["evaluate", "--dataset", "cifar10", "--data-root", str(root), "--source", "random-real",
+                     "--ipc", "1", "--runs", "1", "--epochs", "1", "--device", "cpu", "--no-progress",
+                     "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err

@@ -22,7 +22,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from distilled_datasets.dataset_info import IMAGE_FOLDER_PREFIX, DatasetInfo, register_dataset
-from distilled_datasets.errors import MissingFileError, UsageError
+from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
 from distilled_datasets.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -38,17 +38,30 @@ def split_folder(root, train: bool) -> Path:
     return folder
 
 
+def _image_folder(folder: str) -> torchvision.datasets.ImageFolder:
+    """torchvision's listing of ``folder``; its refusals (no class folders, a class folder without images)
+    as errors that say what the layout must be."""
+    try:
+        return torchvision.datasets.ImageFolder(folder)
+    except FileNotFoundError as exc:
+        raise MissingFileError(f"{folder} is not an image folder ({exc}); it needs one sub-folder per class, each "
+                               "holding that class's images") from None
+
+
 @lru_cache(maxsize=8)
 def _arrays(folder: str, image_size: int, channels: int) -> Tuple[np.ndarray, np.ndarray, Tuple[str, ...]]:
-    dataset = torchvision.datasets.ImageFolder(folder)
+    dataset = _image_folder(folder)
     mode = "L" if channels == 1 else "RGB"
     images = []
     for path, _ in dataset.samples:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if image.size != (image_size, image_size):  # already the right size: no resampling
-                image = TF.center_crop(TF.resize(image, image_size), [image_size, image_size])
-            images.append(np.asarray(image, dtype=np.uint8))
+        try:
+            with Image.open(path) as image:
+                image = image.convert(mode)
+        except OSError as exc:  # PIL's UnidentifiedImageError too: a damaged or truncated file
+            raise DamagedFileError(f"{path} is not a readable image ({exc}); replace or remove it") from None
+        if image.size != (image_size, image_size):  # already the right size: no resampling
+            image = TF.center_crop(TF.resize(image, image_size), [image_size, image_size])
+        images.append(np.asarray(image, dtype=np.uint8))
     labels = np.asarray(dataset.targets, dtype=np.int64)
     return np.stack(images), labels, tuple(dataset.classes)
 
@@ -70,13 +83,16 @@ def register_image_folder(root, image_size: Optional[int] = None, channels: Opti
     from .real_data import channel_stats
 
     folder = split_folder(root, train=True)
-    probe = torchvision.datasets.ImageFolder(str(folder))
+    probe = _image_folder(str(folder))
     if not probe.samples:
         raise UsageError(f"{folder} holds no images in class sub-folders")
-    with Image.open(probe.samples[0][0]) as first:
-        channels = channels or (1 if first.mode in ("1", "L", "I", "I;16", "F") else 3)
-        size_given = image_size is not None
-        image_size = image_size or min(first.size)
+    try:
+        with Image.open(probe.samples[0][0]) as first:
+            channels = channels or (1 if first.mode in ("1", "L", "I", "I;16", "F") else 3)
+            size_given = image_size is not None
+            image_size = image_size or min(first.size)
+    except OSError as exc:
+        raise DamagedFileError(f"{probe.samples[0][0]} is not a readable image ({exc}); replace or remove it") from None
     check_int("channels", channels, 1, 3)
     if channels == 2:
         raise UsageError("channels must be 1 (grey) or 3 (RGB), got 2")

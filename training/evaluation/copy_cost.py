@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from distilled_datasets.dataset_info import get_dataset_info
 from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
 
 from ..common.real_data import uint8_to_normalized
@@ -53,10 +54,15 @@ def load_copy_cost_set(path: str, data_root: str, dataset: str, device: torch.de
             labels = archive["test_batch_labels"][:len(names)]
     except FileNotFoundError as exc:
         raise MissingFileError(f"original_test {path} does not exist") from exc
-    except (ValueError, OSError) as exc:  # not an npz, or object arrays refused by allow_pickle=False
-        raise DamagedFileError(f"original_test {path} is not a readable array archive ({exc})") from exc
+    except (ValueError, OSError, MemoryError) as exc:  # not an npz, object arrays (allow_pickle=False), huge shapes
+        raise DamagedFileError(f"original_test {path} is not a readable array archive ({exc!r:.200})") from exc
     if original.dtype != np.uint8 or original.ndim != 4 or len(original) != len(names):
         raise UsageError(f"original_test {path}: test_prefix_images must be uint8 [n, H, W, C] with one path each")
+    classes = get_dataset_info(dataset).num_classes
+    if labels.dtype.kind not in "iu" or labels.shape != (len(names),) or (
+            len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes):
+        raise UsageError(f"original_test {path}: test_batch_labels must hold an integer class in 0..{classes - 1} for "
+                         f"each of its {len(names)} images")
     copies = []
     for name in names:
         file = Path(data_root) / str(name)
@@ -65,11 +71,14 @@ def load_copy_cost_set(path: str, data_root: str, dataset: str, device: torch.de
         if not file.is_file():
             raise MissingFileError(f"original_test: {file} does not exist; --data-root must be the unpacked copy "
                                    "(the folder holding train/ and test/) that the archive's paths refer to")
-        with Image.open(file) as image:
-            copies.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+        try:
+            with Image.open(file) as image:
+                copies.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+        except OSError as exc:  # PIL's UnidentifiedImageError too
+            raise DamagedFileError(f"original_test: {file} is not a readable image ({exc})") from None
+        if copies[-1].shape != original.shape[1:]:
+            raise UsageError(f"original_test: {file} is {copies[-1].shape}, its original {original.shape[1:]}")
     copy = np.stack(copies)
-    if copy.shape != original.shape:
-        raise UsageError(f"original_test: the copies are {copy.shape}, the originals {original.shape}")
     return CopyCostSet(path=path, original=uint8_to_normalized(original, dataset).to(device),
                        copy=uint8_to_normalized(copy, dataset).to(device),
                        labels=torch.as_tensor(labels.astype(np.int64)).to(device))
