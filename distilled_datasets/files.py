@@ -212,6 +212,15 @@ def writing(out: PathLike) -> Iterator[None]:
         raise WriteError(f"could not write {out}: {exc}") from exc
 
 
+def check_writable(out: PathLike) -> None:
+    """Before any long work: ``out``'s folder can take a file (a WriteError naming it, else)."""
+    probe = temp_sibling(out, "probe")
+    with writing(out):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+    discard(probe)
+
+
 # What marks a training run's folder (its config, checkpoints, log): never replaced by another
 # command's output, whatever the flags.
 RUN_MARKERS = ("train_config.json", "latent_config.json", "checkpoints", "log.jsonl")

@@ -97,3 +97,34 @@ def test_recipe_errors_name_the_setting_with_exit_2(tmp_path, make_mnist_root, c
     assert main(["wang-pretrain", "--dataset", "mnist", "--data-root", str(root), "--out", str(tmp_path / "p"),
                  "--nets", "0"]) == 2
     assert "nets must be" in capsys.readouterr().err
+
+
+def test_bad_weight_files_fail_before_the_distillation(tmp_path, make_mnist_root, capsys, monkeypatch):
+    # Regressions: a bad --eval-pool failed after the whole distillation; a junk or wrong-model weight file
+    # ended in a traceback.
+    from safetensors.torch import save_file
+
+    from distilled_datasets.training.wang2018 import distill as distill_module
+
+    root = make_mnist_root(tmp_path / "data", n=20)
+    pool = tmp_path / "pool"
+    assert main(["wang-pretrain", "--dataset", "mnist", "--data-root", str(root), "--nets", "1", "--train-epochs", "1",
+                 "--threads", "1", "--device", "cpu", "--out", str(pool)]) == 0
+    junk, other = tmp_path / "junk", tmp_path / "other"
+    junk.mkdir()
+    (junk / "net_000.safetensors").write_bytes(b"not safetensors")
+    other.mkdir()
+    save_file({"w": torch.zeros(3)}, str(other / "net_000.safetensors"))
+    distilled = []
+    monkeypatch.setattr(distill_module, "distill", lambda *a, **k: distilled.append(1))
+    base = ["distill-wang", "--dataset", "mnist", "--data-root", str(root), "--init-pool", str(pool), "--steps", "1",
+            "--epochs", "1", "--iterations", "1", "--batch-size", "8", "--threads", "1", "--device", "cpu"]
+    for flags, message in ((["--eval-pool", str(junk)], "--eval-pool " + str(junk / "net_000.safetensors") +
+                            " is not a readable safetensors file"),
+                           (["--eval-pool", str(other)], "do not fit the model"),
+                           (["--init-pool", str(other)], "--init-pool " + str(other / "net_000.safetensors"))):
+        capsys.readouterr()
+        assert main(base + flags + ["--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert distilled == [] and not (tmp_path / "r").exists()

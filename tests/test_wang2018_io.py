@@ -176,3 +176,19 @@ def test_learned_images_run_through_the_evaluation_harness(tmp_path):
     record = evaluate(DistilledMNIST, ipc=1, config=cfg, dataset_kwargs={"repo_id": str(folder)}, test_data=test)
     assert record["complete"] and len(record["runs"]) == 2 and record["runs"][0]["training_images"] == 10
     assert record["source"]["learned_images"]["method"] == "wang2018" and len(record["source"]["weights_sha256"]) == 64
+
+
+def test_a_failed_save_leaves_the_earlier_result_whole(tmp_path, monkeypatch):
+    from distilled_datasets.training.wang2018 import result_files
+
+    folder = save_result(_result(seed=0), tmp_path / "run", list(DistilledMNIST.classes))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(result):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(result_files, "sample_grid", broken)  # after the weights, before the config
+    with pytest.raises(OSError, match="could not write .*No space left on device"):
+        save_result(_result(seed=1), folder, list(DistilledMNIST.classes))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left behind

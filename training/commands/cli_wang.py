@@ -60,7 +60,7 @@ def _setup(setup, dataset: str, model: Optional[str]):
 
 
 def run_distill(args) -> int:
-    from distilled_datasets.files import check_output
+    from distilled_datasets.files import check_output, check_writable
 
     from ..common.config_flags import apply_flags, given_flags
     from ..common.model_zoo import build_model
@@ -81,11 +81,20 @@ def run_distill(args) -> int:
                  own_kind=lambda folder: {p.name for p in folder.iterdir()} <= {"config.json", "model.safetensors",
                                                                                "samples.png", "README.md"},
                  kind_name="distill-wang result folder")
+    check_writable(out)  # an unwritable --out fails now, not after the distillation
     spec, device, model_name, (x, y), (xt, yt) = _setup(setup, args.dataset, recipe.pop("model", None))
     cfg = WangConfig(dataset=spec.name, model=model_name, mode=mode, **recipe)  # checked: UsageError, exit 2
     model = build_model(model_name, spec.channels, spec.num_classes, spec.image_size).to(device)
-    init = {k: v.to(device) for k, v in load_weights(setup.init_from).items()} if setup.init_from else None
-    pool = [{k: v.to(device) for k, v in p.items()} for p in load_pool(setup.init_pool)] if setup.init_pool else None
+    like = dict(model.named_parameters())  # every weight file given must fit this model
+
+    def on_device(params):
+        return {k: v.to(device) for k, v in params.items()}
+
+    # Every input is read before the distillation, so a bad one costs nothing.
+    init = on_device(load_weights(setup.init_from, like)) if setup.init_from else None
+    pool = [on_device(p) for p in load_pool(setup.init_pool, like)] if setup.init_pool else None
+    held_out = ([on_device(p) for p in load_pool(setup.eval_pool, like, "--eval-pool")]
+                if mode not in ("fixed", "random") and setup.eval_pool else [])
     objective = malicious_objective(*cfg.malicious) if cfg.malicious else None
     result = distill(cfg, model, x, y, spec.num_classes, init=init, pool=pool, objective=objective)
 
@@ -95,8 +104,7 @@ def run_distill(args) -> int:
     elif mode == "random":
         nets, count = heldout_inits(model, setup.eval_nets, cfg.init), setup.eval_nets
     else:
-        nets = [{k: v.to(device) for k, v in p.items()} for p in load_pool(setup.eval_pool)] if setup.eval_pool else []
-        count = len(nets)
+        nets, count = held_out, len(held_out)
     metrics = {}
     if count:
         if cfg.malicious:

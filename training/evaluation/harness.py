@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from distilled_datasets.errors import UsageError, WriteError
-from distilled_datasets.files import discard, temp_sibling, writing
+from distilled_datasets.files import check_writable, writing
 from distilled_datasets.validation import check_int, check_positive_int, non_negative_int, positive_int
 
 from ..common.config_flags import check_bounds
@@ -372,15 +372,6 @@ def _write(out: Union[str, os.PathLike], record: Dict[str, Any], writer) -> None
             raise exc from None
         raise WriteError(f"{exc}; the {len(record['runs'])} finished run(s) were kept in {kept} (pass it back "
                          f"with --out {kept} --resume, or copy it)") from exc
-
-
-def check_writable(out: Union[str, os.PathLike]) -> None:
-    """Before any training: ``out``'s folder can take a file (a WriteError naming it, else)."""
-    probe = temp_sibling(out, "probe")
-    with writing(out):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-    discard(probe)
 
 
 def wanted_runs(run_indices: Optional[Sequence[int]], runs: int) -> List[int]:

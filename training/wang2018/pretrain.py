@@ -61,7 +61,8 @@ def train_pool(model_name: str, channels: int, num_classes: int, image_size: int
     for i in range(start, start + count):
         path = Path(out) / f"net_{i:03d}.safetensors" if out is not None else None
         if path is not None and path.is_file():
-            pool.append({k: v.to(x.device) for k, v in load_weights(path).items()})
+            saved = load_weights(path, dict(model.named_parameters()), "wang-pretrain --out")  # must fit the model
+            pool.append({k: v.to(x.device) for k, v in saved.items()})
             continue
         init = sample_init(model, POOL_SEED_BASE + i)
         params = train_classifier(model, init, x, y, epochs=epochs, lr=lr, seed=POOL_SEED_BASE + i,

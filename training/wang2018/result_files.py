@@ -14,12 +14,13 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from distilled_datasets._version import __version__
 from distilled_datasets.config import CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
-from distilled_datasets.errors import MissingFileError, UsageError
-from distilled_datasets.files import atomic_write, atomic_write_json
+from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
+from distilled_datasets.files import atomic_write, atomic_write_json, discard, move_into_place, temp_sibling, writing
 from distilled_datasets.learned_images import IMAGES_FORMAT_NAME, IMAGES_FORMAT_VERSION, INIT_PREFIX, LearnedImages
 from distilled_datasets.preview import image_grid
 
@@ -78,8 +79,23 @@ def sample_grid(result: DistillResult) -> Image.Image:
 
 def save_result(result: DistillResult, folder: PathLike, classes: List[str], metrics: Optional[Dict[str, Any]] = None,
                 command: Optional[str] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
+    """Write the result folder whole: built beside ``folder`` and moved into place (an earlier result
+    there is replaced at once, never file by file), so a failure leaves the old folder or none."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staged = temp_sibling(folder)
+        try:
+            staged.mkdir()
+            _write_result(result, staged, classes, metrics, command, extra)
+            move_into_place(staged, folder, overwrite=True)
+        finally:
+            discard(staged)  # gone already when it was moved into place
+    return folder
+
+
+def _write_result(result: DistillResult, folder: Path, classes: List[str], metrics: Optional[Dict[str, Any]],
+                  command: Optional[str], extra: Optional[Dict[str, Any]]) -> None:
     tensors = {
         "images": result.images.detach().float().cpu().contiguous(),
         "labels": result.labels.detach().to(torch.int64).cpu().contiguous(),
@@ -91,7 +107,6 @@ def save_result(result: DistillResult, folder: PathLike, classes: List[str], met
     grid = sample_grid(result)
     atomic_write(folder / SAMPLES_NAME, lambda tmp: grid.save(tmp, format="PNG"))
     atomic_write_json(folder / CONFIG_NAME, result_config(result, classes, metrics, command, extra))
-    return folder
 
 
 def load_result(folder: PathLike) -> LearnedImages:
@@ -107,10 +122,19 @@ def save_weights(params: Params, path: PathLike, metadata: Optional[Dict[str, st
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def load_weights(path: PathLike) -> Params:
+def load_weights(path: PathLike, like: Optional[Params] = None, flag: str = "--init-from") -> Params:
     """Weights for ``--init-from``: a .safetensors file of parameters, or a saved result folder
-    (its stored fixed init)."""
+    (its stored fixed init). ``like``: the model's parameters, whose names and shapes they must have."""
     path = Path(path)
+    params = _read_weights(path, flag)
+    if like is not None and {k: tuple(v.shape) for k, v in params.items()} != {k: tuple(v.shape) for k, v in
+                                                                              like.items()}:
+        raise UsageError(f"{flag} {path}: its weights do not fit the model (names or shapes differ); pass weights "
+                         "of the same --model, as wang-pretrain or a fixed-init distill-wang writes them")
+    return params
+
+
+def _read_weights(path: Path, flag: str) -> Params:
     if path.is_dir():
         learned = load_result(path)
         if not learned.init:
@@ -118,15 +142,19 @@ def load_weights(path: PathLike) -> Params:
                              "pass a fixed-init result folder or a .safetensors file of weights")
         return dict(learned.init)
     if not path.is_file():
-        raise MissingFileError(f"--init-from {path}: no such file or folder")
-    return {k: v.float() for k, v in load_file(str(path)).items()}
+        raise MissingFileError(f"{flag} {path}: no such file or folder")
+    try:
+        return {k: v.float() for k, v in load_file(str(path)).items()}
+    except (SafetensorError, OSError) as exc:
+        raise DamagedFileError(f"{flag} {path} is not a readable safetensors file ({exc}); write it again") from None
 
 
-def load_pool(folder: PathLike) -> List[Params]:
-    """Every *.safetensors file of ``folder`` (sorted by name), e.g. trained classifiers."""
+def load_pool(folder: PathLike, like: Optional[Params] = None, flag: str = "--init-pool") -> List[Params]:
+    """Every *.safetensors file of ``folder`` (sorted by name), e.g. trained classifiers; each must fit
+    ``like`` (the model's parameters) when given."""
     folder = Path(folder)
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not files:
-        raise MissingFileError(f"--init-pool {folder}: no *.safetensors weight files there; write some with "
+        raise MissingFileError(f"{flag} {folder}: no *.safetensors weight files there; write some with "
                                 "`distilled-datasets wang-pretrain --out DIR`")
-    return [load_weights(f) for f in files]
+    return [load_weights(f, like, flag) for f in files]
