@@ -3,7 +3,9 @@ queue of one process per core, then the parts merged into the result files the t
 
 The rows are those of the README and the cross-architecture table: ConvNet3 at IPC 1 and 10 (the
 headline protocol, 1000 epochs, 5 runs), at IPC 50 (300 epochs, 3 runs), and AlexNet, ResNet18 and
-VGG11 at IPC 10 (300 epochs, 1 run). Run r trains on learned set r (the harness's dataset seed r).
+VGG11 at IPC 10 (300 epochs, 1 run; ResNet18 on CIFAR-10: 100, the epochs its row was measured
+with). Run r trains on learned set r (the harness's dataset seed r). CIFAR-10 runs are also
+tested on the original pixels of the JPEG copy's test prefix (--original-test), as every CIFAR-10 row.
 
     python benchmarks/headline_rows.py commands --dataset fashion_mnist    (one evaluate per run)
     python benchmarks/headline_rows.py merge --dataset fashion_mnist       (parts -> benchmarks/results/eval)
@@ -23,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "eval"
 LABEL = "learned latents (package default)"
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}
+ORIGINAL_TEST = {"cifar10": "../shared/data/CIFAR10-jpeg/canonical.npz"}  # what the JPEG copy costs, per run
+EPOCHS = {("cifar10", "resnet18"): 100}  # the epochs a dataset's row of a model was measured with, where not 300
 
 
 class Row(NamedTuple):
@@ -30,6 +34,9 @@ class Row(NamedTuple):
     ipc: int
     runs: int
     epochs: Optional[int]  # None: the headline's 1000
+
+    def for_dataset(self, dataset: str) -> "Row":
+        return self._replace(epochs=EPOCHS.get((dataset, self.model), self.epochs))
 
     def result_file(self, dataset: str) -> Path:
         suffix = "" if self.epochs is None else f"_{self.epochs}ep"
@@ -48,6 +55,8 @@ def run_command(dataset: str, row: Row, run: int, parts_dir: Path, data_root: st
                        "--source", "default", "--model", row.model, "--ipc", str(row.ipc), "--runs", str(row.runs)]
     if row.epochs is not None:
         argv += ["--epochs", str(row.epochs)]
+    if dataset in ORIGINAL_TEST:
+        argv += ["--original-test", ORIGINAL_TEST[dataset]]
     argv += ["--run-indices", str(run), "--threads", "1", "--no-progress", "--resume", "--label", LABEL,
              "--out", str(row.part(dataset, run, parts_dir))]
     return shlex.join(argv)
@@ -85,7 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = sorted(set(args.models) - {r.model for r in ROWS})
     if unknown:
         parser.error(f"--models: no rows for {unknown}; valid values: {sorted({r.model for r in ROWS})}")
-    rows = [r for r in ROWS if r.model in args.models]
+    rows = [r.for_dataset(args.dataset) for r in ROWS if r.model in args.models]
     if args.action == "merge":
         return merge(args.dataset, rows, args.parts_dir)
     data_root = args.data_root or DATA_ROOTS[args.dataset]

@@ -62,10 +62,10 @@ def discard(path: PathLike) -> None:
         pass
 
 
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<kind>[a-z]+)-(?P<pid>\d+)-[0-9a-f]{8}$")
+TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<kind>[a-z]+)-(?P<pid>\d+)-[0-9a-f]{8}$")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,6 +73,9 @@ def _alive(pid: int) -> bool:
     except OSError:  # PermissionError: another user's live process
         return True
     return True
+
+
+ASIDE_KIND = "aside"  # an --overwrite's set-aside previous run: restored (run_folder.py), never removed here
 
 
 def remove_stale_temporaries(folder: PathLike, name: str = None, any_writer: bool = False) -> List[Path]:
@@ -83,10 +86,10 @@ def remove_stale_temporaries(folder: PathLike, name: str = None, any_writer: boo
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
-        match = _TEMPORARY.match(entry.name)
-        if match is None or (name is not None and match["name"] != name):
+        match = TEMPORARY_NAME.match(entry.name)
+        if match is None or (name is not None and match["name"] != name) or match["kind"] == ASIDE_KIND:
             continue
-        if any_writer or not _alive(int(match["pid"])):
+        if any_writer or not process_alive(int(match["pid"])):
             discard(entry)
             removed.append(entry)
     return removed

@@ -38,10 +38,12 @@ from .weights_file import check_representable, read_weights
 SELECTOR_PREFIX = "selector."
 # The most weights a config may ask for (1 GiB of float32): checked on the meta device, before allocation.
 MAX_WEIGHT_ELEMENTS = 1 << 28
-# Activation values of one forward pass (4 GiB in float32): a small config can still ask for a huge pass
-# (10000 classes of 1024 x 1024 images in one probe, or 4096-image chunks), refused before it is run.
+# Activation values alive at once in one forward pass (4 GiB in float32): a small config can still ask
+# for a huge pass (4096-image chunks of every class, 1024 x 1024 images), refused before it is run.
 MAX_PASS_ELEMENTS = 1 << 30
-PROBE_CLASSES = 100  # classes per pass of the load-time probe (check_finite_output)
+PROBE_CLASSES = 10  # classes per pass of the load-time probe (check_finite_output)
+# The probe makes one image of every class: 10,000 classes of 1024 x 1024 images would take minutes.
+MAX_PROBE_ELEMENTS = 1 << 32
 LATENTS_KEY = "latents"
 
 logger = logging.getLogger(__name__)
@@ -247,23 +249,36 @@ class Generator(nn.Module):
         return max(chunk, min(self.config.num_classes, PROBE_CLASSES))
 
     def check_pass_size(self) -> None:
-        """Refuse a config whose forward pass needs more than MAX_PASS_ELEMENTS activation values, counted
-        in one pass of one image (on the meta device when loading: no memory, no arithmetic)."""
-        counted = [0]
+        """Refuse a config whose forward pass needs more than MAX_PASS_ELEMENTS activation values at once
+        (the largest input plus output of a layer, as inference keeps them), measured in one pass of one
+        image in eval mode (on the meta device when loading: no memory, no arithmetic)."""
+        sizes: list = []
 
-        def count(module, inputs, output):
-            counted[0] += output.numel() if isinstance(output, torch.Tensor) else 0
+        def record(module, inputs, output):
+            if isinstance(output, torch.Tensor):
+                sizes.append(sum(i.numel() for i in inputs if isinstance(i, torch.Tensor)) + output.numel())
 
-        hooks = [m.register_forward_hook(count) for m in self.net.modules() if not list(m.children())]
-        device = next(self.net.parameters()).device  # meta when built by from_files: nothing is computed
+        hooks = [m.register_forward_hook(record) for m in self.net.modules() if not list(m.children())]
+        device, training = next(self.net.parameters()).device, self.net.training  # meta: nothing is computed
+        self.net.eval()
         try:
             with torch.no_grad():
                 self.net(torch.zeros(1, self.config.noise_dim, device=device), torch.zeros(1, dtype=torch.long,
                                                                                              device=device))
+        except (RuntimeError, ValueError) as exc:
+            raise InvalidGeneratorError(f"the generator of this config cannot make one image ({exc})") from None
         finally:
+            self.net.train(training)
             for hook in hooks:
                 hook.remove()
-        needed = counted[0] * self.images_per_pass()
+        peak = max(sizes, default=0)
+        if peak * self.config.num_classes > MAX_PROBE_ELEMENTS:
+            c = self.config
+            raise InvalidGeneratorError(
+                f"{c.num_classes} classes of {c.channels} x {c.image_size} x {c.image_size} images need "
+                f"{peak * c.num_classes:,} activation values to check one image of each, more than this package "
+                f"works through when it loads a generator ({MAX_PROBE_ELEMENTS:,}); fewer classes or smaller images fit")
+        needed = peak * self.images_per_pass()
         if needed > MAX_PASS_ELEMENTS:
             c = self.config
             raise InvalidGeneratorError(

@@ -432,7 +432,12 @@ def test_headline_rows_script_prints_one_valid_evaluation_per_run():
     parsed = [build_parser("evaluate").parse_args(shlex.split(line)[1:]) for line in printed]
     rows = {(a.model, tuple(a.ipc), a.runs, a.epochs) for a in parsed}
     assert rows == {("convnet3", (1,), 5, None), ("convnet3", (10,), 5, None), ("convnet3", (50,), 3, 300),
-                    ("alexnet", (10,), 1, 300), ("resnet18", (10,), 1, 300), ("vgg11", (10,), 1, 300)}
+                    ("alexnet", (10,), 1, 300), ("resnet18", (10,), 1, 100), ("vgg11", (10,), 1, 300)}
     assert len(parsed) == 5 + 5 + 3 + 3 and len({a.out for a in parsed}) == len(parsed)
     assert all(len(a.run_indices) == 1 and a.data_root == "data/cifar10-jpeg" and a.source == "default"
-               for a in parsed)
+               and a.original_test.endswith("CIFAR10-jpeg/canonical.npz") for a in parsed)  # as every CIFAR-10 row
+    for record in (Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "eval" / "cifar10").glob(
+            "learned-latents_fixed_*.json"):  # each row the script re-measures is a file it would write
+        parts = record.stem.split("_")  # learned-latents_fixed_MODEL_ipcN[_Eep]
+        epochs = int(parts[4][:-2]) if len(parts) > 4 else None
+        assert (parts[2], (int(parts[3][3:])), epochs) in {(r[0], r[1][0], r[3]) for r in rows}, record.name

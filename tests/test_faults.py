@@ -227,6 +227,37 @@ def test_an_overwrite_that_cannot_start_keeps_the_previous_run(data_env, tmp_pat
     assert digest(out) != before and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock"]
 
 
+def test_an_overwrite_killed_before_its_run_started_is_put_back(data_env, tmp_path, capsys):
+    # The set-aside folder of a process that no longer exists holds the earlier run: the next command in the
+    # folder restores it (a cleanup of temporaries would have deleted it).
+    from distilled_datasets.files import ASIDE_KIND, temp_sibling
+
+    out = tmp_path / "run"
+    assert cli_main([*TRAIN, "--out", str(out)]) == 0
+    before = digest(out)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    aside = temp_sibling(out / "previous-run", ASIDE_KIND)
+    aside = aside.with_name(aside.name.replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-"))
+    aside.mkdir()
+    for name in os.listdir(out):
+        if name not in (".lock", aside.name):
+            os.replace(out / name, aside / name)
+    assert digest(out) != before
+    assert cli_main([*TRAIN, "--out", str(out)]) == 2  # the earlier run is back: a new one needs --overwrite
+    assert "already holds" in capsys.readouterr().err
+    assert digest(out) == before and not aside.exists()
+
+
+def test_a_refused_run_leaves_other_processes_temporaries_alone(data_env, tmp_path, capsys):
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    live = out / f".x.tmp-{os.getpid()}-0123abcd"  # a live writer's temporary
+    live.write_text("being written")
+    assert cli_main([*TRAIN, "--out", str(out)]) == 2
+    assert "already holds" in capsys.readouterr().err and live.exists()
+
+
 def test_a_run_refused_before_its_first_file_leaves_no_folder(data_env, tmp_path, capsys):
     out = tmp_path / "new" / "run"
     assert cli_main([*TRAIN, "--out", str(out), "--dataset", "foo"]) == 2
@@ -235,8 +266,8 @@ def test_a_run_refused_before_its_first_file_leaves_no_folder(data_env, tmp_path
     # Fashion-MNIST is spelt as every other command takes it; its files are missing from this data root.
     assert cli_main([*TRAIN, "--out", str(out), "--dataset", "Fashion-MNIST"]) == 2
     assert "FashionMNIST (train split) was not found" in capsys.readouterr().err
-    assert not out.exists()
-    out.mkdir()  # a folder the user made stays, as it was
+    assert not (tmp_path / "new").exists()  # every folder the refused run made is gone
+    out.mkdir(parents=True)  # a folder the user made stays, as it was
     assert cli_main([*TRAIN, "--out", str(out), "--dataset", "fashion_mnist"]) == 2
     assert out.is_dir() and list(out.iterdir()) == []
 

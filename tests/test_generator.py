@@ -230,3 +230,12 @@ def test_model_card_has_yaml_metadata(tmp_path, make_generator, front_matter, da
     assert f"from distilled_datasets import {cls}" in card and 'repo_id="org/distilled"' in card
     assert "97.50 +- 0.20" in card and "`epochs`: `3`" in card
     assert "![samples](samples.png)" in card
+
+
+def test_the_smallest_image_size_loads(tmp_path):
+    # Regression: the pass-size check ran the meta network in train mode; BatchNorm refused a 1 x 1 map.
+    from distilled_datasets import Generator, GeneratorConfig
+
+    Generator(GeneratorConfig("small", num_classes=3, channels=1, image_size=4, noise_dim=8)).save_pretrained(
+        tmp_path / "g")
+    assert Generator.from_pretrained(tmp_path / "g").config.image_size == 4

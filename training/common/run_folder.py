@@ -18,12 +18,12 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from distilled_datasets.errors import MissingFileError, OutputExistsError, UsageError
-from distilled_datasets.files import atomic_write_text, discard, temp_sibling
+from distilled_datasets.files import (ASIDE_KIND, TEMPORARY_NAME, atomic_write_text, discard, process_alive,
+                                      temp_sibling)
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ def prepare_run_folder(out: PathLike, own_files: Iterable[str], resume: bool, ov
     present = [name for name in own_files if os.path.lexists(out / name)]
     if not present:
         return None
-    # A hidden temporary name: if this process is killed, the next run in the folder tidies it up.
-    aside = temp_sibling(out / "previous-run", kind="aside")
+    # A hidden name of this process: if it is killed, the next run in the folder puts the files back
+    # (recover_previous_runs); the cleanup of temporaries leaves such folders alone.
+    aside = temp_sibling(out / "previous-run", kind=ASIDE_KIND)
     aside.mkdir()
     for name in present:
         os.replace(out / name, aside / name)
@@ -74,8 +75,21 @@ def restore_previous_run(aside: Optional[Path], out: PathLike) -> None:
 
 
 def forget_previous_run(aside: Optional[Path]) -> None:
+    """The new run has started: its predecessor's files go (a failure to delete them costs disk only)."""
     if aside is not None:
-        shutil.rmtree(aside)
+        discard(aside)
+
+
+def recover_previous_runs(out: PathLike) -> List[Path]:
+    """Put back the files an --overwrite set aside when its process was killed before its run started
+    (it held the lock, so none of the run's own files were written since). Returns the folders restored."""
+    restored = []
+    for entry in sorted(Path(out).iterdir()) if Path(out).is_dir() else []:
+        match = TEMPORARY_NAME.match(entry.name)
+        if match and match["kind"] == ASIDE_KIND and entry.is_dir() and not process_alive(int(match["pid"])):
+            restore_previous_run(entry, out)
+            restored.append(entry)
+    return restored
 
 
 class RunLock:
@@ -84,11 +98,13 @@ class RunLock:
     def __init__(self, out: PathLike):
         self.path = Path(out) / LOCK_NAME
         self.handle = None
-        self.created = False  # whether taking the lock made the run folder
+        self.created: Optional[Path] = None  # the outermost folder that taking the lock made
 
     def __enter__(self) -> "RunLock":
-        self.created = not self.path.parent.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.path.parent
+        missing = [p for p in [folder, *folder.parents] if not p.exists()]
+        self.created = missing[-1] if missing else None
+        folder.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.path, "a")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,8 +118,11 @@ class RunLock:
         try:
             if exc_type is not None and [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]:
                 self.path.unlink()  # a run refused before its first file leaves nothing behind
-                if self.created:
-                    self.path.parent.rmdir()
+                if self.created is not None:
+                    for folder in [self.path.parent, *self.path.parent.parents]:
+                        folder.rmdir()  # empty: made by this lock alone
+                        if folder == self.created:
+                            break
         except OSError:
             pass  # tidying up must never hide the error that ended the run
         fcntl.flock(self.handle, fcntl.LOCK_UN)

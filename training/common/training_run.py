@@ -29,8 +29,8 @@ from distilled_datasets.files import check_output
 
 from . import checkpoint as ckpt
 from .distributed import Distributed
-from .run_folder import (RunLock, check_resume, forget_previous_run, prepare_run_folder, restore_previous_run,
-                         trim_log)
+from .run_folder import (RunLock, check_resume, forget_previous_run, prepare_run_folder, recover_previous_runs,
+                         restore_previous_run, trim_log)
 
 logger = logging.getLogger(__name__)
 
@@ -153,9 +153,10 @@ def launch(out, layout: RunLayout, *, device_type: str, resume: bool, overwrite:
                 # Read-only, so before the lock: taking it writes .lock, never into a command's input.
                 check_output(out, overwrite=True, want_dir=True, inputs=tuple(inputs), run_folder_ok=True)
                 stack.enter_context(RunLock(out))
+                recover_previous_runs(out)  # an --overwrite killed before its run started: the earlier run returns
+                previous = prepare_run_folder(out, layout.files, resume, overwrite, layout.config_file)
                 for folder in {out, (out / layout.checkpoint).parent}:
                     ckpt.remove_stale_temporaries(folder)  # what killed writers left; we hold the lock
-                previous = prepare_run_folder(out, layout.files, resume, overwrite, layout.config_file)
                 if resume:
                     check_resume(out, saved_settings(), settings, layout.may_change_on_resume)
                     if not (out / layout.checkpoint).is_file():
