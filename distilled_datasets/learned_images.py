@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .config import LIMITS, is_number, check_metadata_types, read_config_file
+from .config import LIMITS, check_metadata_types, is_number, read_config_file
 from .errors import InvalidGeneratorError
 
 IMAGES_FORMAT_NAME = "distilled-datasets/images"

@@ -111,7 +111,6 @@ def apply_flags(args: argparse.Namespace, target: Any, prefix: str = "", skip: I
     return target
 
 
-
 _SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 

@@ -27,9 +27,10 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _seconds(value: Any) -> bool:
+def _non_negative(value: Any) -> bool:
     """A finite number >= 0 (durations, accuracies in percent)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+
 
 def check_record(record: Any, where: str) -> Dict[str, Any]:
     """``record`` if it is a consistent evaluation record, else InvalidRecordError naming ``where``."""
@@ -67,11 +68,11 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         if not isinstance(accuracy, (int, float)) or not abs(accuracy - 100.0 * correct / images) <= TOLERANCE:
             fail(f"run {r}: accuracy {accuracy!r} is not 100 * correct / test_images "
                  f"({100.0 * correct / images:.4f})")
-        if not all(_seconds(run.get(k, 0)) for k in ("run_seconds", "train_seconds")):
+        if not all(_non_negative(run.get(k, 0)) for k in ("run_seconds", "train_seconds")):
             fail(f"run {r}: 'run_seconds' and 'train_seconds', where given, must be numbers >= 0")
         cost = run.get("original_test")
         if cost is not None and not (isinstance(cost, dict) and all(_int(cost.get(k)) for k in (
-                "images", "original_correct", "copy_correct")) and all(_seconds(cost.get(k)) for k in (
+                "images", "original_correct", "copy_correct")) and all(_non_negative(cost.get(k)) for k in (
                 "original_accuracy", "copy_accuracy"))):
             fail(f"run {r}: 'original_test' must hold int images, original_correct, copy_correct and their accuracies")
     if record["runs"]:
