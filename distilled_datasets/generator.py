@@ -331,6 +331,7 @@ class Generator(nn.Module):
         ``half`` stores float16 weights (half the size; loading gives float32 again). The model
         card and samples.png are extra files: see ``distilled_datasets.repository``.
         """
+        self.check_pass_size()  # what from_pretrained would refuse is never written
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()

@@ -239,3 +239,18 @@ def test_the_smallest_image_size_loads(tmp_path):
     Generator(GeneratorConfig("small", num_classes=3, channels=1, image_size=4, noise_dim=8)).save_pretrained(
         tmp_path / "g")
     assert Generator.from_pretrained(tmp_path / "g").config.image_size == 4
+
+
+def test_a_generator_whose_passes_could_not_be_loaded_is_never_written(tmp_path, make_generator, monkeypatch):
+    import dataclasses
+
+    import distilled_datasets.generator as generator_module
+    from distilled_datasets.errors import InvalidGeneratorError
+
+    generator = make_generator()
+    wide = generator.derive(dataclasses.replace(generator.sampling, chunk_size=64, layout="class_rows"))
+    monkeypatch.setattr(generator_module, "MAX_PASS_ELEMENTS", 200_000)
+    generator.save_pretrained(tmp_path / "fits")
+    with pytest.raises(InvalidGeneratorError, match="more than this package computes at once"):
+        wide.save_pretrained(tmp_path / "wide")
+    assert not (tmp_path / "wide").exists()

@@ -395,3 +395,12 @@ def test_info_of_a_generator_without_codes_says_every_seed_is_noise(make_generat
     folder = save_repository(make_generator("mnist", sampling=SamplingConfig(chunk_size=4)), tmp_path / "gen")
     assert cli_main(["info", "mnist", "--repo-id", str(folder)]) == 0
     assert "seeds:         every seed: seeded noise (no learned sets)\n" in capsys.readouterr().out
+
+
+def test_a_result_too_big_to_load_is_refused_before_the_first_step(tiny_setup, monkeypatch):
+    import distilled_datasets.generator as generator_module
+
+    monkeypatch.setattr(generator_module, "MAX_PASS_ELEMENTS", 200_000)  # the tiny generator's room: about 20 images
+    with pytest.raises(UsageError, match="--chunk-size / --layout: one forward pass of this config"):
+        LatentDistillation(tiny_setup(chunk_size=64, layout="class_rows"))
+    LatentDistillation(tiny_setup(chunk_size=1, layout="per_class"))  # the same run in smaller passes starts

@@ -207,3 +207,16 @@ def test_truncation_of_a_latent_code_generator_keeps_its_codes_and_drops_what_no
     code = cli_main(["select", str(tmp_path / "codes"), "--out", str(tmp_path / "herded"), "--dataset", "mnist",
                      "--candidates", "4", "--data-root", str(tmp_path / "nowhere")])
     assert code == 2 and "latents and candidates" in capsys.readouterr().err
+
+
+def test_select_refuses_candidates_whose_passes_could_not_be_loaded_before_reading_data(make_generator, tmp_path,
+                                                                                       monkeypatch):
+    import distilled_datasets.generator as generator_module
+    from distilled_datasets.training.selection.selector_fit import SelectConfig, fit_selection
+
+    make_generator("mnist").save_pretrained(tmp_path / "run")
+    monkeypatch.setattr(generator_module, "MAX_PASS_ELEMENTS", 200_000)
+    make_generator("mnist").check_pass_size()  # without candidates the passes fit
+    with pytest.raises(UsageError, match="--candidates 64: one forward pass of this config"):
+        fit_selection(tmp_path / "run", SelectConfig(out="x", dataset="mnist", data_root=str(tmp_path / "no-data"),
+                                                     candidates=64))

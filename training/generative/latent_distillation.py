@@ -35,7 +35,7 @@ import torch
 
 from distilled_datasets import Generator
 from distilled_datasets.config import LATENT_LAYERS, LAYOUTS, SamplingConfig
-from distilled_datasets.errors import DamagedFileError, MissingFileError, UsageError
+from distilled_datasets.errors import DamagedFileError, InvalidGeneratorError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
 from distilled_datasets.synthesis import seeded_noise
@@ -257,6 +257,10 @@ class LatentDistillation(TrainingRun):
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
                         config.generator, self.base.sampling.candidates)
+        try:  # hours before the result is written: a result the package could not load is refused now
+            self.base.derive(self.result_sampling()).check_pass_size()
+        except InvalidGeneratorError as exc:
+            raise UsageError(f"--chunk-size / --layout: {exc}") from None
         # BatchNorm on running statistics, as deployed; its weights learn only with lr_generator > 0.
         self.net = copy.deepcopy(self.base.net).to(self.device).eval()
         for p in self.net.parameters():
@@ -354,12 +358,16 @@ class LatentDistillation(TrainingRun):
                        log_every=self.config.log_every, desc="latents")
         return self.finish()
 
+    def result_sampling(self) -> SamplingConfig:
+        """How the result synthesizes: the source's noise scale, this run's codes, chunk and layout."""
+        return SamplingConfig(chunk_size=self.config.chunk_size or self.base.sampling.chunk_size,
+                              noise_scale=self.base.sampling.noise_scale, latents=self.config.latents,
+                              layout=self.config.layout or self.base.sampling.layout,
+                              latent_layer=self.config.code_layer)
+
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
-        sampling = SamplingConfig(chunk_size=self.config.chunk_size or self.base.sampling.chunk_size,
-                                  noise_scale=self.base.sampling.noise_scale, latents=self.config.latents,
-                                  layout=self.config.layout or self.base.sampling.layout,
-                                  latent_layer=self.config.code_layer)
+        sampling = self.result_sampling()
         metadata = {k: v for k, v in self.base.metadata.items() if k not in ("metrics", "package_default", "notes")}
         metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
                                 "generator": self.base.metadata.get("training")}

@@ -180,8 +180,11 @@ def fit_selection(run_dir: Union[str, os.PathLike], config: SelectConfig,
                                      selection={"method": "truncation", "noise_scale": noise_scale})
     if candidates == 1:
         return generator
-    # Check the selector arguments before minutes of training, not after.
-    selecting_sampling(generator, candidates, config.selector_kwargs, selection)
+    # Check the selector arguments, and that the result's passes fit, before minutes of training.
+    try:
+        generator.derive(selecting_sampling(generator, candidates, config.selector_kwargs, selection)).check_pass_size()
+    except InvalidGeneratorError as exc:
+        raise UsageError(f"--candidates {candidates}: {exc}") from None
     images, labels = real_unit_range(spec.name, config.data_root or default_data_root(), download=config.download)
     selector = fit_selector(images, labels, generator.config.num_classes, config.selector_kwargs,
                             epochs=config.epochs, seed=config.seed, dist=dist)
