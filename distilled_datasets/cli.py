@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -264,7 +265,8 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--revision", default=None, help="Hub branch, tag or commit (Hub ids only)")
     group.add_argument("--cache-dir", default=None,
                        help="folder of the Hub cache, with the image cache under it (default: huggingface_hub's "
-                            "cache; images in $DISTILLED_DATASETS_CACHE, else ~/.cache/distilled-datasets)")
+                            "cache; images in $DISTILLED_DATASETS_CACHE, else $XDG_CACHE_HOME/distilled-datasets, else "
+                            "~/.cache/distilled-datasets)")
     group.add_argument("--local-files-only", action="store_true", help="never touch the network; use the Hub cache")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="log to stderr (-v info, -vv debug)")
@@ -329,6 +331,11 @@ def _command(argv: Sequence[str]) -> Optional[str]:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A command's warnings are for its user: the message, not the package's source line.
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command(argv))
@@ -343,7 +350,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     package_logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
     package_logger.addHandler(handler)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            return int(args.func(args) or 0)
     except DistilledDatasetsError as exc:
         # The package's own errors are the user's to fix: one line, exit code 2 (as argparse's usage
         # errors). Anything else is a bug: it keeps its traceback, and Python's exit code 1.

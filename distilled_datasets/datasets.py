@@ -44,8 +44,9 @@ class DistilledDataset(VisionDataset):
 
     Args:
         root: where Hub files are cached (huggingface_hub's cache layout) and where synthesized
-            images are cached (``root/distilled_datasets_cache``); None uses the Hub's default cache
-            and the user cache directory (``$DISTILLED_DATASETS_CACHE``, else ~/.cache/distilled-datasets).
+            images are cached (``root/distilled_datasets_cache``; ``~`` is the home folder); None uses
+            the Hub's default cache and the user cache directory (``$DISTILLED_DATASETS_CACHE``, else
+            ``$XDG_CACHE_HOME/distilled-datasets``, else ~/.cache/distilled-datasets).
         train: must be True; a distilled set only replaces a training split.
         transform, target_transform: as in torchvision.
         download: accepted for torchvision compatibility; Hub weights are fetched on first use
@@ -59,7 +60,7 @@ class DistilledDataset(VisionDataset):
             generator, never another seed's images, and a warning naming the seeds with sets.
         repo_id: None for the generator shipped with the package, a Hub id "org/name", or a local
             folder holding config.json + model.safetensors.
-        revision: Hub branch, tag or commit (Hub ids only).
+        revision: Hub branch, tag or commit (Hub ids only: refused for a local folder or the shipped default).
         local_files_only: never touch the network; use the Hub cache only.
         cache: keep synthesized images on disk (image_cache.py), so that a set is synthesized once
             per machine; False synthesizes in every process. The bytes are the same either way.
@@ -91,6 +92,9 @@ class DistilledDataset(VisionDataset):
         _check_callable("target_transform", target_transform)
         if not isinstance(download, bool):
             raise UsageTypeError(f"download must be a bool, got {type(download).__name__}")
+        if root is not None and not isinstance(root, (str, os.PathLike)):
+            raise UsageTypeError(f"root must be a str, a path or None, got {type(root).__name__}")
+        root = None if root is None else os.path.expanduser(os.fspath(root))  # '~/data' as torchvision reads it
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = True
         if ipc is not None:
@@ -102,7 +106,7 @@ class DistilledDataset(VisionDataset):
                 "repository or repo_id='path/to/folder' for a local one")
         self.files: ResolvedFiles = resolve(
             repo_id, default_name=self.info.default_generator if repo_id is None else None, revision=revision,
-            cache_dir=None if root is None else os.fspath(root), local_files_only=local_files_only)
+            cache_dir=root, local_files_only=local_files_only)
         if not isinstance(cache, bool):
             raise UsageTypeError(f"cache must be a bool, got {type(cache).__name__}")
         cache_dir = str(default_cache_dir(root)) if cache else None
@@ -169,15 +173,29 @@ class DistilledDataset(VisionDataset):
         self.materialize()
         return np.stack([self._image_array(i) for i in range(len(self))])
 
-    @property
-    def targets(self) -> torch.Tensor:
+    # ``targets`` and ``data`` have torchvision's types and are built from the set on each access:
+    # the items come from the generator, so an edited copy could never change them. Assigning one
+    # is refused with the way to keep a subset.
+
+    def _targets(self) -> Any:
         """Labels as torchvision's MNIST has them: int64 tensor [N]."""
         return torch.arange(len(self)) % len(self.classes)
 
-    @property
-    def data(self) -> torch.Tensor:
+    def _data(self) -> Any:
         """All images as torchvision's MNIST has them: uint8 tensor [N, H, W] (synthesized now)."""
         return torch.from_numpy(self._all_images())
+
+    def _refuse_assignment(self, name: str) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.{name} is built from the set on each access (item i is sample i // "
+            f"{len(self.classes)} of class i % {len(self.classes)}) and cannot be assigned; to keep some items use "
+            "torch.utils.data.Subset(dataset, indices), or copy data and targets into a TensorDataset")
+
+    targets = property(lambda self: self._targets(), lambda self, value: self._refuse_assignment("targets"),
+                       doc="The labels, in torchvision's type for the dataset (a new object on each access).")
+    data = property(lambda self: self._data(), lambda self, value: self._refuse_assignment("data"),
+                    doc="Every image, in torchvision's type for the dataset (synthesized now; a new object on each "
+                        "access).")
 
     def extra_repr(self) -> str:
         return "\n".join(["Split: Train (distilled)", f"Images per class: {self.ipc}", *self.source.describe()])
@@ -212,12 +230,10 @@ class DistilledCIFAR10(DistilledDataset):
 
     info = get_dataset_info("cifar10")
 
-    @property
-    def targets(self) -> List[int]:  # type: ignore[override]
+    def _targets(self) -> List[int]:
         return [i % len(self.classes) for i in range(len(self))]
 
-    @property
-    def data(self) -> np.ndarray:  # type: ignore[override]
+    def _data(self) -> np.ndarray:
         return self._all_images()
 
 
@@ -249,8 +265,7 @@ class DistilledImageFolder(DistilledDataset):
         self.classes = list(self.info.classes)
         self.dataset_name = self.info.name
 
-    @property
-    def targets(self) -> List[int]:  # type: ignore[override]
+    def _targets(self) -> List[int]:
         return [i % len(self.classes) for i in range(len(self))]
 
 

@@ -133,14 +133,19 @@ def resolve(repo_id: Optional[Union[str, os.PathLike]], *, default_name: Optiona
             revision: Optional[str] = None, cache_dir: Optional[Union[str, os.PathLike]] = None,
             local_files_only: bool = False) -> ResolvedFiles:
     """``None`` -> the package default ``default_name``; an existing folder -> read it; else a Hub id."""
+    if revision is not None and not isinstance(revision, str):
+        raise UsageTypeError(f"revision must be a str or None, got {type(revision).__name__}")
+    if not isinstance(local_files_only, bool):
+        raise UsageTypeError(f"local_files_only must be a bool, got {type(local_files_only).__name__}")
     if repo_id is None:
         if default_name is None:
             raise UsageError("repo_id is required: a Hub id like 'org/name' or a local folder")
+        if revision is not None:  # the shipped default has one version: the installed one
+            raise UsageError(f"revision={revision!r} applies to Hub repositories (repo_id='org/name'), not to the "
+                             "generator shipped with the package")
         return resolve_default(default_name)
     if not isinstance(repo_id, (str, os.PathLike)):
         raise UsageTypeError(f"repo_id must be a str, a path or None, got {type(repo_id).__name__}")
-    if revision is not None and not isinstance(revision, str):
-        raise UsageTypeError(f"revision must be a str or None, got {type(revision).__name__}")
     if os.path.isdir(repo_id):
         if revision is not None:
             raise UsageError(f"revision={revision!r} applies to Hub repositories, not to the local folder {repo_id}")

@@ -107,5 +107,7 @@ class ImageCache:
             if not self.warned:
                 self.warned = True
                 warnings.warn(f"distilled-datasets cannot write its image cache at {self.base} ({exc}); images are "
-                              f"synthesized without it. Set {CACHE_ENV_VAR} to a writable folder, or pass cache=False",
+                              f"synthesized without it. It sits under root/{ROOT_SUBFOLDER} (command line: "
+                              f"--cache-dir) when one is given, else in ${CACHE_ENV_VAR}: point either at a "
+                              "writable folder, or pass cache=False to turn it off",
                               RuntimeWarning, stacklevel=3)

@@ -254,6 +254,7 @@ def test_library_errors_are_one_line(tmp_path, capsys, mnist_gen):
         (["info", "fashion_mnist", "--repo-id", mnist_gen], 2, "trained on 'mnist'"),
         (["info", "cifar10", "--repo-id", mnist_gen], 2, "needs"),
         (["info", "mnist", "--repo-id", tmp_path / "missing"], 2, "does not exist"),
+        (["info", "mnist", "--revision", "main"], 2, "not to the generator shipped with the package"),
     ]
     for argv, code, fragment in cases:
         result, out, err = run(capsys, *argv)
@@ -376,3 +377,10 @@ def test_a_bug_keeps_its_traceback(monkeypatch, capsys):
     with pytest.raises(RuntimeError, match="a bug"):
         main(["info", "mnist"])
     assert "error:" not in capsys.readouterr().err
+
+
+def test_a_commands_warning_is_one_line_naming_no_source(tmp_path, capsys):
+    code, _, err = run(capsys, "preview", "mnist", "--ipc", 1, "--seed", 9, "--out", tmp_path / "past.png")
+    assert code == 0
+    assert err.startswith("warning: DistilledMNIST(seed=9): ") and "seed 9 gives seeded noise" in err
+    assert err.count("\n") == 1 and ".py" not in err

@@ -93,6 +93,33 @@ def test_repo_id_and_revision_types(mnist_generator_dir):
         DistilledMNIST(repo_id=mnist_generator_dir, revision="main")
     with pytest.raises(ValueError, match="repo_id"):
         DistilledMNIST(repo_id="not a valid id!")
+    # The shipped default has no revisions either, and each argument's type is checked on every path.
+    with pytest.raises(ValueError, match="revision='v1' applies to Hub repositories"):
+        DistilledMNIST(revision="v1")
+    with pytest.raises(TypeError, match="revision must be a str"):
+        DistilledMNIST(revision=1)
+    with pytest.raises(TypeError, match="local_files_only must be a bool"):
+        DistilledMNIST(local_files_only="x")
+    with pytest.raises(TypeError, match="root must be a str, a path or None, got int"):
+        DistilledMNIST(123, repo_id=mnist_generator_dir)
+
+
+def test_a_root_under_home_is_read_as_torchvision_reads_it(mnist_generator_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    ds = DistilledMNIST("~/data", ipc=1, repo_id=mnist_generator_dir)
+    ds.materialize()
+    assert ds.root == str(tmp_path / "home" / "data")
+    assert (tmp_path / "home" / "data" / "distilled_datasets_cache").is_dir() and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("name", ["data", "targets"])
+def test_data_and_targets_cannot_be_assigned_and_say_how_to_subset(mnist_generator_dir, name):
+    ds = DistilledMNIST(ipc=2, repo_id=mnist_generator_dir)
+    refusal = rf"DistilledMNIST\.{name} is built from the set on each access.*utils\.data\.Subset"
+    with pytest.raises(AttributeError, match=refusal):
+        setattr(ds, name, getattr(ds, name)[:3])
+    assert len(getattr(ds, name)) == len(ds) == 20
 
 
 # ---- generators that do not fit -----------------------------------------------------------------
