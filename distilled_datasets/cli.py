@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -78,6 +79,9 @@ def class_folder_names(classes: Sequence[str]) -> List[str]:
 def cmd_preview(args: argparse.Namespace) -> int:
     from .preview import dataset_grid
 
+    if args.out.endswith(("/", os.sep)) or Path(args.out).suffix.lower() != ".png":
+        # The grid is a PNG whatever the name says: a name that says otherwise (or a folder) is a mistake.
+        raise UsageError(f"--out {args.out}: preview writes one PNG file; give a file name ending in .png")
     out = Path(args.out)
     _check_out(out, want_dir=False, overwrite=args.overwrite, inputs=(args.repo_id,))
     dataset = open_dataset(args, ipc=args.ipc, seed=args.seed)

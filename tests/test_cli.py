@@ -255,6 +255,8 @@ def test_library_errors_are_one_line(tmp_path, capsys, mnist_gen):
         (["info", "cifar10", "--repo-id", mnist_gen], 2, "needs"),
         (["info", "mnist", "--repo-id", tmp_path / "missing"], 2, "does not exist"),
         (["info", "mnist", "--revision", "main"], 2, "not to the generator shipped with the package"),
+        (["preview", "mnist", "--out", tmp_path / "a.jpg"], 2, "give a file name ending in .png"),
+        (["preview", "mnist", "--out", f"{tmp_path / 'a'}/"], 2, "preview writes one PNG file"),
     ]
     for argv, code, fragment in cases:
         result, out, err = run(capsys, *argv)

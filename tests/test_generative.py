@@ -188,6 +188,16 @@ def test_config_validation_names_the_field(tmp_path):
         RunConfig(stage2=Stage2Config(lambda_local=-1)).validate()
 
 
+@pytest.mark.parametrize("dataset, out", [("cifar10", "runs/cifar10"), ("Fashion-MNIST", "runs/fashion_mnist")])
+def test_the_default_run_folder_is_named_after_the_dataset(dataset, out):
+    config = RunConfig(dataset=dataset)
+    config.validate()
+    assert config.out == out
+    given = RunConfig(dataset=dataset, out="runs/mine")
+    given.validate()
+    assert given.out == "runs/mine"
+
+
 def test_class_mean_matching_compares_class_means_only():
     torch.manual_seed(0)
     labels = torch.tensor([0, 0, 1, 1])

@@ -60,11 +60,11 @@ def _not_found(spec: DatasetInfo, root, train: bool, detail: str, cifar: bool, v
     checked = ""
     if cifar and verify_checksums:
         checked = (" If the files are there but are not the original release (a local subset), "
-                   "verify_checksums=False loads them without the md5 check.")
+                   "verify_checksums=False (in Python) loads them without the md5 check.")
     return DatasetNotFoundError(
         f"{torchvision_class(spec).__name__} ({'train' if train else 'test'} split) was not found or is incomplete: "
-        f"torchvision expects its files in {data_folder(spec, root)}. Pass download=True to fetch it, or pass as root "
-        f"the folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
+        f"torchvision expects its files in {data_folder(spec, root)}. Pass download=True (on the command line: --download) to "
+        f"fetch it, or pass as root (--data-root) the folder under which {os.path.relpath(data_folder(spec, root), str(root))} lies (or set {DATA_ENV_VAR})."
         f"{checked} An image folder works too: ROOT/train/<class>/<image> and ROOT/test/<class>/<image> with a "
         f"folder for each of the classes {list(spec.classes)}. {detail}")
 

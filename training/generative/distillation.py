@@ -379,6 +379,7 @@ def train(config: RunConfig, resume: bool = False, overwrite: bool = False) -> P
     with the settings named. Under torchrun, rank 0 checks and writes the folder (which must be
     shared by all nodes), and every rank learns its verdict (training_run.launch).
     """
+    config.validate()  # before the folder is touched: it also fills in the default out (runs/DATASET)
     return launch(config.out, LAYOUT, device_type=resolve_device(config.device).type, resume=resume,
                   overwrite=overwrite, inputs=(config.init_from, config.data_root),
                   saved_settings=lambda: saved_config(config.out).to_dict(), settings=config.to_dict(),

@@ -252,7 +252,7 @@ class LatentDistillation(TrainingRun):
         self.base = Generator.from_pretrained(config.generator)  # the generator whose codes are learned
         if self.base.metadata.get("dataset") not in (None, self.spec.name):
             raise UsageError(f"{config.generator} is a {self.base.metadata['dataset']} generator, "
-                             f"not {self.spec.name}")
+                             f"not {self.spec.name}: pass --dataset {self.base.metadata['dataset']}")
         if self.base.sampling.candidates > 1:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",

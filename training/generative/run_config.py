@@ -77,7 +77,7 @@ class Stage2Config:
 
 @dataclass
 class RunConfig:
-    out: str = "runs/mnist"
+    out: Optional[str] = field(default=None, metadata={"help": "the run directory (default: runs/DATASET)"})
     dataset: str = field(default="mnist", metadata={
         "help": "mnist, fashion_mnist, cifar10, or imagefolder "
                 "(your own classes: --data-root holds train/<class>/...)"})
@@ -110,6 +110,8 @@ class RunConfig:
             except UsageError:
                 raise UsageError(f"--dataset must be one of {list_datasets() + [IMAGE_FOLDER]}, "
                                  f"got {self.dataset!r}") from None
+        if self.out is None:
+            self.out = f"runs/{self.dataset}"
         if self.dataset != IMAGE_FOLDER and (self.image_size is not None or self.channels is not None):
             raise UsageError(f"--image-size and --channels apply to --dataset {IMAGE_FOLDER} only; {self.dataset} has "
                              "its own")
