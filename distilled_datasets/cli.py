@@ -304,7 +304,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     _sample_options(p)
     p.add_argument("--out", required=True,
                    help="folder (imagefolder: OUT/<class>/<index>.png) or file (safetensors)")
-    p.add_argument("--format", choices=("imagefolder", "safetensors"), default="imagefolder")
+    p.add_argument("--format", choices=("imagefolder", "safetensors"), default="imagefolder",
+                   help="imagefolder: PNGs that torchvision.datasets.ImageFolder reads; safetensors: one file of "
+                        "uint8 'images' and int64 'labels' (default: imagefolder)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
     p.set_defaults(func=cmd_export)
 

@@ -1,13 +1,5 @@
 """CLI: `distilled-datasets distill-wang` (Wang et al. 2018 dataset distillation) and
-`distilled-datasets wang-pretrain` (classifiers trained on real data, for --init-pool).
-
-Examples:
-    distilled-datasets distill-wang --dataset mnist --mode fixed --images-per-class 1 --steps 1 \\
-        --epochs 3 --iterations 4000 --out runs/wang_fixed
-    distilled-datasets wang-pretrain --dataset mnist --nets 8 --out runs/mnist_pool
-    distilled-datasets distill-wang --dataset mnist --init-pool runs/mnist_pool --malicious 0 1 \\
-        --steps 1 --epochs 1 --iterations 500 --out runs/wang_attack
-"""
+`distilled-datasets wang-pretrain` (classifiers trained on real data, for --init-pool)."""
 
 from __future__ import annotations
 
@@ -22,6 +14,18 @@ from . import HELP
 
 logger = logging.getLogger(__name__)
 
+DISTILL_WANG_HELP = """Learn the pixels of a few images per class and the step sizes of a short training run on them
+(Wang et al. 2018, Dataset Distillation), so that the run takes a network from its initialisation
+(one fixed, random ones, or a pretrained pool) to a good model.
+
+Examples:
+    distilled-datasets distill-wang --dataset mnist --mode fixed --images-per-class 1 --steps 1 \\
+        --epochs 3 --iterations 4000 --out runs/wang_fixed
+    distilled-datasets wang-pretrain --dataset mnist --nets 8 --out runs/mnist_pool
+    distilled-datasets distill-wang --dataset mnist --init-pool runs/mnist_pool --malicious 0 1 \\
+        --steps 1 --epochs 1 --iterations 500 --out runs/wang_attack
+"""
+
 
 def register(subparsers) -> None:
     from ..common.config_flags import add_dataclass_flags
@@ -29,7 +33,7 @@ def register(subparsers) -> None:
     from ..wang2018.distill_config import WangConfig
 
     p = subparsers.add_parser("distill-wang", help=HELP["distill-wang"],
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DISTILL_WANG_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", type=dataset_name, required=True, help="mnist, fashion_mnist or cifar10")
     add_dataclass_flags(p, WangConfig, skip=("dataset",))
     add_dataclass_flags(p, DistillWangSetup)

@@ -62,7 +62,9 @@ def add_dataclass_flags(parser: Union[argparse.ArgumentParser, Any], cls: type, 
         flag = f"--{prefix}{field.name.replace('_', '-')}"
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
         shown = meta.get("default_text", shown)  # a default the command works out (from other flags)
-        text = f"{meta.get('help', '')} (default: {shown})".strip()
+        text = meta.get("help", "")
+        if shown not in (None, "", {}):  # None and empty defaults: the help says what leaving the flag out does
+            text = f"{text} (default: {shown})".strip()
         options: Dict[str, Any] = {"dest": _dest(prefix, field.name), "default": None, "help": text}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)

@@ -34,69 +34,76 @@ def _parse_layers(items) -> Dict[str, str]:
     return layers
 
 
+def _help(default: Any, text: str, **metadata: Any) -> Any:
+    """A field whose ``text`` is its flag's help (one place for both: config_flags reads it)."""
+    return field(default=default, metadata={"help": text, **metadata})
+
+
 @dataclass
 class Stage1Config:
     """Conditional GAN training."""
 
-    steps: int = 20000  # generator updates
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    gan_loss: str = "hinge"  # "hinge" (spectral-norm critic) or "wgan-gp" (DiM's recipe)
-    n_critic: int = 1  # critic updates per generator update (5 is usual for wgan-gp)
-    aux_weight: float = 0.2  # auxiliary-classifier (AC-GAN) loss weight
-    projection: bool = True  # class projection in the critic's score (see gan.Discriminator)
-    d_width: int = 64
+    steps: int = _help(20000, "generator updates")
+    batch_size: int = _help(64, "real and generated images per update")
+    lr_g: float = _help(2e-4, "Adam rate of the generator")
+    lr_d: float = _help(2e-4, "Adam rate of the critic")
+    beta1: float = _help(0.0, "Adam beta1 of both networks")
+    beta2: float = _help(0.9, "Adam beta2 of both networks")
+    gan_loss: str = _help("hinge", "hinge (spectral-norm critic) or wgan-gp (DiM's recipe)")
+    n_critic: int = _help(1, "critic updates per generator update (5 is usual for wgan-gp)")
+    aux_weight: float = _help(0.2, "weight of the auxiliary-classifier (AC-GAN) loss")
+    projection: bool = _help(True, "class projection in the critic's score (see gan.Discriminator)")
+    d_width: int = _help(64, "critic width")
 
 
 @dataclass
 class Stage2Config:
     """Global-local distillation: the cGAN loss plus matching through a random model pool."""
 
-    steps: int = 5000
-    batch_size: int = 64
-    lr_g: float = 5e-6  # DiM's stage-2 generator rate
-    lr_d: float = 5e-6
-    lambda_global: float = 0.01
-    lambda_local: float = 0.001  # 0 is DiM (global only)
-    gan_weight: float = 1.0  # weight of the cGAN loss in stage 2 (0: matching alone)
-    pool: Tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
-    # Stage whose output the local loss reads, per pool model ("" = the model's default:
-    # block2 of ConvNet3, layer2 (second residual stage) of ResNets).
+    steps: int = _help(5000, "generator updates")
+    batch_size: int = _help(64, "real and generated images per update")
+    lr_g: float = _help(5e-6, "Adam rate of the generator (DiM's stage-2 rate)")
+    lr_d: float = _help(5e-6, "Adam rate of the critic")
+    lambda_global: float = _help(0.01, "weight of the logit matching loss")
+    lambda_local: float = _help(0.001, "weight of the intermediate-feature matching loss (0: DiM, global only)")
+    gan_weight: float = _help(1.0, "weight of the cGAN loss (0: matching alone)")
+    pool: Tuple[str, ...] = _help(("convnet3", "resnet10", "resnet18"), "architectures of the random model pool")
+    # The stage whose output the local loss reads, per pool model; a model not named uses its
+    # default: block2 of ConvNet3, layer2 (the second residual stage) of ResNets.
     feature_layers: Dict[str, str] = field(default_factory=dict, metadata={
         "parse": _parse_layers, "metavar": "MODEL=LAYER",
-        "help": "per-model feature layer, e.g. convnet3=block2 resnet18=layer2"})
-    online_steps: int = 1  # SGD steps on real batches before each matching step
-    online_lr: float = 0.01
-    reinit_every: int = 1  # draws of a pool model between fresh initialisations
-    dsa: bool = True  # Siamese augmentation of both batches before matching
-    match: str = "paired"  # "paired": sample i vs sample i (the paper); "class_mean": per-class means
+        "help": "per-model feature layer of the local loss, e.g. convnet3=block2 resnet18=layer2",
+        "default_text": "block2 of convnet3, layer2 of ResNets"})
+    online_steps: int = _help(1, "SGD steps of the drawn pool model on real batches before each matching step")
+    online_lr: float = _help(0.01, "SGD rate of those steps")
+    reinit_every: int = _help(1, "draws of a pool model between fresh initialisations")
+    dsa: bool = _help(True, "Siamese augmentation of both batches before matching")
+    match: str = _help("paired", "paired: sample i against sample i (the paper); class_mean: per-class means")
 
 
 @dataclass
 class RunConfig:
-    out: Optional[str] = field(default=None, metadata={"help": "the run directory (default: runs/DATASET)"})
+    out: Optional[str] = field(default=None, metadata={"help": "the run directory", "default_text": "runs/DATASET"})
     dataset: str = field(default="mnist", metadata={
         "help": "mnist, fashion_mnist, cifar10, or imagefolder "
                 "(your own classes: --data-root holds train/<class>/...)"})
-    data_root: Optional[str] = None  # None: $DISTILLED_DATASETS_DATA, else ./data
-    download: bool = False
-    # Image folders only: the side images are resized and cropped to, and 1 (grey) or 3 (RGB)
-    # channels; None: taken from the first training image.
-    image_size: Optional[int] = None
-    channels: Optional[int] = None
-    stage: str = "both"
-    init_from: Optional[str] = None  # a stage-1 run directory to start stage 2 from
-    architecture: str = "small"
-    noise_dim: int = 100
-    width: Optional[int] = None  # generator width override (architecture default otherwise)
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 1000
-    sample_every: int = 1000
-    log_every: int = 100
+    data_root: Optional[str] = _help(None, "the real data: torchvision's files or an image folder "
+                                           "(None: $DISTILLED_DATASETS_DATA, else ./data)")
+    download: bool = _help(False, "let torchvision download the real data")
+    image_size: Optional[int] = _help(None, "image folders only: the side images are resized and cropped to "
+                                            "(None: the first training image's)")
+    channels: Optional[int] = _help(None, "image folders only: 1 (grey) or 3 (RGB) (None: the first training "
+                                          "image's)")
+    stage: str = _help("both", "1 (the cGAN), 2 (distillation from --init-from) or both")
+    init_from: Optional[str] = _help(None, "a stage-1 run directory to start stage 2 from")
+    architecture: str = _help("small", "generator architecture")
+    noise_dim: int = _help(100, "size of the generator's input noise")
+    width: Optional[int] = _help(None, "generator width (None: the architecture's default)")
+    seed: int = _help(0, "seed of the weights, batches and noise")
+    device: str = _help("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
+    checkpoint_every: int = _help(1000, "steps between checkpoints (the run resumes from the last one)")
+    sample_every: int = _help(1000, "steps between sample grids in the run directory")
+    log_every: int = _help(100, "steps between lines of log.jsonl")
     # Processes that trained the run (torchrun sets it; recorded, not a flag).
     world_size: int = field(default=1, metadata={"flag": False})
     stage1: Stage1Config = field(default_factory=Stage1Config)
