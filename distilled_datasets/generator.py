@@ -154,8 +154,10 @@ class Generator(nn.Module):
         noise_scale=0.7)``) and every weight that still applies carried over: the network always, the
         learned codes when ``sampling.latents`` keeps their number, the selector when the selection
         keeps its architecture (else it starts fresh, to be loaded by the caller). The metadata that
-        described the old images is dropped (DERIVED_DROPS); ``metadata`` adds keys."""
-        kept = {k: v for k, v in self.metadata.items() if k not in self.DERIVED_DROPS}
+        described the old images is dropped (DERIVED_DROPS, and a record of how images were selected
+        once learned codes choose them); ``metadata`` adds keys."""
+        drops = self.DERIVED_DROPS + (("selection",) if sampling.latents else ())  # learned codes pick the images
+        kept = {k: v for k, v in self.metadata.items() if k not in drops}
         out = Generator(self.config, metadata={**kept, **metadata}, sampling=sampling)
         out.net.load_state_dict(self.net.state_dict())
         if out.latents is not None and self.latents is not None and out.latents.shape == self.latents.shape:

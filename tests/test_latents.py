@@ -404,3 +404,11 @@ def test_a_result_too_big_to_load_is_refused_before_the_first_step(tiny_setup, m
     with pytest.raises(UsageError, match="--chunk-size / --layout: one forward pass of this config"):
         LatentDistillation(tiny_setup(chunk_size=64, layout="class_rows"))
     LatentDistillation(tiny_setup(chunk_size=1, layout="per_class"))  # the same run in smaller passes starts
+
+
+def test_the_result_drops_the_record_of_how_its_source_selected_images(make_generator_dir, tiny_setup):
+    source = Generator.from_pretrained(tiny_setup().generator)
+    source.metadata["selection"] = {"method": "truncation", "noise_scale": 1.0}
+    source.save_pretrained(tiny_setup().generator)
+    result = LatentDistillation(tiny_setup()).generator()
+    assert "selection" not in result.metadata and result.metadata["dataset"] == "mnist"

@@ -367,11 +367,9 @@ class LatentDistillation(TrainingRun):
 
     def generator(self) -> Generator:
         """The source generator with the learned codes attached (CPU, eval mode)."""
-        sampling = self.result_sampling()
-        metadata = {k: v for k, v in self.base.metadata.items() if k not in ("metrics", "package_default", "notes")}
-        metadata["training"] = {"method": "latent distribution matching", "latents": self.recipe(),
-                                "generator": self.base.metadata.get("training")}
-        gen = Generator(self.base.config, metadata=metadata, sampling=sampling)
+        training = {"method": "latent distribution matching", "latents": self.recipe(),
+                    "generator": self.base.metadata.get("training")}
+        gen = self.base.derive(self.result_sampling(), training=training)
         gen.net.load_state_dict(self.net.state_dict())  # the source's weights, or learned ones (lr_generator)
         with torch.no_grad():
             gen.latents[0].copy_(self.latents.detach().cpu())  # one set: the one learned here
