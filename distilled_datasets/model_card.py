@@ -19,7 +19,8 @@ def metrics_table(metrics: List[Dict[str, Any]]) -> str:
     """Markdown table of measured rows: {method, protocol, model, ipc, mean, std, runs, result}."""
     if not metrics:
         return "Not measured yet."
-    lines = ["| method | protocol | model | IPC | accuracy (%) | runs | result file |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | protocol | model | IPC | accuracy (%) | runs | result file (in the publisher's source tree) |",
+             "|---|---|---|---|---|---|---|"]
     for row in metrics:
         acc = f"{row['mean']:.2f} +- {row['std']:.2f}" if "std" in row else f"{row['mean']:.2f}"
         ipc = "whole set" if row.get("ipc", "") is None else row.get("ipc", "")  # the whole training set
