@@ -286,8 +286,9 @@ def test_resume_refuses_another_run_naming_the_setting(data_env, tmp_path, capsy
     before = digest(out)
     assert cli_main([*TRAIN, "--out", str(out), "--resume", *flags]) == 2
     assert setting in capsys.readouterr().err and digest(out) == before
-    # What may change on resume: more steps (and logging).
-    assert cli_main([*TRAIN, "--out", str(out), "--resume", "--stage2-steps", "2", "--log-every", "2"]) == 0
+    # What may change on resume: more steps of the stage still running (and logging).
+    assert cli_main([*TRAIN, "--out", str(out), "--resume", "--stage1-steps", "1", "--stage2-steps", "2",
+                     "--log-every", "2"]) == 0
 
 
 def test_two_writers_of_one_run_folder(data_env, tmp_path, capsys):

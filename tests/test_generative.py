@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distilled_datasets import DistilledMNIST, Generator, GeneratorConfig
+from distilled_datasets.errors import MissingFileError, UsageError
 from distilled_datasets.training.common.model_zoo import build_model
 from distilled_datasets.training.common.network_pool import NetworkPool
 from distilled_datasets.training.generative.distillation import GenerativeDistillation
@@ -238,3 +239,44 @@ def test_snapshot_of_a_run_is_the_generator_of_its_last_checkpoint(tiny_root, tm
     recipe = snapped.metadata["training"]
     assert recipe["steps_done"] == 2 and recipe["data"] == {"dataset": "mnist", "read_as": "torchvision files"}
     assert DistilledMNIST(ipc=1, repo_id=snap, cache=False).data.shape == (10, 28, 28)
+
+
+def test_stage2_refuses_a_run_of_another_dataset_or_architecture_by_name(tiny_root, tmp_path, make_mnist_root):
+    GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s1", stage="1")).run()
+    fashion = make_mnist_root(tmp_path / "fashion", name="FashionMNIST", n=32)
+    cases = [({"dataset": "fashion_mnist", "data_root": str(fashion)}, "--dataset 'mnist' there, 'fashion_mnist' here"),
+             ({"noise_dim": 16}, "--noise-dim 8 there, 16 here")]
+    for overrides, message in cases:
+        config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"), **overrides)
+        with pytest.raises(UsageError, match=f"--init-from {tmp_path / 's1'} was trained with other settings: "
+                                             f"{message}"):
+            GenerativeDistillation(config)
+    with pytest.raises(MissingFileError, match="takes the run directory of a stage-1 run"):
+        GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path)))
+
+
+def test_a_resume_may_not_rewrite_steps_already_taken(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    GenerativeDistillation(tiny_config(tiny_root, out)).run()  # both stages: 2 + 2 steps
+    with pytest.raises(UsageError, match="stage 1 of .* ended after 2 steps and stage 2 has begun"):
+        GenerativeDistillation(tiny_config(tiny_root, out, stage1=Stage1Config(steps=3, batch_size=8, d_width=4)),
+                               resume=True)
+    fewer = tiny_config(tiny_root, out)
+    fewer.stage2.steps = 1
+    with pytest.raises(UsageError, match="has done 2 steps, more than --stage2-steps 1 asks for"):
+        GenerativeDistillation(fewer, resume=True)
+    more = tiny_config(tiny_root, out)
+    more.stage2.steps = 3
+    GenerativeDistillation(more, resume=True).run()
+    recipe = json.loads((out / "config.json").read_text())["training"]
+    assert (recipe["stage1"]["steps"], recipe["stage2"]["steps"], recipe["steps_done"]) == (2, 3, 5)
+
+
+def test_feature_layers_are_checked_before_any_training(tiny_root, tmp_path):
+    for layers, message in [({"convnet3": "nope"}, r"convnet3=nope: convnet3 has no stage 'nope'; valid values"),
+                            ({"resnet50": "layer2"}, r"names \['resnet50'\], which --stage2-pool \['convnet3'\]")]:
+        config = tiny_config(tiny_root, tmp_path / "run")
+        config.stage2.feature_layers = layers
+        with pytest.raises(UsageError, match=message):
+            GenerativeDistillation(config)
+        assert not (tmp_path / "run").exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -85,3 +88,19 @@ def test_a_dataset_reads_its_config_once_and_loads_its_generator_once(folder, tm
     monkeypatch.setattr(generator_module, "read_weights", lambda *a, **k: loaded.append(a[0]) or real_load(*a, **k))
     ds = DistilledImageFolder(repo_id=out, ipc=1, cache=False)
     assert len(parsed) == 1 and len(loaded) == 1 and ds.classes == CLASSES
+
+
+def test_a_resume_on_another_image_folder_is_refused(folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = ["--dataset", "imagefolder", "--image-size", "16", "--out", str(out), "--architecture", "small",
+             "--width", "4", "--noise-dim", "8", "--stage", "1", "--stage1-batch-size", "6", "--stage1-d-width", "4",
+             "--device", "cpu", "--checkpoint-every", "1", "--sample-every", "1000"]
+    assert cli_main(["train", *flags, "--data-root", str(folder), "--stage1-steps", "1"]) == 0
+    other = tmp_path / "other"  # the same images under other class names: nothing else would notice
+    for name, source in zip(("car", "plane", "ship"), CLASSES):
+        shutil.copytree(folder / "train" / source, other / "train" / name)
+    capsys.readouterr()
+    code = cli_main(["train", "--resume", "--out", str(out), "--data-root", str(other), "--stage1-steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds other data than the run was trained on" in err and "'car'" in err
+    assert json.loads((out / "train_config.json").read_text())["stage1"]["steps"] == 1  # nothing rewritten

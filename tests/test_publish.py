@@ -113,3 +113,17 @@ def test_card_table_names_the_whole_training_set_row():
                             "ipc": 10, "mean": 76.25, "std": 0.85, "runs": 5, "result": "y.json"}])
     assert "| convnet3 | whole set | 89.82 +- 0.00 |" in table and "None" not in table
     assert "| convnet3 | 10 | 76.25 +- 0.85 | 5 |" in table
+
+
+def test_a_push_that_cannot_happen_is_one_line_naming_the_fix(mnist_generator_dir, monkeypatch, hf_home, capsys):
+    from conftest import set_hf_constants
+
+    code = cli_main(["publish", str(mnist_generator_dir), "--repo-id", "not/a/valid"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--repo-id 'not/a/valid' is not a Hub repository id like ORG/NAME" in err
+    assert err.count("\n") == 1
+    set_hf_constants(monkeypatch, ENDPOINT="http://127.0.0.1:9")  # nothing listens there: the Hub is unreachable
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    code = cli_main(["publish", str(mnist_generator_dir), "--repo-id", "org/name"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: could not reach the Hub to push org/name") and err.count("\n") == 1

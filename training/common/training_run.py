@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from tqdm.auto import tqdm
 
-from distilled_datasets.errors import DistilledDatasetsError
+from distilled_datasets.errors import DistilledDatasetsError, UsageError
 from distilled_datasets.files import check_output
 
 from . import checkpoint as ckpt
@@ -84,6 +84,14 @@ class TrainingRun:
             ckpt.save_checkpoint(state, self.checkpoint_path())
         self.dist.barrier()
 
+    def refuse_fewer_steps(self, end: int, flag: str, first: int = 0) -> None:
+        """After a resume: ``flag`` asks for ``end - first`` steps where the run has done more. Refused
+        before anything is written, since the saved recipe would then record fewer steps than were taken."""
+        if self.step > end:
+            raise UsageError(f"--resume: {self.out} has done {self.step - first} steps, more than {flag} "
+                             f"{end - first} asks for; resume with at least as many, or start a new run in another "
+                             "--out")
+
     def resume_from_checkpoint(self) -> None:
         path = self.checkpoint_path()
         state = ckpt.load_checkpoint(path)
@@ -98,8 +106,7 @@ class TrainingRun:
         steps and at the end. ``first`` is where this part of the run started (for the bar)."""
         main = self.dist.is_main
         log_file = open(self.out / LOG_FILE, "a", encoding="utf-8") if main else None
-        # A run resumed past ``end`` (a finished run, or one restarted with fewer steps) starts its bar
-        # full rather than past its total; like every bar here it hides off a terminal (logs, CI).
+        # Like every bar here, it hides off a terminal (logs, CI).
         bar = tqdm(total=end - first, initial=min(self.step, end) - first, desc=desc, unit="step",
                    disable=not main or None)
         start, done_at_start = time.time(), self.step

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from distilled_datasets import Generator, GeneratorConfig
-from distilled_datasets.errors import MissingFileError
+from distilled_datasets.errors import MissingFileError, UsageError
 from distilled_datasets.preview import generator_grid, save_grid
 from distilled_datasets.repository import save_repository
 
@@ -100,6 +100,9 @@ class GenerativeDistillation(TrainingRun):
         self.dist.share(config.stage1.batch_size, "stage-1 batch size")
         self.dist.share(config.stage2.batch_size, "stage-2 batch size")
         self.spec = dataset_spec(config)
+        s2 = config.stage2
+        shape = (self.spec.channels, self.spec.num_classes, self.spec.image_size)
+        self.pool_layers = feature_layers(s2.pool, s2.feature_layers, shape)  # checked before any work
         torch.manual_seed(config.seed)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
@@ -120,9 +123,6 @@ class GenerativeDistillation(TrainingRun):
         # loading use the plain modules (the same parameters).
         self.g_step, self.d_step = self.dist.wrap(self.generator), self.dist.wrap(self.discriminator)
         self.dsa = DSA.for_dataset(self.spec.name)
-        s2 = config.stage2
-        shape = (self.spec.channels, self.spec.num_classes, self.spec.image_size)
-        self.pool_layers = feature_layers(s2.pool, s2.feature_layers, shape)
         self.pool = NetworkPool(s2.pool, self._pool_model, online_steps=s2.online_steps, online_lr=s2.online_lr,
                                 life=s2.reinit_every)
         # Two random streams: one on the data device (batches, noise), one on the CPU (choices
@@ -135,6 +135,7 @@ class GenerativeDistillation(TrainingRun):
         self._make_optimizers()
         if resume:
             self.resume_from_checkpoint()
+            self._check_resumed_steps()
         elif config.init_from:
             self._init_from(config.init_from)
         # What the stage-1 run this one started from did; read once, shown in every saved recipe.
@@ -149,6 +150,17 @@ class GenerativeDistillation(TrainingRun):
         model = build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
         return model.to(memory_format=torch.channels_last) if self.cuda else model
 
+    def _check_resumed_steps(self) -> None:
+        """The step counts a resume may change are those still ahead: stage 1's only while stage 1 runs
+        (after it, its end is where stage 2's steps are counted from), and none below what is done."""
+        saved = load_config(self.out / CONFIG_FILE)
+        if self.config.stage == "both" and self.stage == "2" and self.config.stage1.steps != saved.stage1.steps:
+            raise UsageError(f"--resume: stage 1 of {self.out} ended after {saved.stage1.steps} steps and stage 2 "
+                             f"has begun, so --stage1-steps stays {saved.stage1.steps}; more training goes to "
+                             "--stage2-steps")
+        first, end = self._stage_steps()
+        self.refuse_fewer_steps(end, f"--stage{self.stage}-steps", first)
+
     def _make_optimizers(self) -> None:
         s = self.config.stage1 if self.stage == "1" else self.config.stage2
         betas = (self.config.stage1.beta1, self.config.stage1.beta2)
@@ -156,10 +168,30 @@ class GenerativeDistillation(TrainingRun):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr_d, betas=betas)
 
     def _init_from(self, run_dir: str) -> None:
-        """Start stage 2 from another run's last checkpoint (generator and critic weights)."""
-        state = ckpt.load_checkpoint(Path(run_dir) / CHECKPOINT)
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        """Start stage 2 from another run's last checkpoint (generator and critic weights). It continues
+        that run's generator: another dataset or architecture is refused by name, not loaded (another
+        shape would fail in load_state_dict, another dataset of the same shape silently)."""
+        config_path, path = Path(run_dir) / CONFIG_FILE, Path(run_dir) / CHECKPOINT
+        if not config_path.is_file():
+            raise MissingFileError(f"--init-from {run_dir}: {config_path} does not exist; --init-from takes the "
+                                   "run directory of a stage-1 run (distilled-datasets train --stage 1 --out RUN)")
+        source = load_config(config_path)
+        differ = [(f"--{name.replace('_', '-')}", getattr(source, name), getattr(self.config, name))
+                  for name in ("dataset", "architecture", "noise_dim", "width")
+                  if getattr(source, name) != getattr(self.config, name)]
+        if source.stage1.d_width != self.config.stage1.d_width:
+            differ.append(("--stage1-d-width", source.stage1.d_width, self.config.stage1.d_width))
+        state = ckpt.load_checkpoint(path)
+        facts = state.get("data_facts")  # absent from checkpoints written before it was recorded
+        if facts is not None and facts != self._data_facts():
+            differ.append(("--data-root (its data)", facts, self._data_facts()))
+        if differ:
+            raise UsageError(f"--init-from {run_dir} was trained with other settings: " + "; ".join(
+                f"{flag} {theirs!r} there, {mine!r} here" for flag, theirs, mine in differ)
+                + ". Stage 2 continues its generator: pass the same values")
+        with ckpt.restoring(path):
+            self.generator.load_state_dict(state["generator"])
+            self.discriminator.load_state_dict(state["discriminator"])
         logger.info("stage 2 starts from %s (its step %d)", run_dir, state["step"])
 
     # ---- batches ------------------------------------------------------------------------------
@@ -312,7 +344,7 @@ class GenerativeDistillation(TrainingRun):
 
     def state(self) -> Dict[str, Any]:
         state = {
-            "step": self.step, "stage": self.stage,
+            "step": self.step, "stage": self.stage, "data_facts": self._data_facts(),
             "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "cpu_rng": self.cpu_rng.get_state(), "torch_rng": torch.get_rng_state(),
@@ -323,7 +355,15 @@ class GenerativeDistillation(TrainingRun):
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
 
+    def _data_facts(self) -> Dict[str, Any]:
+        return {"classes": list(self.spec.classes), "channels": self.spec.channels,
+                "image_size": self.spec.image_size}
+
     def restore(self, state: Dict[str, Any]) -> None:
+        saved = state.get("data_facts")  # absent from checkpoints written before it was recorded
+        if saved is not None and saved != self._data_facts():
+            raise UsageError(f"--resume: --data-root {self.config.data_root} holds other data than the run was "
+                             f"trained on ({saved}, here {self._data_facts()}): resume with the run's own data")
         self.step, self.stage = state["step"], state["stage"]
         self._make_optimizers()
         self.generator.load_state_dict(state["generator"])

@@ -35,6 +35,7 @@ import torch
 
 from distilled_datasets import Generator
 from distilled_datasets.config import LATENT_LAYERS, LAYOUTS, SamplingConfig
+from distilled_datasets.dataset_info import list_datasets
 from distilled_datasets.errors import DamagedFileError, InvalidGeneratorError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
@@ -251,8 +252,10 @@ class LatentDistillation(TrainingRun):
         self.classes = list(range(self.dist.rank, self.spec.num_classes, self.dist.world_size))  # this rank's
         self.base = Generator.from_pretrained(config.generator)  # the generator whose codes are learned
         if self.base.metadata.get("dataset") not in (None, self.spec.name):
-            raise UsageError(f"{config.generator} is a {self.base.metadata['dataset']} generator, "
-                             f"not {self.spec.name}: pass --dataset {self.base.metadata['dataset']}")
+            trained_on = self.base.metadata["dataset"]
+            fix = (f"pass --dataset {trained_on}" if trained_on in list_datasets() else
+                   "distill-latents learns the codes of mnist, fashion_mnist and cifar10 generators only")
+            raise UsageError(f"{config.generator} is a {trained_on} generator, not {self.spec.name}: {fix}")
         if self.base.sampling.candidates > 1:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
@@ -283,6 +286,7 @@ class LatentDistillation(TrainingRun):
         self.step = 0
         if resume:
             self.resume_from_checkpoint()
+            self.refuse_fewer_steps(config.iterations, "--iterations")
 
     def _embedding_net(self, name: str) -> torch.nn.Module:
         return build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)

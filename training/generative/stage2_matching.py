@@ -80,5 +80,16 @@ def matching_losses(model: StagedNet, layer: str, syn: torch.Tensor, real: torch
 
 def feature_layers(names: Sequence[str], chosen: Dict[str, str], shape: Tuple[int, int, int]) -> Dict[str, str]:
     """{pool model: the stage whose output the local loss reads}: ``chosen``'s, else the model's default
-    (read from a model built for the purpose; ``shape`` is (channels, classes, image size))."""
-    return {name: chosen.get(name) or build_model(name, *shape).default_feature_layer for name in names}
+    (read from a model built for the purpose; ``shape`` is (channels, classes, image size)). Checked
+    when the run starts, not when stage 2 does: a model outside the pool or a stage it lacks is refused."""
+    outside = sorted(set(chosen) - set(names))
+    if outside:
+        raise UsageError(f"--stage2-feature-layers names {outside}, which --stage2-pool {list(names)} does not hold")
+    layers = {}
+    for name in names:
+        model = build_model(name, *shape)
+        layers[name] = chosen.get(name) or model.default_feature_layer
+        if layers[name] not in model.feature_layers:
+            raise UsageError(f"--stage2-feature-layers {name}={layers[name]}: {name} has no stage "
+                             f"{layers[name]!r}; valid values: {model.feature_layers}")
+    return layers

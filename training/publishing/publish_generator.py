@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from distilled_datasets import Generator
 from distilled_datasets.config import WEIGHTS_NAME
-from distilled_datasets.errors import DistilledDatasetsError, UsageError
+from distilled_datasets.errors import DistilledDatasetsError, UsageError, WriteError
 from distilled_datasets.files import (discard, move_into_place, remove_stale_temporaries, sha256_file, temp_sibling,
                                      writing)
 from distilled_datasets.repository import save_repository
@@ -116,6 +116,45 @@ class PublishOptions:
         "help": "a paragraph shown under the measured table (how the numbers were obtained)"})
 
 
+HTTP_CLIENTS = ("httpx", "httpx2", "requests", "urllib3", "h11", "httpcore")  # whose errors mean "not reached"
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise UsageError(f"--repo-id {repo_id!r} is not a Hub repository id like ORG/NAME ({exc})") from None
+
+
+def _push(staged: Path, repo_id: str, o: "PublishOptions", token: Optional[str], message: str) -> None:
+    """Upload the staged folder in one commit; a refusal or an unreachable Hub is the user's to fix (one line)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=o.private, exist_ok=True)
+        if o.branch is not None:
+            api.create_branch(repo_id, branch=o.branch, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, folder_path=str(staged), revision=o.branch,
+                          commit_message=o.commit_message or message)
+    except OfflineModeIsEnabled:
+        raise WriteError(f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it, or write a folder with --out "
+                         "and upload it later") from None
+    except HfHubHTTPError as exc:
+        raise WriteError(f"the Hub refused the push to {repo_id} ({exc}); check the id and your write access "
+                         "(`hf auth login` or HF_TOKEN)") from None
+    except Exception as exc:  # noqa: BLE001 -- the HTTP client's own errors differ across huggingface_hub versions
+        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in HTTP_CLIENTS:
+            raise  # not a network failure: a bug keeps its traceback
+        raise WriteError(f"could not reach the Hub to push {repo_id} ({type(exc).__name__}: {exc}); check the "
+                         "connection and HF_ENDPOINT, or write a folder with --out and upload it later") from None
+    logger.info("pushed to %s", repo_id)
+
+
 def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] = None,
             results_root: Optional[PathLike] = None) -> Path:
     """Stage the repository folder, check the results against its weights, then write/push it."""
@@ -123,6 +162,8 @@ def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] 
     repo_id, out, overwrite, results, half = o.repo_id, o.out, o.overwrite, o.results, o.half
     if repo_id is None and out is None:
         raise UsageError("publish needs --repo-id (repo_id=: push to the Hub) and/or --out (out=: write a folder)")
+    if repo_id is not None:
+        _check_repo_id(repo_id)  # before any work
     if out is not None:
         remove_stale_temporaries(Path(out).parent, name=Path(out).name)  # what a killed publish of this OUT left
         check_out_folder(Path(out), Path(run_dir), overwrite)  # before any work
@@ -151,13 +192,5 @@ def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] 
                 discard(incoming)
             logger.info("wrote %s", out)
         if repo_id is not None:
-            from huggingface_hub import HfApi
-
-            api = HfApi(token=token)
-            api.create_repo(repo_id, private=o.private, exist_ok=True)
-            if o.branch is not None:
-                api.create_branch(repo_id, branch=o.branch, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=str(staged), revision=o.branch,
-                              commit_message=o.commit_message or f"Publish generator from {Path(run_dir).name}")
-            logger.info("pushed to %s", repo_id)
+            _push(staged, repo_id, o, token, f"Publish generator from {Path(run_dir).name}")
     return Path(out) if out is not None else Path(run_dir)
