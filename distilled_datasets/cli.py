@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ._version import __version__
-from .dataset_info import canonical_name, list_datasets
+from .dataset_info import IMAGE_FOLDER, canonical_name, list_datasets
 from .errors import DistilledDatasetsError, GeneratorNotFoundError, UsageError
 from .files import (apply_umask, atomic_write_json, check_output, discard, move_into_place,
                     remove_stale_temporaries, temp_sibling, writing)
@@ -44,6 +44,12 @@ def dataset_name(value: str) -> str:
         return canonical_name(value)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def sample_dataset_name(value: str) -> str:
+    """argparse type of the runtime commands' DATASET: a shipped dataset, or imagefolder (your own
+    classes: a generator trained on an image folder, given by --repo-id)."""
+    return IMAGE_FOLDER if value.lower() == IMAGE_FOLDER else dataset_name(value)
 
 
 def open_dataset(args: argparse.Namespace, ipc: Optional[int] = None, seed: int = 0):
@@ -102,7 +108,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
     return {
-        "format": EXPORT_FORMAT, "library_version": __version__, "dataset": args.dataset, "ipc": dataset.ipc,
+        "format": EXPORT_FORMAT, "library_version": __version__, "dataset": dataset.dataset_name, "ipc": dataset.ipc,
         "seed": args.seed, "source": dataset.files.describe(), "revision": dataset.files.revision,
         "classes": list(dataset.classes), "num_images": len(dataset),
     }
@@ -277,8 +283,14 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _dataset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", type=sample_dataset_name,
+                        help=f"one of: {', '.join(list_datasets())}, or {IMAGE_FOLDER} (a generator trained on "
+                             "your own image folder, given by --repo-id)")
+
+
 def _sample_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(list_datasets())}")
+    _dataset_argument(parser)
     parser.add_argument("--ipc", type=ipc_int, default=None,
                         help="images per class (default: 10 for a generator, all of them for stored learned images)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="which distilled set (default 0)")
@@ -311,7 +323,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", parents=[common], help="show where a generator comes from, its config and metrics")
-    p.add_argument("dataset", metavar="DATASET", type=dataset_name, help=f"one of: {', '.join(list_datasets())}")
+    _dataset_argument(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
 

@@ -77,6 +77,7 @@ def get_dataset_info(name: str) -> DatasetInfo:
 
 
 IMAGE_FOLDER_PREFIX = "imagefolder:"  # datasets of the user's own classes (an ImageFolder of images)
+IMAGE_FOLDER = "imagefolder"  # what commands take for them: the facts come from the data root or the generator
 
 
 def info_from_metadata(metadata: dict, channels: int, image_size: int, num_classes: int) -> DatasetInfo:

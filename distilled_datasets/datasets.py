@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import VisionDataset
 
-from .dataset_info import DatasetInfo, get_dataset_info, info_from_metadata
+from .dataset_info import IMAGE_FOLDER, DatasetInfo, get_dataset_info, info_from_metadata
 from .errors import GeneratorNotFoundError, UsageError, UsageTypeError
 from .generator import Generator
 from .hub import ResolvedFiles, resolve
@@ -274,7 +274,10 @@ DATASET_CLASSES: Dict[str, type] = {cls.dataset_name: cls for cls in (DistilledM
 
 
 def dataset_class(name: str) -> type:
-    """The distilled dataset class of dataset ``name`` ("mnist" -> DistilledMNIST)."""
+    """The distilled dataset class of dataset ``name`` ("mnist" -> DistilledMNIST, "imagefolder" ->
+    DistilledImageFolder)."""
+    if name == IMAGE_FOLDER:
+        return DistilledImageFolder
     if name not in DATASET_CLASSES:
         raise UsageError(f"no distilled dataset class for {name!r}; valid values: {sorted(DATASET_CLASSES)}")
     return DATASET_CLASSES[name]

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torchvision
 from PIL import Image
 
 from distilled_datasets import DistilledImageFolder, GeneratorNotFoundError
@@ -65,6 +66,19 @@ def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys):
     assert DistilledImageFolder(repo_id=tmp_path / "published", ipc=1)[2][1] == 2
     with pytest.raises(GeneratorNotFoundError, match="needs repo_id"):
         DistilledImageFolder()
+    # The runtime commands take it as DATASET imagefolder, with the generator given by --repo-id.
+    capsys.readouterr()
+    assert cli_main(["info", "imagefolder", "--repo-id", str(out)]) == 0
+    assert "circle" in capsys.readouterr().out
+    assert cli_main(["preview", "imagefolder", "--repo-id", str(out), "--ipc", "2", "--out", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == (2 * 18 + 2, 3 * 18 + 2)  # 2 columns, 3 rows of 16 + padding
+    assert cli_main(["export", "imagefolder", "--repo-id", str(out), "--ipc", "2", "--out", str(tmp_path / "x")]) == 0
+    exported = torchvision.datasets.ImageFolder(str(tmp_path / "x"))
+    assert [label for _, label in exported.samples] == [0, 0, 1, 1, 2, 2]
+    assert np.array_equal(np.asarray(exported[2][0]), np.asarray(ds[1][0]))  # class 1's first image
+    capsys.readouterr()
+    assert cli_main(["preview", "imagefolder", "--out", str(tmp_path / "h.png")]) == 2
+    assert "--repo-id" in capsys.readouterr().err
 
 
 def test_size_and_channels_belong_to_image_folders(tmp_path, capsys):

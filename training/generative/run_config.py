@@ -11,13 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-from distilled_datasets.dataset_info import canonical_name, list_datasets
+from distilled_datasets.dataset_info import IMAGE_FOLDER, canonical_name, list_datasets
 from distilled_datasets.errors import UsageError
 
 from ..common.config_flags import add_dataclass_flags, apply_flags, check_bounds
 
 STAGES = ("1", "2", "both")
-IMAGE_FOLDER = "imagefolder"  # --dataset for the user's own images: --data-root holds train/<class>/...
 # What a resumed run may change (more steps, where the data is, how often it logs); any other
 # setting changes what is trained, and a resume that changes it is refused (README: "Resuming").
 MAY_CHANGE_ON_RESUME = ("out", "world_size", "stage1.steps", "stage2.steps", "checkpoint_every", "sample_every",
