@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from .dataset_info import get_dataset_info, info_from_metadata, list_datasets
+from .dataset_info import IMAGE_FOLDER, IMAGE_FOLDER_PREFIX, get_dataset_info, info_from_metadata, list_datasets
 
 TEMPLATE = "generator.md"
 
@@ -60,12 +60,14 @@ def _sampling_text(generator) -> str:
 def card_data(generator) -> ModelCardData:
     """The card's YAML metadata: library, license, tags, the real dataset's Hub id, the metric."""
     meta = generator.metadata
-    name = meta.get("dataset")
-    info = get_dataset_info(name) if name in list_datasets() else None
+    name = meta.get("dataset") or "unknown"
+    # The user's own image folder has no Hub dataset to name (and a tag holds no ':'), wherever the card
+    # is written: in the training process, which registered the folder, or later.
+    own = name.startswith(IMAGE_FOLDER_PREFIX) or name not in list_datasets()
     return ModelCardData(library_name="distilled-datasets", license=meta.get("license", "mit"),
                          tags=["dataset-distillation", "conditional-generator", "image-classification",
-                               name or "unknown"],
-                         datasets=[info.hub_dataset if info else (name or "unknown")], metrics=["accuracy"])
+                               IMAGE_FOLDER if name.startswith(IMAGE_FOLDER_PREFIX) else name],
+                         datasets=None if own else [get_dataset_info(name).hub_dataset], metrics=["accuracy"])
 
 
 def render_card(generator, *, has_samples: bool = False, repo_id: Optional[str] = None) -> str:

@@ -47,7 +47,7 @@ def test_facts_are_measured_from_the_folder(folder):
         register_image_folder(odd)
 
 
-def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys):
+def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys, front_matter):
     out = tmp_path / "run"
     code = cli_main(["train", "--dataset", "imagefolder", "--data-root", str(folder), "--image-size", "16",
                      "--out", str(out), "--stage", "both", "--architecture", "small", "--width", "4", "--noise-dim",
@@ -63,6 +63,8 @@ def test_train_publish_and_load_your_own_classes(folder, tmp_path, capsys):
     assert cli_main(["publish", str(out), "--out", str(tmp_path / "published")]) == 0
     card = (tmp_path / "published" / "README.md").read_text()
     assert "DistilledImageFolder" in card and "shapes" in card
+    for written in (card, (out / "README.md").read_text()):  # no Hub dataset to name, no ':' in a tag
+        assert "datasets" not in front_matter(written) and "imagefolder" in front_matter(written)["tags"]
     assert DistilledImageFolder(repo_id=tmp_path / "published", ipc=1)[2][1] == 2
     with pytest.raises(GeneratorNotFoundError, match="needs repo_id"):
         DistilledImageFolder()

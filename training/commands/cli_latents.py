@@ -19,11 +19,12 @@ def register(subparsers) -> None:
         description="Optimises K latent codes per class so that every prefix of the set (the first P images per "
                     "class, P in --prefixes) matches the real data's class means in the features of networks drawn "
                     "at every step (distribution matching in the generator's latent space). Writes a new generator "
-                    "folder whose first K samples per class are the learned ones; load it with "
-                    "DistilledMNIST(repo_id=OUT).")
+                    "folder whose first K samples per class are the learned ones; load it with the "
+                    "dataset's class, e.g. DistilledFashionMNIST(repo_id=OUT).")
     parser.add_argument("--resume", action="store_true",
-                        help="continue --out from its last checkpoint with its saved settings (only iterations, "
-                             "data location, device and logging may change)")
+                        help="continue --out from its last checkpoint with its saved settings (only more iterations, "
+                             "the data location, device, logging and the result's --chunk-size and --layout may "
+                             "change)")
     parser.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     add_dataclass_flags(parser, LatentConfig, skip=("dataset",))
     parser.add_argument("--dataset", type=dataset_name, default=None, help="the real dataset matched (default: mnist)")

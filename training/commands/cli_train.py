@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         "train", help=HELP["train"],
         description="Stage 1 trains a conditional GAN on the real training set; stage 2 adds "
                     "lambda_global * logit matching + lambda_local * feature matching through a random "
-                    "model pool. The run directory ends up loadable with DistilledMNIST(repo_id=RUN_DIR).")
+                    "model pool. The run directory ends up loadable with the dataset's class, e.g. "
+                    "DistilledCIFAR10(repo_id=RUN_DIR), or DistilledImageFolder for --dataset imagefolder.")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved settings (only "
                              "step counts, logging, device and data location may be changed)")

@@ -91,12 +91,13 @@ class EvalConfig:
         "training epochs (None: 1000; for --source whole, --whole-epochs)", type=positive_int, max=MAX_EPOCHS))
     whole_epochs: int = field(default=DEFAULT_WHOLE_EPOCHS, metadata=_help(
         "epochs for --source whole when --epochs is not given", type=positive_int, max=MAX_EPOCHS))
-    batch_size: int = field(default=HEADLINE["batch_size"], metadata=_help("", type=positive_int))
-    lr: float = HEADLINE["lr"]
-    momentum: float = HEADLINE["momentum"]
-    weight_decay: float = HEADLINE["weight_decay"]
-    lr_decay_epoch: Optional[int] = field(default=None, metadata=_help("None: half of the epochs"))
-    lr_decay_factor: float = HEADLINE["lr_decay_factor"]
+    batch_size: int = field(default=HEADLINE["batch_size"], metadata=_help("SGD batch size", type=positive_int))
+    lr: float = field(default=HEADLINE["lr"], metadata=_help("SGD rate"))
+    momentum: float = field(default=HEADLINE["momentum"], metadata=_help("SGD momentum"))
+    weight_decay: float = field(default=HEADLINE["weight_decay"], metadata=_help("SGD weight decay"))
+    lr_decay_epoch: Optional[int] = field(default=None, metadata=_help(
+        "the epoch the rate is multiplied by --lr-decay-factor (None: half of the epochs)"))
+    lr_decay_factor: float = field(default=HEADLINE["lr_decay_factor"], metadata=_help("the rate's factor then"))
     augment: bool = field(default=True, metadata=_help(
         "DSA augmentation (flip only where the dataset allows it); --no-augment marks the result reduced"))
     data_root: Optional[str] = field(default=None, metadata=_help(
@@ -115,7 +116,8 @@ class EvalConfig:
     channels_last: Optional[bool] = field(default=None, metadata=_help("channels_last memory format (None: CUDA only)"))
     amp: Optional[bool] = field(default=None, metadata=_help("bf16 autocast (None: CUDA only)"))
     deterministic: bool = field(default=False, metadata=_help("CUDA: deterministic kernels, no cudnn.benchmark"))
-    test_batch_size: Optional[int] = field(default=None, metadata=_help("", type=positive_int))
+    test_batch_size: Optional[int] = field(default=None, metadata=_help(
+        "images per test batch (None: 4096 on CUDA, 500 on CPU)", type=positive_int))
     test_limit: Optional[int] = field(default=None, metadata=_help(
         "test on the first N test images only (quick checks; marks the result reduced; an image folder lists its "
         "test images class by class, so N below the split's size leaves classes out)", type=positive_int))

@@ -328,7 +328,8 @@ class GenerativeDistillation(TrainingRun):
         if (source / "train_config.json").is_file():
             found["stage1"] = load_config(source / "train_config.json").to_dict()["stage1"]
         try:
-            found["stage1_steps_done"] = ckpt.load_checkpoint(source / CHECKPOINT)["step"]
+            steps = ckpt.load_checkpoint(source / CHECKPOINT)["step"]  # of both stages, for a run of both
+            found["stage1_steps_done"] = min(steps, found["stage1"]["steps"]) if "stage1" in found else steps
         except FileNotFoundError:
             pass  # recorded as far as it is known
         return found

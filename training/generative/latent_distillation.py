@@ -117,8 +117,9 @@ class LatentConfig:
         "help": "the set learned: its start (the generator's noise of this seed, as DistilledX(seed=...) draws it), "
                 "networks, batches and augmentations", "type": non_negative_int})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:N"})
-    checkpoint_every: int = 100
-    log_every: int = 50
+    checkpoint_every: int = field(default=100, metadata={"help": "iterations between checkpoints (a resume "
+                                                                 "starts from the last one)"})
+    log_every: int = field(default=50, metadata={"help": "iterations between lines of log.jsonl"})
 
     def validate(self) -> None:
         check_bounds(self)
