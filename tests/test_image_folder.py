@@ -120,3 +120,34 @@ def test_a_resume_on_another_image_folder_is_refused(folder, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "holds other data than the run was trained on" in err and "'car'" in err
     assert json.loads((out / "train_config.json").read_text())["stage1"]["steps"] == 1  # nothing rewritten
+
+
+def test_your_own_classes_through_latents_evaluation_and_a_card(folder, tmp_path, capsys):
+    run, latents = tmp_path / "run", tmp_path / "latents"
+    assert cli_main(["train", "--dataset", "imagefolder", "--data-root", str(folder), "--image-size", "16",
+                     "--out", str(run), "--stage", "1", "--architecture", "small", "--width", "4", "--noise-dim", "8",
+                     "--stage1-steps", "2", "--stage1-batch-size", "6", "--stage1-d-width", "4", "--device", "cpu",
+                     "--sample-every", "1000"]) == 0
+    assert cli_main(["distill-latents", "--generator", str(run), "--dataset", "imagefolder", "--data-root",
+                     str(folder), "--out", str(latents), "--latents", "2", "--prefixes", "1", "2", "--iterations", "2",
+                     "--real-per-class", "4", "--device", "cpu"]) == 0
+    ds = DistilledImageFolder(repo_id=latents, ipc=2)
+    assert ds.classes == CLASSES and ds.generator.sampling.latents == 2
+    record_path = tmp_path / "r.json"
+    assert cli_main(["evaluate", "--dataset", "imagefolder", "--source", str(latents), "--data-root", str(folder),
+                     "--ipc", "2", "--epochs", "1", "--runs", "1", "--device", "cpu", "--no-progress",
+                     "--out", str(record_path)]) == 0
+    record = json.loads(record_path.read_text())
+    assert record["dataset"] == "imagefolder:shapes" and record["test_split"]["images"] == 3 * len(CLASSES)
+    assert cli_main(["publish", str(latents), "--out", str(tmp_path / "pub"), "--results", str(record_path)]) == 0
+    assert "imagefolder:shapes" not in (tmp_path / "pub" / "README.md").read_text().split("---")[1]
+    # Another folder's classes are refused by name, before any work.
+    other = tmp_path / "other"
+    for name, source in zip(("car", "plane", "ship"), CLASSES):
+        shutil.copytree(folder / "train" / source, other / "train" / name)
+    capsys.readouterr()
+    assert cli_main(["distill-latents", "--generator", str(run), "--dataset", "imagefolder", "--data-root", str(other),
+                     "--out", str(tmp_path / "x"), "--device", "cpu"]) == 2
+    assert "holds the classes ['car', 'plane', 'ship']" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli_main(["evaluate", "--dataset", "imagefolder", "--data-root", str(folder), "--ipc", "1"]) == 2
+    assert "pass the run folder or Hub id" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from distilled_datasets.cli import dataset_name
+from distilled_datasets.cli import sample_dataset_name
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
 
@@ -27,7 +27,9 @@ def register(subparsers) -> None:
                              "change)")
     parser.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     add_dataclass_flags(parser, LatentConfig, skip=("dataset",))
-    parser.add_argument("--dataset", type=dataset_name, default=None, help="the real dataset matched (default: mnist)")
+    parser.add_argument("--dataset", type=sample_dataset_name, default=None,
+                        help="the real dataset matched: mnist, fashion_mnist, cifar10, or imagefolder (the image "
+                             "folder the generator was trained on, as --data-root) (default: mnist)")
     parser.set_defaults(func=run)
 
     joiner = subparsers.add_parser(

@@ -111,3 +111,18 @@ def register_image_folder(root, image_size: Optional[int] = None, channels: Opti
                 image_size, image_size, channels)
     return register_dataset(info)
 
+
+
+def register_for_generator(root, generator) -> DatasetInfo:
+    """Register ``root`` as the image folder ``generator`` was trained on: at its image size and
+    channels, under its dataset name, and refused when the folder holds other classes."""
+    trained_on = generator.metadata.get("dataset") or ""
+    if not trained_on.startswith(IMAGE_FOLDER_PREFIX):
+        raise UsageError(f"--dataset imagefolder takes a generator trained on an image folder; this one was trained "
+                         f"on {trained_on or 'an unnamed dataset'}")
+    classes = _image_folder(str(split_folder(root, train=True))).classes  # a listing: nothing read yet
+    if list(classes) != list(generator.metadata.get("classes") or []):
+        raise UsageError(f"--data-root {root} holds the classes {list(classes)}, the generator was trained on "
+                         f"{generator.metadata.get('classes')}: pass the image folder it was trained on")
+    cfg = generator.config
+    return register_image_folder(root, cfg.image_size, cfg.channels, name=trained_on[len(IMAGE_FOLDER_PREFIX):])

@@ -12,15 +12,16 @@ from distilled_datasets.validation import ipc_int, non_negative_int
 
 
 def _dataset_name(value: str) -> str:
-    from distilled_datasets.cli import dataset_name
+    from distilled_datasets.cli import sample_dataset_name
 
-    return dataset_name(value)
+    return sample_dataset_name(value)
 
 
 @dataclass
 class EvalTarget:
     dataset: Optional[str] = field(default=None, metadata={
-        "help": "mnist, fashion_mnist or cifar10 (required)", "type": _dataset_name})
+        "help": "mnist, fashion_mnist, cifar10, or imagefolder (your own classes: --data-root holds train/ and "
+                "test/ class folders; the source a generator trained on them) (required)", "type": _dataset_name})
     source: str = field(default="default", metadata={
         "help": "'default' (the package's generator), a run directory, a Hub id 'org/name', 'random-real' (ipc real "
                 "images per class) or 'whole' (the whole real training set)"})

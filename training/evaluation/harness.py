@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from distilled_datasets.dataset_info import IMAGE_FOLDER
 from distilled_datasets.errors import UsageError, WriteError
 from distilled_datasets.files import check_writable, writing
 from distilled_datasets.validation import check_int, check_positive_int, non_negative_int, positive_int
@@ -60,6 +61,7 @@ from .source_resolution import (
     default_label,
     describe_source,
     read_items,
+    register_image_folder_source,
     resolve_source,
 )
 
@@ -290,10 +292,12 @@ def evaluate(source: Any = "default", dataset: Optional[str] = None, ipc: Option
                          f"dataset class), not {src.kind!r}")
     if cfg.dataset_seed is not None and src.kind == "whole":
         raise UsageError("dataset_seed chooses a distilled set or a real subset; --source whole has neither")
+    root = cfg.data_root or default_data_root()
+    if name == IMAGE_FOLDER:
+        name = register_image_folder_source(src, root)
     spec, device, tcfg = get_dataset_info(name), resolve_device(cfg.device), cfg.train_config(whole)
     if out is not None:
         check_writable(out)  # an unwritable --out fails now, not after the first run has trained
-    root = cfg.data_root or default_data_root()
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -10,7 +10,7 @@ import math
 import os
 from typing import Any, Dict, Union
 
-from distilled_datasets.dataset_info import get_dataset_info
+from distilled_datasets.dataset_info import IMAGE_FOLDER_PREFIX, get_dataset_info
 from distilled_datasets.errors import DamagedFileError, DistilledDatasetsError
 from distilled_datasets.files import read_json
 
@@ -39,10 +39,12 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
 
     if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
         fail(f"its format is not {RESULT_FORMAT!r}")
-    try:
-        get_dataset_info(record.get("dataset"))
-    except DistilledDatasetsError:
-        fail(f"unknown dataset {record.get('dataset')!r}")
+    dataset = record.get("dataset")
+    if not (isinstance(dataset, str) and dataset.startswith(IMAGE_FOLDER_PREFIX)):  # a user's folder: any name
+        try:
+            get_dataset_info(dataset)
+        except DistilledDatasetsError:
+            fail(f"unknown dataset {dataset!r}")
     if not isinstance(record.get("method"), str) or not record["method"]:
         fail("its 'method' (the row's name) must be a non-empty string")
     ipc = record.get("ipc")

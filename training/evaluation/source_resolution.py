@@ -15,7 +15,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from distilled_datasets.datasets import DATASET_CLASSES
+from distilled_datasets.dataset_info import IMAGE_FOLDER
+from distilled_datasets.datasets import DATASET_CLASSES, DistilledImageFolder
 from distilled_datasets.errors import UsageError, UsageTypeError
 from distilled_datasets.files import sha256_file
 
@@ -56,8 +57,9 @@ def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
     if dataset is None:
         raise UsageError(f"dataset is required for source {os.fspath(source)!r}; valid values: "
                          f"{sorted(DATASET_CLASSES)}")
-    get_dataset_info(dataset)
-    classes = DATASET_CLASSES
+    classes = {**DATASET_CLASSES, IMAGE_FOLDER: DistilledImageFolder}  # imagefolder: facts from the data root
+    if dataset != IMAGE_FOLDER:
+        get_dataset_info(dataset)
     if dataset not in classes:
         raise UsageError(f"dataset {dataset!r} has no distilled dataset class; valid values: {sorted(classes)}")
     given = os.fspath(source)
@@ -68,11 +70,25 @@ def resolve_source(source: Any, dataset: Optional[str], revision: Optional[str],
             raise UsageError(f"revision applies to Hub ids, not to source {given!r}")
         return Source(given, given=given), dataset
     if given == "default":
+        if dataset == IMAGE_FOLDER:
+            raise UsageError("no generator of your own classes ships with the package: pass the run folder or Hub id "
+                             "of one as the source (--source RUN)")
         if revision is not None:
             raise UsageError("revision applies to Hub ids, not to the package default")
         return Source("dataset", classes[dataset], kwargs, given), dataset
     kwargs.update(repo_id=given, revision=revision)
     return Source("dataset", classes[dataset], kwargs, given), dataset
+
+
+def register_image_folder_source(src: Source, root) -> str:
+    """The registered dataset name of ``--dataset imagefolder``: the folder at ``root`` as the source
+    generator was trained on it (its image size, channels and classes), or, for real images alone
+    (random-real, whole), as train reads it by default (the first image's size and channels)."""
+    from ..common.image_folder import register_for_generator, register_image_folder
+
+    if src.kind == "dataset":
+        return register_for_generator(root, src.dataset_cls(ipc=1, **src.kwargs).generator).name
+    return register_image_folder(root).name
 
 
 def describe_source(src: Source, ds: Any) -> Dict[str, Any]:

@@ -35,7 +35,7 @@ import torch
 
 from distilled_datasets import Generator
 from distilled_datasets.config import LATENT_LAYERS, LAYOUTS, SamplingConfig
-from distilled_datasets.dataset_info import list_datasets
+from distilled_datasets.dataset_info import IMAGE_FOLDER, IMAGE_FOLDER_PREFIX
 from distilled_datasets.errors import DamagedFileError, InvalidGeneratorError, MissingFileError, UsageError
 from distilled_datasets.files import atomic_write_json, read_json
 from distilled_datasets.repository import save_repository
@@ -50,6 +50,7 @@ from ..common.provenance import resolve_device
 from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
                                 get_dataset_info, load_tensors)
 from ..common.distributed import Distributed
+from ..common.image_folder import register_for_generator
 from ..common.network_pool import NetworkPool
 from ..common.training_run import RunLayout, TrainingRun, launch
 
@@ -73,7 +74,8 @@ class LatentConfig:
     generator: str = field(default="", metadata={"help": "the generator folder (a run directory, a published "
                                                          "folder) or Hub id whose latents are learned"})
     out: str = field(default="runs/latents", metadata={"help": "the new generator folder"})
-    dataset: str = field(default="mnist", metadata={"help": "the real dataset matched"})
+    dataset: str = field(default="mnist", metadata={"help": "the real dataset matched: mnist, fashion_mnist, cifar10, "
+                                                            "or imagefolder (the generator's own folder, --data-root)"})
     data_root: Optional[str] = field(default=None, metadata={
         "help": "the real data: torchvision's files, or an image folder ROOT/train/<class>/... "
                 "(None: $DISTILLED_DATASETS_DATA, else ./data)"})
@@ -125,7 +127,8 @@ class LatentConfig:
         check_bounds(self)
         if not self.generator:
             raise UsageError("--generator is required: the folder or Hub id of a trained generator")
-        get_dataset_info(self.dataset)
+        if self.dataset != IMAGE_FOLDER:  # an image folder's facts come from the generator and --data-root
+            get_dataset_info(self.dataset)
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
                      "log_every", "nets_per_step"):
             check_positive_int(name, getattr(self, name))
@@ -246,17 +249,17 @@ class LatentDistillation(TrainingRun):
         device = resolve_device(config.device)
         self.dist = Distributed.from_env(device.type)
         self.device = self.dist.device(device)
-        self.spec = get_dataset_info(config.dataset)
+        self.base = Generator.from_pretrained(config.generator)  # the generator whose codes are learned
+        self.spec = (register_for_generator(config.data_root, self.base) if config.dataset == IMAGE_FOLDER
+                     else get_dataset_info(config.dataset))
+        if self.base.metadata.get("dataset") not in (None, self.spec.name):
+            trained_on = self.base.metadata["dataset"]
+            fix = f"pass --dataset {IMAGE_FOLDER if trained_on.startswith(IMAGE_FOLDER_PREFIX) else trained_on}"
+            raise UsageError(f"{config.generator} is a {trained_on} generator, not {self.spec.name}: {fix}")
         if self.dist.world_size > self.spec.num_classes:
             raise UsageError(f"distill-latents splits the {self.spec.num_classes} classes over the processes: run at "
                              f"most {self.spec.num_classes} of them, not {self.dist.world_size}")
         self.classes = list(range(self.dist.rank, self.spec.num_classes, self.dist.world_size))  # this rank's
-        self.base = Generator.from_pretrained(config.generator)  # the generator whose codes are learned
-        if self.base.metadata.get("dataset") not in (None, self.spec.name):
-            trained_on = self.base.metadata["dataset"]
-            fix = (f"pass --dataset {trained_on}" if trained_on in list_datasets() else
-                   "distill-latents learns the codes of mnist, fashion_mnist and cifar10 generators only")
-            raise UsageError(f"{config.generator} is a {trained_on} generator, not {self.spec.name}: {fix}")
         if self.base.sampling.candidates > 1:
             # The learned codes are the selection: the herding selector is dropped from the result.
             logger.info("%s selects 1 in %d candidates; the result keeps its network, not its selector",
