@@ -44,9 +44,10 @@ class DatasetInfo:
 _DATASETS: Dict[str, DatasetInfo] = {}
 
 
-def register_dataset(info: DatasetInfo) -> DatasetInfo:
-    """Add ``info`` under its name; the same facts again are a no-op, other facts a refusal."""
-    if info.name in _DATASETS:
+def register_dataset(info: DatasetInfo, replace: bool = False) -> DatasetInfo:
+    """Add ``info`` under its name; the same facts again are a no-op, other facts a refusal unless
+    ``replace`` (an image folder read at another size: each command registers it before use)."""
+    if info.name in _DATASETS and not replace:
         if _DATASETS[info.name] == info:
             return info
         raise UsageError(f"dataset {info.name!r} is already registered with other facts")

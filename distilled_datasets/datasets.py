@@ -191,11 +191,25 @@ class DistilledDataset(VisionDataset):
             f"{len(self.classes)} of class i % {len(self.classes)}) and cannot be assigned; to keep some items use "
             "torch.utils.data.Subset(dataset, indices), or copy data and targets into a TensorDataset")
 
-    targets = property(lambda self: self._targets(), lambda self, value: self._refuse_assignment("targets"),
-                       doc="The labels, in torchvision's type for the dataset (a new object on each access).")
-    data = property(lambda self: self._data(), lambda self, value: self._refuse_assignment("data"),
-                    doc="Every image, in torchvision's type for the dataset (synthesized now; a new object on each "
-                        "access).")
+    @property
+    def targets(self) -> Any:
+        """The labels in torchvision's type for the dataset (MNIST-likes: int64 tensor [N]; CIFAR-10:
+        a list), a new object on each access."""
+        return self._targets()
+
+    @targets.setter
+    def targets(self, value: Any) -> None:
+        self._refuse_assignment("targets")
+
+    @property
+    def data(self) -> Any:
+        """Every image in torchvision's type for the dataset (MNIST-likes: uint8 tensor [N, H, W];
+        CIFAR-10: uint8 array [N, H, W, C]), synthesized now, a new object on each access."""
+        return self._data()
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._refuse_assignment("data")
 
     def extra_repr(self) -> str:
         return "\n".join(["Split: Train (distilled)", f"Images per class: {self.ipc}", *self.source.describe()])

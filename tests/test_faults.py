@@ -173,9 +173,9 @@ def test_damaged_checkpoint_and_run_config_are_refused_naming_them(data_env, tmp
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c["stage1"].update(aux_weight="x"), "stage1.aux_weight must be a number, got 'x'"),
-    (lambda c: c.update(seed="x"), "seed must be an integer, got 'x'"),
-    (lambda c: c["stage2"].update(dsa="yes"), "stage2.dsa must be true or false, got 'yes'"),
+    (lambda c: c["stage1"].update(aux_weight="x"), "stage1.aux_weight (--stage1-aux-weight) must be a number, got 'x'"),
+    (lambda c: c.update(seed="x"), "seed (--seed) must be an integer, got 'x'"),
+    (lambda c: c["stage2"].update(dsa="yes"), "stage2.dsa (--stage2-dsa) must be true or false, got 'yes'"),
     (lambda c: c.update(stage2=[]), "these differ: stage2.batch_size"),  # the section lost: not this run
     (lambda c: c.clear(), "does not hold a training config"),
 ])

@@ -183,7 +183,7 @@ def test_config_validation_names_the_field(tmp_path):
         RunConfig(stage="3").validate()
     with pytest.raises(ValueError, match="--init-from"):
         RunConfig(stage="2").validate()
-    with pytest.raises(ValueError, match="gan_loss"):
+    with pytest.raises(ValueError, match="--stage1-gan-loss must be"):
         RunConfig(stage1=Stage1Config(gan_loss="lsgan")).validate()
     with pytest.raises(ValueError, match="lambda"):
         RunConfig(stage2=Stage2Config(lambda_local=-1)).validate()
@@ -244,13 +244,20 @@ def test_snapshot_of_a_run_is_the_generator_of_its_last_checkpoint(tiny_root, tm
 def test_stage2_refuses_a_run_of_another_dataset_or_architecture_by_name(tiny_root, tmp_path, make_mnist_root):
     GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s1", stage="1")).run()
     fashion = make_mnist_root(tmp_path / "fashion", name="FashionMNIST", n=32)
-    cases = [({"dataset": "fashion_mnist", "data_root": str(fashion)}, "--dataset 'mnist' there, 'fashion_mnist' here"),
-             ({"noise_dim": 16}, "--noise-dim 8 there, 16 here")]
+    s1 = str(tmp_path / "s1")
+    critic = Stage1Config(steps=2, batch_size=8, d_width=4, gan_loss="wgan-gp")  # no spectral-norm weights
+    cases = [({"dataset": "fashion_mnist", "data_root": str(fashion)}, "trained on --dataset mnist, not fashion_mnist"),
+             ({"noise_dim": 16}, r"holds networks of another shape \(--noise-dim 8 there, 16 here\)"),
+             ({"stage1": critic}, r"holds networks of another shape \(--stage1-gan-loss 'hinge' there, 'wgan-gp' here\)")]
     for overrides, message in cases:
-        config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"), **overrides)
-        with pytest.raises(UsageError, match=f"--init-from {tmp_path / 's1'} was trained with other settings: "
-                                             f"{message}"):
+        config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=s1, **overrides)
+        with pytest.raises(UsageError, match=f"--init-from {s1} (was )?{message}"):
             GenerativeDistillation(config)
+    # Settings that name the same networks are the same: a width left to the architecture's default, or given.
+    GenerativeDistillation(tiny_config(tiny_root, tmp_path / "d1", stage="1", width=None)).run()
+    default_width = Generator.from_pretrained(tmp_path / "d1").net.width
+    GenerativeDistillation(tiny_config(tiny_root, tmp_path / "d2", stage="2", init_from=str(tmp_path / "d1"),
+                                       width=default_width))
     with pytest.raises(MissingFileError, match="takes the run directory of a stage-1 run"):
         GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path)))
 

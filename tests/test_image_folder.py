@@ -118,7 +118,7 @@ def test_a_resume_on_another_image_folder_is_refused(folder, tmp_path, capsys):
     capsys.readouterr()
     code = cli_main(["train", "--resume", "--out", str(out), "--data-root", str(other), "--stage1-steps", "2"])
     err = capsys.readouterr().err
-    assert code == 2 and "holds other data than the run was trained on" in err and "'car'" in err
+    assert code == 2 and "holds other data than that run was trained on" in err and "'car'" in err
     assert json.loads((out / "train_config.json").read_text())["stage1"]["steps"] == 1  # nothing rewritten
 
 
@@ -139,6 +139,12 @@ def test_your_own_classes_through_latents_evaluation_and_a_card(folder, tmp_path
                      "--out", str(record_path)]) == 0
     record = json.loads(record_path.read_text())
     assert record["dataset"] == "imagefolder:shapes" and record["test_split"]["images"] == 3 * len(CLASSES)
+    # Real images alone read the folder at its first image's size (20 here, not the generator's 16), in the
+    # same process as the generator's evaluation.
+    assert cli_main(["evaluate", "--dataset", "imagefolder", "--source", "random-real", "--data-root", str(folder),
+                     "--ipc", "1", "--epochs", "1", "--runs", "1", "--device", "cpu", "--no-progress",
+                     "--out", str(tmp_path / "real.json")]) == 0
+    assert json.loads((tmp_path / "real.json").read_text())["dataset"] == "imagefolder:shapes"
     assert cli_main(["publish", str(latents), "--out", str(tmp_path / "pub"), "--results", str(record_path)]) == 0
     assert "imagefolder:shapes" not in (tmp_path / "pub" / "README.md").read_text().split("---")[1]
     # Another folder's classes are refused by name, before any work.

@@ -86,5 +86,5 @@ def test_config_values_are_bounded_in_python_too():
         EvalConfig(epochs=10**12)
     config = RunConfig()
     config.stage1.steps = 10**12
-    with pytest.raises(ValueError, match="stage1.steps must be at most"):
+    with pytest.raises(ValueError, match=r"stage1.steps \(--stage1-steps\) must be at most"):
         config.validate()

@@ -216,7 +216,6 @@ def test_select_refuses_candidates_whose_passes_could_not_be_loaded_before_readi
 
     make_generator("mnist").save_pretrained(tmp_path / "run")
     monkeypatch.setattr(generator_module, "MAX_PASS_ELEMENTS", 200_000)
-    make_generator("mnist").check_pass_size()  # without candidates the passes fit
     with pytest.raises(UsageError, match="--candidates 64: one forward pass of this config"):
         fit_selection(tmp_path / "run", SelectConfig(out="x", dataset="mnist", data_root=str(tmp_path / "no-data"),
                                                      candidates=64))

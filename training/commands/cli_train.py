@@ -23,7 +23,8 @@ def register(subparsers) -> None:
                     "DistilledCIFAR10(repo_id=RUN_DIR), or DistilledImageFolder for --dataset imagefolder.")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved settings (only "
-                             "step counts, logging, device and data location may be changed)")
+                             "more steps of the stage still ahead, logging, device and the data's location may "
+                             "change)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty --out (the run's own files there are replaced)")
     add_config_arguments(parser)

@@ -122,6 +122,11 @@ def _of_type(value: Any, kind: Any) -> bool:
     return isinstance(value, (int, float) if kind is float else kind)
 
 
+def flag_name(field_path: str) -> str:
+    """The flag of a config field: "stage1.batch_size" -> "--stage1-batch-size"."""
+    return "--" + field_path.replace(".", "-").replace("_", "-")
+
+
 def check_bounds(config: Any, prefix: str = "") -> None:
     """Every scalar value of a config dataclass (nested ones too) of its field's type, and every
     numeric one within the bound its flag has: the one check for configs built in Python, read from
@@ -137,11 +142,12 @@ def check_bounds(config: Any, prefix: str = "") -> None:
         kind = _unwrap(hints[field.name])
         optional = kind is not hints[field.name]
         if kind in _SCALARS and not (value is None and optional) and not _of_type(value, kind):
-            raise UsageError(f"{prefix}{field.name} must be {_SCALARS[kind]}{' or null' if optional else ''}, "
-                             f"got {value!r}")
+            raise UsageError(f"{prefix}{field.name} ({flag_name(prefix + field.name)}) must be {_SCALARS[kind]}"
+                             f"{' or null' if optional else ''}, got {value!r}")
         base = kind if kind in DEFAULT_MAX else None
         if base is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         maximum = field.metadata.get("max", SEED_MAX if field.name.endswith("seed") else DEFAULT_MAX[base])
         if not abs(value) <= maximum:  # also refuses NaN
-            raise UsageError(f"{prefix}{field.name} must be at most {maximum:g} in absolute value, got {value!r}")
+            raise UsageError(f"{prefix}{field.name} ({flag_name(prefix + field.name)}) must be at most {maximum:g} in "
+                             f"absolute value, got {value!r}")

@@ -109,7 +109,7 @@ def register_image_folder(root, image_size: Optional[int] = None, channels: Opti
                        flip=False, torchvision_name="ImageFolder", hub_dataset=name or Path(root).name)
     logger.info("image folder %s: %d images of %d classes, %dx%d, %d channel(s)", root, len(images), len(classes),
                 image_size, image_size, channels)
-    return register_dataset(info)
+    return register_dataset(info, replace=True)  # the same folder read at another size, in the same process
 
 
 

@@ -23,6 +23,7 @@ from distilled_datasets.repository import save_repository
 
 from ..common import checkpoint as ckpt
 from ..common.augment import DSA
+from ..common.config_flags import flag_name
 from ..common.distributed import Distributed, use_global_batch_norm
 from ..common.image_folder import register_image_folder
 from ..common.network_pool import NetworkPool
@@ -79,6 +80,15 @@ def snapshot_generator(run_dir, out) -> Path:
     return Path(out)
 
 
+# The settings that shape the generator and the critic: named when an --init-from run's networks differ.
+NETWORK_SETTINGS = ("architecture", "noise_dim", "width", "stage1.d_width", "stage1.gan_loss", "stage1.projection")
+
+
+def _get(config: RunConfig, path: str) -> Any:
+    section, _, name = path.rpartition(".")
+    return getattr(getattr(config, section) if section else config, name)
+
+
 class GenerativeDistillation(TrainingRun):
     """Owns the models, optimizers and random streams of one run; ``run()`` trains to the end."""
 
@@ -102,18 +112,16 @@ class GenerativeDistillation(TrainingRun):
         self.spec = dataset_spec(config)
         s2 = config.stage2
         shape = (self.spec.channels, self.spec.num_classes, self.spec.image_size)
-        self.pool_layers = feature_layers(s2.pool, s2.feature_layers, shape)  # checked before any work
+        with torch.random.fork_rng(devices=[]):  # a check before any work; the run's random stream is untouched
+            feature_layers(s2.pool, s2.feature_layers, shape)
         torch.manual_seed(config.seed)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         # Real training set as one normalised tensor on the device: [N, C, H, W], labels [N].
         self.images, self.labels = load_tensors(self.spec.name, config.data_root, train=True,
                                                 download=config.download, device=self.device)
-        self.generator = self._build_generator().to(self.device)
-        self.discriminator = Discriminator(self.spec.channels, self.spec.num_classes, self.spec.image_size,
-                                           width=config.stage1.d_width,
-                                           spectral=config.stage1.gan_loss == "hinge",
-                                           projection=config.stage1.projection).to(self.device)
+        self.generator = build_run_generator(config, self.spec).to(self.device)
+        self.discriminator = self._build_discriminator(config).to(self.device)
         if self.cuda:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
@@ -123,6 +131,8 @@ class GenerativeDistillation(TrainingRun):
         # loading use the plain modules (the same parameters).
         self.g_step, self.d_step = self.dist.wrap(self.generator), self.dist.wrap(self.discriminator)
         self.dsa = DSA.for_dataset(self.spec.name)
+        # Built where it always was: the models it builds draw from the seeded stream, as recorded runs did.
+        self.pool_layers = feature_layers(s2.pool, s2.feature_layers, shape)
         self.pool = NetworkPool(s2.pool, self._pool_model, online_steps=s2.online_steps, online_lr=s2.online_lr,
                                 life=s2.reinit_every)
         # Two random streams: one on the data device (batches, noise), one on the CPU (choices
@@ -143,8 +153,10 @@ class GenerativeDistillation(TrainingRun):
 
     # ---- setup ------------------------------------------------------------------------------
 
-    def _build_generator(self) -> Generator:
-        return build_run_generator(self.config, self.spec)
+    def _build_discriminator(self, config: RunConfig) -> Discriminator:
+        s1 = config.stage1
+        return Discriminator(self.spec.channels, self.spec.num_classes, self.spec.image_size, width=s1.d_width,
+                             spectral=s1.gan_loss == "hinge", projection=s1.projection)
 
     def _pool_model(self, name: str) -> torch.nn.Module:
         model = build_model(name, self.spec.channels, self.spec.num_classes, self.spec.image_size).to(self.device)
@@ -176,22 +188,24 @@ class GenerativeDistillation(TrainingRun):
             raise MissingFileError(f"--init-from {run_dir}: {config_path} does not exist; --init-from takes the "
                                    "run directory of a stage-1 run (distilled-datasets train --stage 1 --out RUN)")
         source = load_config(config_path)
-        differ = [(f"--{name.replace('_', '-')}", getattr(source, name), getattr(self.config, name))
-                  for name in ("dataset", "architecture", "noise_dim", "width")
-                  if getattr(source, name) != getattr(self.config, name)]
-        if source.stage1.d_width != self.config.stage1.d_width:
-            differ.append(("--stage1-d-width", source.stage1.d_width, self.config.stage1.d_width))
         state = ckpt.load_checkpoint(path)
-        facts = state.get("data_facts")  # absent from checkpoints written before it was recorded
-        if facts is not None and facts != self._data_facts():
-            differ.append(("--data-root (its data)", facts, self._data_facts()))
-        if differ:
-            raise UsageError(f"--init-from {run_dir} was trained with other settings: " + "; ".join(
-                f"{flag} {theirs!r} there, {mine!r} here" for flag, theirs, mine in differ)
-                + ". Stage 2 continues its generator: pass the same values")
-        with ckpt.restoring(path):
-            self.generator.load_state_dict(state["generator"])
-            self.discriminator.load_state_dict(state["discriminator"])
+        if source.dataset != self.config.dataset:
+            raise UsageError(f"--init-from {run_dir} was trained on --dataset {source.dataset}, not "
+                             f"{self.config.dataset}: stage 2 continues its generator, so pass the same dataset")
+        self._refuse_other_data(state, f"--init-from {run_dir}")
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):  # shapes only: no memory, the stream untouched
+            theirs = (build_run_generator(source, self.spec), self._build_discriminator(source))
+
+        def shapes(*modules) -> list:
+            return [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in modules]
+
+        if shapes(*theirs) != shapes(self.generator, self.discriminator):
+            named = [f"{flag_name(name)} {_get(source, name)!r} there, {_get(self.config, name)!r} here"
+                     for name in NETWORK_SETTINGS if _get(source, name) != _get(self.config, name)]
+            raise UsageError(f"--init-from {run_dir} holds networks of another shape ({'; '.join(named)}): stage 2 "
+                             "continues its generator and critic, so pass the settings it was trained with")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
         logger.info("stage 2 starts from %s (its step %d)", run_dir, state["step"])
 
     # ---- batches ------------------------------------------------------------------------------
@@ -328,8 +342,12 @@ class GenerativeDistillation(TrainingRun):
         if (source / "train_config.json").is_file():
             found["stage1"] = load_config(source / "train_config.json").to_dict()["stage1"]
         try:
-            steps = ckpt.load_checkpoint(source / CHECKPOINT)["step"]  # of both stages, for a run of both
-            found["stage1_steps_done"] = min(steps, found["stage1"]["steps"]) if "stage1" in found else steps
+            found["steps_done"] = ckpt.load_checkpoint(source / CHECKPOINT)["step"]  # of every stage it ran
+            if (source / "train_config.json").is_file():
+                source_config = load_config(source / "train_config.json")
+                found["stage"] = source_config.stage
+                if source_config.stage != "2":
+                    found["stage1_steps_done"] = min(found["steps_done"], source_config.stage1.steps)
         except FileNotFoundError:
             pass  # recorded as far as it is known
         return found
@@ -360,11 +378,15 @@ class GenerativeDistillation(TrainingRun):
         return {"classes": list(self.spec.classes), "channels": self.spec.channels,
                 "image_size": self.spec.image_size}
 
-    def restore(self, state: Dict[str, Any]) -> None:
+    def _refuse_other_data(self, state: Dict[str, Any], what: str) -> None:
+        """A checkpoint trained on other data than --data-root holds (an image folder is its own dataset)."""
         saved = state.get("data_facts")  # absent from checkpoints written before it was recorded
         if saved is not None and saved != self._data_facts():
-            raise UsageError(f"--resume: --data-root {self.config.data_root} holds other data than the run was "
-                             f"trained on ({saved}, here {self._data_facts()}): resume with the run's own data")
+            raise UsageError(f"{what}: --data-root {self.config.data_root} holds other data than that run was "
+                             f"trained on ({saved}, here {self._data_facts()}): pass its own data")
+
+    def restore(self, state: Dict[str, Any]) -> None:
+        self._refuse_other_data(state, "--resume")
         self.step, self.stage = state["step"], state["stage"]
         self._make_optimizers()
         self.generator.load_state_dict(state["generator"])

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 from distilled_datasets.dataset_info import IMAGE_FOLDER, canonical_name, list_datasets
 from distilled_datasets.errors import UsageError
 
-from ..common.config_flags import add_dataclass_flags, apply_flags, check_bounds
+from ..common.config_flags import add_dataclass_flags, apply_flags, check_bounds, flag_name
 
 STAGES = ("1", "2", "both")
 # What a resumed run may change (more steps, where the data is, how often it logs); any other
@@ -122,11 +122,11 @@ class RunConfig:
             raise UsageError(f"--image-size and --channels apply to --dataset {IMAGE_FOLDER} only; {self.dataset} has "
                              "its own")
         if self.stage not in STAGES:
-            raise UsageError(f"stage must be one of {STAGES}, got {self.stage!r}")
+            raise UsageError(f"--stage must be one of {STAGES}, got {self.stage!r}")
         if self.stage == "2" and not self.init_from:
             raise UsageError("stage 2 alone needs --init-from: a run directory holding a stage-1 generator")
         if self.stage1.gan_loss not in ("hinge", "wgan-gp"):
-            raise UsageError(f"stage1 gan_loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
+            raise UsageError(f"--stage1-gan-loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
         for name, value in [("stage1.steps", self.stage1.steps), ("stage2.steps", self.stage2.steps),
                             ("stage1.batch_size", self.stage1.batch_size),
                             ("stage2.batch_size", self.stage2.batch_size),
@@ -135,11 +135,12 @@ class RunConfig:
                             ("checkpoint_every", self.checkpoint_every), ("sample_every", self.sample_every),
                             ("log_every", self.log_every)]:
             if value < (0 if name.endswith("steps") else 1):
-                raise UsageError(f"{name} must be {'>= 0' if name.endswith('steps') else '>= 1'}, got {value}")
+                raise UsageError(f"{flag_name(name)} must be {'>= 0' if name.endswith('steps') else '>= 1'}, "
+                                 f"got {value}")
         if self.stage2.match not in ("paired", "class_mean"):
-            raise UsageError(f"stage2 match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
+            raise UsageError(f"--stage2-match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
         if min(self.stage2.lambda_global, self.stage2.lambda_local, self.stage2.gan_weight) < 0:
-            raise UsageError("stage2 lambda_global, lambda_local and gan_weight must be >= 0")
+            raise UsageError("--stage2-lambda-global, --stage2-lambda-local and --stage2-gan-weight must be >= 0")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

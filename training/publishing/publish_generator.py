@@ -116,7 +116,9 @@ class PublishOptions:
         "help": "a paragraph shown under the measured table (how the numbers were obtained)"})
 
 
-HTTP_CLIENTS = ("httpx", "httpx2", "requests", "urllib3", "h11", "httpcore")  # whose errors mean "not reached"
+# The HTTP clients huggingface_hub has used across its versions (requests; httpx, and its httpx2 fork in 2.x):
+# an error raised from one of them means the Hub was not reached.
+HTTP_CLIENTS = ("httpx", "httpx2", "requests", "urllib3", "h11", "httpcore")
 
 
 def _check_repo_id(repo_id: str) -> None:
@@ -146,10 +148,11 @@ def _push(staged: Path, repo_id: str, o: "PublishOptions", token: Optional[str],
                          "and upload it later") from None
     except HfHubHTTPError as exc:
         raise WriteError(f"the Hub refused the push to {repo_id} ({exc}); check the id and your write access "
-                         "(`hf auth login` or HF_TOKEN)") from None
+                         "(`hf auth login` or HF_TOKEN), or try again later if it is a server error (5xx)") from None
     except Exception as exc:  # noqa: BLE001 -- the HTTP client's own errors differ across huggingface_hub versions
-        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in HTTP_CLIENTS:
-            raise  # not a network failure: a bug keeps its traceback
+        if not isinstance(exc, (ConnectionError, TimeoutError)) and \
+                type(exc).__module__.split(".")[0] not in HTTP_CLIENTS:
+            raise  # not a network failure (a local file error, a bug): it keeps its traceback
         raise WriteError(f"could not reach the Hub to push {repo_id} ({type(exc).__name__}: {exc}); check the "
                          "connection and HF_ENDPOINT, or write a folder with --out and upload it later") from None
     logger.info("pushed to %s", repo_id)
