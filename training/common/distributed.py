@@ -14,6 +14,7 @@ batch (``GlobalBatchNorm2d``). Rank 0 alone writes checkpoints, logs and sample 
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ import torch.distributed as dist
 from torch import nn
 
 from distilled_datasets.errors import UsageError
+
+
+def _leave_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ class Distributed:
         if not dist.is_initialized():
             backend = "nccl" if device_type == "cuda" else "gloo"
             dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+            # Left to interpreter shutdown, Gloo's worker threads can still hold tensors while Python is torn
+            # down, and the process aborts (SIGABRT, "terminate called without an active exception"; seen
+            # here under load): the group is destroyed while the interpreter is still whole.
+            atexit.register(_leave_process_group)
         return cls(rank=rank, world_size=world, local_rank=local)
 
     def device(self, device: torch.device) -> torch.device:
