@@ -144,6 +144,10 @@ EXPERIMENTS: List[Experiment] = [
     latents("latents-trained-pool-1800", "latents through trained networks, 1800 iterations (3x)", "earlier-default",
             *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10, 50),
             datasets=("mnist", "fashion_mnist")),
+    # The control of the row above: its iterations through fresh networks, so that the two rows split the gain
+    # into what the trained networks give and what the longer run gives.
+    latents("latents-dm-1800", "latents through fresh networks, 1800 iterations (3x)", "earlier-default", *SHIPPED,
+            "--iterations", "1800", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     latents("latents-generator", "latents with the generator fine-tuned on this one set (rate 1e-4)",
             "earlier-default", *SHIPPED, "--lr-generator", "1e-4", ipcs=(1, 10, 50),
             datasets=("mnist", "fashion_mnist")),
