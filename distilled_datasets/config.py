@@ -96,8 +96,8 @@ class SamplingConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     # Multiplies the standard normal noise; < 1 trades diversity for typical images.
     noise_scale: float = 1.0
-    # Images synthesized per image kept: > 1 keeps the chunk's most representative candidates by
-    # herding in the shipped selector's feature space (distilled_datasets/herding.py).
+    # Images synthesized per image kept: > 1 keeps some of the chunk's candidates by `selection`
+    # in the shipped selector's feature space (distilled_datasets/herding.py).
     candidates: int = 1
     # The selector's architecture arguments (width, feature_dim); required when candidates > 1.
     selector: Optional[Dict[str, int]] = None
@@ -113,8 +113,9 @@ class SamplingConfig:
     # feature map of its architecture ("stem", "up1": more numbers per image, more expressive).
     latent_layer: str = "noise"
     # How chunks are batched (synthesis.py): "per_class", one forward pass per chunk of one class
-    # (the original layout, which published generators keep); "class_rows", chunk j of every class
-    # in one channels-last forward pass of num_classes * chunk_size images (several times faster).
+    # (the original layout, the default of a freshly trained generator); "class_rows", chunk j of every
+    # class in one channels-last forward pass of num_classes * chunk_size images (fewer, larger
+    # batches: what the shipped defaults use).
     layout: str = "per_class"
 
     def __post_init__(self):

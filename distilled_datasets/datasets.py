@@ -129,7 +129,8 @@ class DistilledDataset(VisionDataset):
         return self.source.generator
 
     def materialize(self, threads: Optional[int] = None) -> None:
-        """Synthesize every missing image now, ``threads`` chunks at a time (default: torch's).
+        """Synthesize every missing image now, ``threads`` chunks at a time (default: every core this
+        process may use; 1 inside a DataLoader worker).
 
         Useful before a DataLoader with workers: forked workers inherit the images and spawned
         workers receive them with the dataset (a few hundred kB), instead of synthesizing.

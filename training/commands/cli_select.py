@@ -16,8 +16,9 @@ def register(subparsers) -> None:
         "select", help=HELP["select"],
         description="Trains a small classifier on the real training set, stores it and its per-class mean "
                     "features with the generator, and sets sampling.candidates=M: each chunk then synthesizes "
-                    "M times more images and keeps, by herding, those whose features best match the real class "
-                    "mean. Writes a new generator folder (the input is left as it is); evaluate and publish it "
+                    "M times more images and keeps some of them by --selection in the classifier's feature space "
+                    "(herding: those whose features best match the real class mean; kcenter: coverage; mix: "
+                    "alternately). Writes a new generator folder (the input is left as it is); evaluate and publish it "
                     "like any generator.")
     parser.add_argument("run_dir", help="a run directory or any generator folder")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier selection")

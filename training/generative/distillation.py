@@ -3,7 +3,7 @@ lambda_global * logit matching + lambda_local * feature matching through a rando
 
 A run directory holds the generator in the runtime's format (config.json, model.safetensors,
 README.md, samples.png: loadable with ``DistilledMNIST(repo_id=run_dir)``), train_config.json,
-checkpoints/last.{safetensors,json}, samples/ (grids during training) and log.jsonl.
+checkpoints/last.safetensors (tensors and JSON state in one file), samples/ (grids during training) and log.jsonl.
 """
 
 from __future__ import annotations
