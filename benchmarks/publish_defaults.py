@@ -48,7 +48,8 @@ def notes(training: dict, dataset: str = "mnist") -> str:
                   else "a conditional generator trained here")
         lr = latents.get("lr_generator") or 0
         network = "frozen" if not lr else f"fine-tuned together with the codes (Adam, rate {lr:g})"
-        return (f"Made on a shared 2-core CPU (no GPU was available; benchmarks/make_defaults.py): {origin} "
+        return ("Made on a shared 2-core CPU (no GPU was available; the package's docs/results.md names the "
+                f"scripts): {origin} "
                 f"({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 steps), {network}, with "
                 f"{latents.get('latents', '?')} latent codes per class learned by distribution matching "
                 f"{_matching_networks(latents)} for {latents.get('steps_done', '?')} iterations, every prefix of "
@@ -67,7 +68,7 @@ def _matching_networks(latents: dict) -> str:
         return f"through a freshly initialised {model} at each iteration"
     return (f"through a pool of {latents['pool']} {model} networks trained online on real batches "
             f"({latents.get('pool_steps', '?')} SGD steps per draw, each re-initialised after "
-            f"{latents.get('pool_life', '?')} steps)")
+            f"{latents.get('pool_life', '?')} of its SGD steps)")
 
 
 def _sets_text(training: dict) -> str:

@@ -45,8 +45,20 @@ DEFAULT_METHOD = "learned latents (package default)"
 # Rows measured on earlier package defaults keep their label in their JSON; the table names them
 # for what they are now.
 DISPLAY = {"global+local + herding (package default)": "global+local + herding (earlier default, git 34503d3)"}
+# Learned-latents defaults replaced since, by the SHA-256 of the weights their rows were measured on (the
+# JSON keeps the label they were measured under): their rows stay, named for what they are now.
+EARLIER_DEFAULTS = {
+    "958b616e5633354250ccddd77a78b389f5b6e0f4027a46e4fa1d781062510ad2":
+        "learned latents, 600 iterations through fresh networks (earlier default, git 3fd791c)",
+}
 METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", "global+local + herding (package default)",
-                DEFAULT_METHOD, "whole training set"]
+                *EARLIER_DEFAULTS.values(), DEFAULT_METHOD, "whole training set"]
+
+
+def method_now(record: Dict[str, Any]) -> str:
+    """The row a record belongs to: its label, unless it measured a package default replaced since."""
+    earlier = EARLIER_DEFAULTS.get(record.get("source", {}).get("weights_sha256"))
+    return earlier if earlier and record["method"] == DEFAULT_METHOD else record["method"]
 
 
 def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
@@ -58,6 +70,7 @@ def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
             continue
         if isinstance(record, dict) and record.get("format") == EVAL_FORMAT and record.get("complete"):
             check_record(record, str(path))  # an edited number is refused, never printed
+            record["method"] = method_now(record)
             record["_path"] = str(path.relative_to(HERE.parent))
             records.append(record)
     return records

@@ -337,14 +337,18 @@ def test_an_unwritable_out_fails_before_any_training(tmp_path):
 # ---- which set each run trains on ----------------------------------------------------------------
 
 
-def _readme_cell(record):
+def _readme_tables():
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "readme_tables.py"
     spec = importlib.util.spec_from_file_location("readme_tables", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.cell(record)
+    return module
+
+
+def _readme_cell(record):
+    return _readme_tables().cell(record)
 
 
 @pytest.fixture
@@ -367,6 +371,16 @@ def test_run_r_trains_on_set_r_and_runs_past_the_sets_are_marked(two_set_generat
     assert "run r trains on the set with dataset seed r" in sampling and "learned set r of the generator's 2" in sampling
     assert "runs 2 and up have no learned set" in sampling and "dataset_seed" not in record["protocol"]
     assert _readme_cell(record).endswith("(runs 2+ on seeded noise, not a learned set)")
+
+
+def test_rows_of_a_replaced_default_are_named_by_its_weights(two_set_generator, monkeypatch):
+    tables = _readme_tables()
+    record = evaluate(two_set_generator, dataset="mnist", ipc=2, config=fast(epochs=1, label=tables.DEFAULT_METHOD),
+                      test_data=TEST)
+    assert tables.method_now(record) == tables.DEFAULT_METHOD
+    monkeypatch.setitem(tables.EARLIER_DEFAULTS, record["source"]["weights_sha256"], "old recipe (earlier default)")
+    assert tables.method_now(record) == "old recipe (earlier default)"
+    assert tables.method_now({**record, "method": "global+local"}) == "global+local"  # only the default's rows move
 
 
 def test_dataset_seed_trains_every_run_on_one_set_and_says_so(two_set_generator, trained_sets, tmp_path):

@@ -28,7 +28,8 @@ class EvalTarget:
     revision: Optional[str] = field(default=None, metadata={"help": "Hub branch, tag or commit (Hub ids only)"})
     cache_dir: Optional[str] = field(default=None, metadata={
         "help": "folder of the Hub cache, with the image cache under it (None: huggingface_hub's cache; images in "
-                "$DISTILLED_DATASETS_CACHE, else $XDG_CACHE_HOME/distilled-datasets, else ~/.cache/distilled-datasets)"})
+                "$DISTILLED_DATASETS_CACHE, else $XDG_CACHE_HOME/distilled-datasets, "
+                "else ~/.cache/distilled-datasets)"})
     ipc: Tuple[int, ...] = field(default=(), metadata={
         "help": "images per class; several values give one JSON each (not used by --source whole)",
         "type": ipc_int})
