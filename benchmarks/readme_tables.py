@@ -42,23 +42,24 @@ PUBLISHED_DATA = {"cifar10": ", real data"}
 IPCS = (1, 10, 50)
 FLOOR_POINTS = 2.0  # the accuracy issue's floor: every cell this far above random real
 DEFAULT_METHOD = "learned latents (package default)"
-# Rows measured on earlier package defaults keep their label in their JSON; the table names them
-# for what they are now.
-DISPLAY = {"global+local + herding (package default)": "global+local + herding (earlier default, git 34503d3)"}
-# Learned-latents defaults replaced since, by the SHA-256 of the weights their rows were measured on (the
-# JSON keeps the label they were measured under): their rows stay, named for what they are now.
+# Rows measured on package defaults replaced since keep, in their JSON, the label they were measured under;
+# the tables name them for what they are now: by that label where it belonged to one default only, else by
+# the SHA-256 of the weights they measured (every learned-latents default was measured as DEFAULT_METHOD).
+EARLIER_LABELS = {"global+local + herding (package default)": "global+local + herding (earlier default, git 34503d3)"}
 EARLIER_DEFAULTS = {
     "958b616e5633354250ccddd77a78b389f5b6e0f4027a46e4fa1d781062510ad2":
         "learned latents, 600 iterations through fresh networks (earlier default, git 3fd791c)",
 }
-METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", "global+local + herding (package default)",
-                *EARLIER_DEFAULTS.values(), DEFAULT_METHOD, "whole training set"]
+METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", *EARLIER_LABELS.values(), *EARLIER_DEFAULTS.values(),
+                DEFAULT_METHOD, "whole training set"]
 
 
 def method_now(record: Dict[str, Any]) -> str:
     """The row a record belongs to: its label, unless it measured a package default replaced since."""
     earlier = EARLIER_DEFAULTS.get(record.get("source", {}).get("weights_sha256"))
-    return earlier if earlier and record["method"] == DEFAULT_METHOD else record["method"]
+    if earlier and record["method"] == DEFAULT_METHOD:
+        return earlier
+    return EARLIER_LABELS.get(record["method"], record["method"])
 
 
 def load_evaluations(folder: Path = RESULTS) -> List[Dict[str, Any]]:
@@ -221,7 +222,7 @@ def results_section(records) -> str:
                 rec = index.get((dataset, method, "fixed", "convnet3", None))
                 out.append(f"| {method} (ceiling) | {cell(rec)} | | |")
                 continue
-            out.append(f"| {DISPLAY.get(method, method)} | " + " | ".join(
+            out.append(f"| {method} | " + " | ".join(
                 cell(index.get((dataset, method, "fixed", "convnet3", i))) for i in IPCS) + " |")
         out += _published_rows(dataset)
         if dataset in TARGETS:

@@ -381,6 +381,8 @@ def test_rows_of_a_replaced_default_are_named_by_its_weights(two_set_generator, 
     monkeypatch.setitem(tables.EARLIER_DEFAULTS, record["source"]["weights_sha256"], "old recipe (earlier default)")
     assert tables.method_now(record) == "old recipe (earlier default)"
     assert tables.method_now({**record, "method": "global+local"}) == "global+local"  # only the default's rows move
+    herding = {**record, "method": "global+local + herding (package default)"}  # a label of one default only
+    assert tables.method_now(herding) == tables.EARLIER_LABELS[herding["method"]]
 
 
 def test_dataset_seed_trains_every_run_on_one_set_and_says_so(two_set_generator, trained_sets, tmp_path):
