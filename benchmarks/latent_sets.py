@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = REPO / "distilled_datasets" / "defaults"
 RESULTS = REPO / "benchmarks" / "results" / "sets"
 RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_per_class", "embed_model", "match_layers",
-                "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr")
+                "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr", "precision")
+# What a recipe written before a flag existed ran with: that flag's value then.
+RECIPE_BEFORE_FLAG = {"code_layer": "noise", "precision": "fp32"}
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}
 
 
@@ -58,7 +60,7 @@ def set_command(dataset: str, seed: int, runs_dir: Path, recipe: Dict, base: Pat
                         "--out", str(runs_dir / dataset / f"set{seed}"), "--data-root", data_root,
                         "--seed", str(seed), "--lr-generator", "0", "--dsa" if recipe["dsa"] else "--no-dsa"]
     for key in RECIPE_FLAGS:
-        value = recipe.get(key, "noise" if key == "code_layer" else None)  # recipes before code_layer: noise
+        value = recipe.get(key, RECIPE_BEFORE_FLAG.get(key))
         if value is None:
             raise SystemExit(f"the default's recipe has no {key!r}: cannot repeat it")
         flags.append("--" + key.replace("_", "-"))

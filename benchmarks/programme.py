@@ -141,10 +141,19 @@ EXPERIMENTS: List[Experiment] = [
     latents("latents-trained-pool", "latents through 8 networks trained online, kept 100 draws (several stages)",
             "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", ipcs=(1, 10),
             datasets=("mnist", "fashion_mnist")),
+    # The row above in bf16 autocast (--precision: faster steps, benchmarks/latents_speed.py), from the same seed and so
+    # the same draws: whether the cheaper arithmetic learns as good a set.
+    latents("latents-trained-pool-bf16", "latents through 8 networks trained online, kept 100 draws, bf16 autocast",
+            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--precision", "bf16",
+            ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
     latents("latents-trained-pool-1800", "latents through trained networks, 1800 iterations (3x)", "earlier-default",
             *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10, 50),
             datasets=("mnist", "fashion_mnist")),
-    # The control of the row above: its iterations through fresh networks, so that the two rows split the gain
+    # The best row in bf16 autocast, for the datasets whose 1800 iterations have not run in float32.
+    latents("latents-trained-pool-1800-bf16", "latents through trained networks, 1800 iterations (3x), bf16 autocast",
+            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800",
+            "--precision", "bf16", ipcs=(1, 10, 50), datasets=("mnist",)),
+    # The control of the float32 1800-iteration row: its iterations through fresh networks, so that the two rows split the gain
     # into what the trained networks give and what the longer run gives.
     latents("latents-dm-1800", "latents through fresh networks, 1800 iterations (3x)", "earlier-default", *SHIPPED,
             "--iterations", "1800", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
@@ -172,6 +181,13 @@ EXPERIMENTS: List[Experiment] = [
             *C10_LATENTS, ipcs=(1, 10), datasets=("cifar10",)),
     latents("c10-latents-generator", "latents: distribution matching, prefixes 1/10/50, generator weights learned too",
             "c10-s2-paper", *C10_LATENTS, "--lr-generator", "1e-4", ipcs=(1, 10), datasets=("cifar10",)),
+    # The best recipe on the shipped generator, frozen (the fine-tuned network that every shipped set is decoded by):
+    # its IPC 1 column compares with the shipped sets' IPC 1 runs (1000 epochs in both protocols).
+    Experiment("c10-latents-trained-pool-1800-bf16",
+               "latents through trained networks, 1800 iterations, bf16 autocast, on the shipped generator (frozen)",
+               [["distill-latents", "--generator", "{shipped}", "--out", "{out}", *SHIPPED, "--pool", "8",
+                 "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", "--precision", "bf16"]],
+               ipcs=(1, 10, 50), datasets=("cifar10",)),
 ]
 
 
@@ -206,7 +222,8 @@ def steps(exp: Experiment, dataset: str, runs: Path, data_root: str,
     """(kind, argv, output) of every step of ``exp``; done steps are skipped by the caller."""
     out = folder(runs, exp.name)
     fill = {"{out}": str(out), "{runs}": str(runs), "{s1_steps}": str(S1_STEPS.get(dataset, "")),
-            "{default}": str(runs / "earlier-default-source")}
+            "{default}": str(runs / "earlier-default-source"),
+            "{shipped}": str(REPO / "distilled_datasets" / "defaults" / dataset)}
     result = []
     for argv in exp.build:
         argv = [fill.get(a, a.replace("{runs}", str(runs))) for a in argv]

@@ -510,6 +510,27 @@ def distributed_section(folder: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def latents_speed_section(folder: Path = RESULTS) -> str:
+    """distill-latents steps in float32 and in bf16 autocast, measured in one run."""
+    path = folder / "latents_speed.json"
+    if not path.is_file():
+        return "Not measured yet (`python benchmarks/latents_speed.py`).\n"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["| dataset | fp32 (s / step) | bf16 (s / step) | bf16 speed-up | 1800 iterations, fp32 / bf16 (h) |",
+             "|---|---|---|---|---|"]
+    for dataset, row in rec["datasets"].items():
+        seconds, hours = row["seconds_per_step"], next(v for k, v in row.items() if k.startswith("hours_for_"))
+        lines.append(f"| {dataset} | {seconds['fp32']} | {seconds['bf16']} | {row['bf16_speedup']:.2f}x | "
+                     f"{hours['fp32']} / {hours['bf16']} |")
+    hw, protocol = rec["hardware"], rec["protocol"]
+    lines += ["", f"{protocol['figure']} ({protocol['rounds']} rounds of {protocol['timed_steps_per_round']} steps); "
+                  f"{protocol['generator']}; {hw.get('cpu')} ({hw.get('cpu_cores')} cores, "
+                  f"{', '.join(rec['cpu_bf16_features']) or 'no bf16 features'}), {hw.get('torch_threads')} thread, "
+                  f"{rec['other_runnable_processes_at_start']} other processes runnable at the start; "
+                  f"`{rec['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
 def headline_section(records) -> str:
     """The README's one table: the shipped default beside a random real subset, per dataset."""
     index = _index([r for r in records if not in_side_study(r)])
@@ -579,7 +600,7 @@ SECTIONS = {"headline": lambda: headline_section(load_evaluations()), "speed": s
             "results": lambda: results_section(load_evaluations()), "leverage": leverage_section,
             "programme": lambda: programme_section(load_evaluations()), "synthesis": synthesis_section,
             "training-speed": training_speed_section, "wang2018": wang_section,
-            "distributed-speed": distributed_section}
+            "distributed-speed": distributed_section, "latents-speed": latents_speed_section}
 
 
 # Absolute paths of the machine a record was made on (its commands keep them) are shown relative.

@@ -412,3 +412,31 @@ def test_the_result_drops_the_record_of_how_its_source_selected_images(make_gene
     source.save_pretrained(tiny_setup().generator)
     result = LatentDistillation(tiny_setup()).generator()
     assert "selection" not in result.metadata and result.metadata["dataset"] == "mnist"
+
+
+def test_distribution_matching_loss_compares_bf16_features_in_float32():
+    # Real features alternate 1 and 1 + 2^-7 (both exact in bf16): their mean 1 + 2^-8 is not a bf16
+    # number, so only means taken in float32 give the exact loss (2^-8)^2 against all-ones features.
+    real = [torch.ones(4, 1, 1, 1)]
+    real[0][1::2] += 2 ** -7
+    synthetic = torch.ones(1, 2, 1, 1, 1)
+    features = lambda x: [x.flatten(1).to(torch.bfloat16)]  # noqa: E731
+    loss = distribution_matching_loss(features, real, synthetic, (2,), None, [0])
+    assert loss.dtype == torch.float32 and loss.item() == 2.0 ** -16
+
+
+def test_bf16_matching_records_its_precision_and_resumes_exactly(tiny_setup, tmp_path, capsys):
+    settings = dict(pool=2, pool_life=3, precision="bf16")
+    fp32 = distill_latents(tiny_setup(out=str(tmp_path / "fp32"), pool=2, pool_life=3))
+    whole = distill_latents(tiny_setup(out=str(tmp_path / "whole"), **settings))
+    distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=2, **settings))
+    part = distill_latents(tiny_setup(out=str(tmp_path / "part"), **settings), resume=True)
+    codes = lambda run: Generator.from_pretrained(run).latents  # noqa: E731
+    assert torch.equal(codes(whole), codes(part))
+    assert not torch.equal(codes(whole), codes(fp32))  # the networks really ran in bf16
+    assert Generator.from_pretrained(whole).metadata["training"]["latents"]["precision"] == "bf16"
+    with pytest.raises(ValueError, match="precision"):  # a run keeps its arithmetic
+        distill_latents(tiny_setup(out=str(tmp_path / "part"), iterations=5, pool=2, pool_life=3), resume=True)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["distill-latents", "--generator", tiny_setup().generator, "--precision", "fp16"])
+    assert exit_info.value.code == 2 and "'fp32', 'bf16'" in capsys.readouterr().err

@@ -61,6 +61,7 @@ CONFIG_FILE = "latent_config.json"
 
 
 LOSSES = ("distribution", "gradient")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _prefixes(values) -> Tuple[int, ...]:
@@ -109,6 +110,10 @@ class LatentConfig:
     pool_life: int = field(default=100, metadata={"help": "SGD steps of a pool network before it is re-initialised"})
     pool_lr: float = field(default=0.01, metadata={"help": "SGD rate of the pool networks"})
     dsa: bool = field(default=True, metadata={"help": "Siamese DSA augmentation of both sides"})
+    precision: str = field(default="fp32", metadata={
+        "help": "arithmetic of the networks matched through (their forward passes and online steps): fp32, or bf16 "
+                "autocast (faster where the CPU has AVX512-BF16 or AMX, and on CUDA: benchmarks/latents_speed.py); "
+                "the codes, the generator and the loss stay float32", "choices": PRECISIONS})
     chunk_size: Optional[int] = field(default=None, metadata={
         "help": "synthesis chunk of the result (sampling.chunk_size; 1: any ipc costs exactly its images); "
                 "None: the source generator's"})
@@ -150,6 +155,8 @@ class LatentConfig:
             raise UsageError(f"prefixes must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
         if self.loss not in LOSSES:
             raise UsageError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.embed_model not in list_models():
             raise UsageError(f"embed_model must be one of {list_models()}, got {self.embed_model!r}")
 
@@ -188,11 +195,13 @@ def distribution_matching_loss(features, real_by_class: List[torch.Tensor], synt
         syn = synthetic[c, :max(prefixes)]
         if augment is not None:
             real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
+        # Means and differences in float32 whatever the network's arithmetic (bf16 keeps 3 digits,
+        # too few for the small differences of class means that the loss is made of).
         with torch.no_grad():
-            targets = [f.mean(0) for f in features(real)]
+            targets = [f.float().mean(0) for f in features(real)]
         for target, feature in zip(targets, features(syn)):  # feature: [K, D_l]
             for p in prefixes:
-                total = total + (feature[:p].mean(0) - target).pow(2).mean()
+                total = total + (feature[:p].float().mean(0) - target).pow(2).mean()
     return total
 
 
@@ -220,9 +229,9 @@ def gradient_matching_loss(net: torch.nn.Module, real_by_class: List[torch.Tenso
             real, syn = augment(real, seed=seeds[c]), augment(syn, seed=seeds[c])
         label = c if labels is None else labels[c]
         targets = torch.full((len(real),), label, dtype=torch.long, device=real.device)
-        target = [g.detach() for g in torch.autograd.grad(loss_fn(net(real), targets), params)]
+        target = [g.detach() for g in torch.autograd.grad(loss_fn(net(real).float(), targets), params)]
         for p in prefixes:
-            logits = net(syn[:p])
+            logits = net(syn[:p]).float()
             grads = torch.autograd.grad(loss_fn(logits, targets[:p]), params, create_graph=True)
             total = total + sum(gradient_distance(g, t) for g, t in zip(grads, target))
     for p in params:
@@ -310,6 +319,11 @@ class LatentDistillation(TrainingRun):
             rows.append(noise)
         return torch.stack(rows)
 
+    def _network_arithmetic(self):
+        """bf16 autocast around the networks matched through (--precision bf16), else nothing; the
+        generator runs outside it, so the images and the codes' gradients stay float32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
     def _real_per_class(self) -> List[torch.Tensor]:
         """Real images of every class (each rank draws them all, so the random stream stays the same)."""
         n = self.config.real_per_class
@@ -335,19 +349,22 @@ class LatentDistillation(TrainingRun):
         synthetic = self.synthetic(self.classes)
         total = 0.0
         for _ in range(self.config.nets_per_step):
-            _, net = self.pool.draw(self.rng, self._real_batch, self.dsa)
+            with self._network_arithmetic():
+                _, net = self.pool.draw(self.rng, self._real_batch, self.dsa)
             net.eval()
             for p in net.parameters():
                 p.requires_grad_(False)
             seeds = [int(torch.randint(2**31 - 1, (1,), generator=self.rng)) for _ in range(self.spec.num_classes)]
             real = self._real_per_class()
             real, seeds = [real[c] for c in self.classes], [seeds[c] for c in self.classes]
-            if self.config.loss == "gradient":
-                loss = gradient_matching_loss(net, real, synthetic, self.config.prefixes, self.dsa, seeds,
-                                              labels=self.classes)
-            else:
-                features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
-                loss = distribution_matching_loss(features, real, synthetic, self.config.prefixes, self.dsa, seeds)
+            with self._network_arithmetic():
+                if self.config.loss == "gradient":
+                    loss = gradient_matching_loss(net, real, synthetic, self.config.prefixes, self.dsa, seeds,
+                                                  labels=self.classes)
+                else:
+                    features = lambda x, net=net: net.features(x, self.config.match_layers)  # noqa: E731
+                    loss = distribution_matching_loss(features, real, synthetic, self.config.prefixes, self.dsa,
+                                                      seeds)
             loss = loss / self.config.nets_per_step
             loss.backward(retain_graph=True)
             total += loss.item()
