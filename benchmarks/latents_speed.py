@@ -30,9 +30,8 @@ from distilled_datasets.training.common.provenance import command_line, describe
 from distilled_datasets.training.generative.latent_distillation import LatentConfig, LatentDistillation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latent_sets import DATA_ROOTS  # noqa: E402  (where this machine keeps each dataset)
+from latent_sets import DATA_ROOTS, DEFAULTS, REPO  # noqa: E402  (where this machine keeps each dataset)
 
-REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "latents_speed.json"
 RECIPE = dict(latents=50, prefixes=(1, 10, 50), pool=8, pool_steps=2, pool_life=100)
 BEST_ROW_ITERATIONS = 1800  # the programme's best row (latents-trained-pool-1800)
@@ -48,7 +47,7 @@ def cpu_flags() -> List[str]:
 
 
 def measure(dataset: str, data_root: str, rounds: int, steps: int, tmp: Path) -> Dict[str, Any]:
-    config = LatentConfig(generator=str(REPO / "distilled_datasets" / "defaults" / dataset), out=str(tmp / dataset),
+    config = LatentConfig(generator=str(DEFAULTS / dataset), out=str(tmp / dataset),
                           dataset=dataset, data_root=data_root, device="cpu", **RECIPE)
     run = LatentDistillation(config)
     seconds: Dict[str, List[float]] = {"fp32": [], "bf16": []}
@@ -77,6 +76,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: one process per core)")
     parser.add_argument("--out", default=str(RESULT))
     args = parser.parse_args(argv)
+    for name in ("rounds", "steps", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
     record: Dict[str, Any] = {
         "benchmark": "latents_speed",

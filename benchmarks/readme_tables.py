@@ -516,10 +516,12 @@ def latents_speed_section(folder: Path = RESULTS) -> str:
     if not path.is_file():
         return "Not measured yet (`python benchmarks/latents_speed.py`).\n"
     rec = json.loads(path.read_text(encoding="utf-8"))
-    lines = ["| dataset | fp32 (s / step) | bf16 (s / step) | bf16 speed-up | 1800 iterations, fp32 / bf16 (h) |",
-             "|---|---|---|---|---|"]
+    hours_key = next(k for k in next(iter(rec["datasets"].values())) if k.startswith("hours_for_"))
+    iterations = hours_key.split("_")[2]  # hours_for_<N>_iterations: the best row's length
+    lines = [f"| dataset | fp32 (s / step) | bf16 (s / step) | bf16 speed-up | {iterations} iterations, fp32 / bf16 "
+             "(h) |", "|---|---|---|---|---|"]
     for dataset, row in rec["datasets"].items():
-        seconds, hours = row["seconds_per_step"], next(v for k, v in row.items() if k.startswith("hours_for_"))
+        seconds, hours = row["seconds_per_step"], row[hours_key]
         lines.append(f"| {dataset} | {seconds['fp32']} | {seconds['bf16']} | {row['bf16_speedup']:.2f}x | "
                      f"{hours['fp32']} / {hours['bf16']} |")
     hw, protocol = rec["hardware"], rec["protocol"]

@@ -112,8 +112,8 @@ class LatentConfig:
     dsa: bool = field(default=True, metadata={"help": "Siamese DSA augmentation of both sides"})
     precision: str = field(default="fp32", metadata={
         "help": "arithmetic of the networks matched through (their forward passes and online steps): fp32, or bf16 "
-                "autocast (faster where the CPU has AVX512-BF16 or AMX, and on CUDA: benchmarks/latents_speed.py); "
-                "the codes, the generator and the loss stay float32", "choices": PRECISIONS})
+                "autocast (faster on a CPU with AVX512-BF16, as measured by benchmarks/latents_speed.py; measure "
+                "other hardware before relying on it); the codes, the generator and the loss stay float32", "choices": PRECISIONS})
     chunk_size: Optional[int] = field(default=None, metadata={
         "help": "synthesis chunk of the result (sampling.chunk_size; 1: any ipc costs exactly its images); "
                 "None: the source generator's"})
@@ -200,8 +200,9 @@ def distribution_matching_loss(features, real_by_class: List[torch.Tensor], synt
         with torch.no_grad():
             targets = [f.float().mean(0) for f in features(real)]
         for target, feature in zip(targets, features(syn)):  # feature: [K, D_l]
+            feature = feature.float()
             for p in prefixes:
-                total = total + (feature[:p].float().mean(0) - target).pow(2).mean()
+                total = total + (feature[:p].mean(0) - target).pow(2).mean()
     return total
 
 
