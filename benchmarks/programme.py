@@ -11,6 +11,8 @@ takes the next experiment whose inputs are ready and that no other copy holds (f
 
     python benchmarks/programme.py --dataset mnist --data-root ../shared/data      # run what is missing
     python benchmarks/programme.py --dataset mnist --list                          # what is done, what not
+    python benchmarks/programme.py --dataset cifar10 --data-root data/cifar10-jpeg \
+        --only c10-latents-trained-pool-1800-bf16 --processes 2                    # one long row on both cores
 """
 
 from __future__ import annotations
@@ -210,11 +212,20 @@ def evaluated(path: Path) -> bool:
         return False
 
 
-def cli(argv: List[str], data_root: str) -> None:
+def launcher(processes: int) -> List[str]:
+    """What a step's command runs under: this interpreter, in one process or in ``processes`` under torchrun
+    (every command of the package runs under torchrun unchanged; a distill-latents step there is the step of
+    one process)."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    return [sys.executable, *(torchrun if processes > 1 else []), "-m", "distilled_datasets.cli"]
+
+
+def cli(argv: List[str], data_root: str, processes: int = 1) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DISTILLED_DATASETS_DATA": data_root, "PYTHONWARNINGS": "ignore",
            "TQDM_DISABLE": "1"}  # logs, not progress bars
-    print("$ distilled-datasets " + " ".join(argv), flush=True)
-    subprocess.run([sys.executable, "-m", "distilled_datasets.cli", *argv], check=True, env=env)
+    command = launcher(processes) + argv
+    print("$ " + " ".join(command), flush=True)
+    subprocess.run(command, check=True, env=env)
 
 
 def steps(exp: Experiment, dataset: str, runs: Path, data_root: str,
@@ -281,7 +292,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--list", action="store_true", help="show each experiment's state and exit")
     parser.add_argument("--build-only", action="store_true",
                         help="build the generators, leave their evaluations to another copy (the critical path first)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run each step under torchrun with this many processes of one thread each (e.g. one "
+                             "per core for a row too long for one session on one core)")
     args = parser.parse_args(argv)
+    if args.processes < 1:
+        parser.error(f"--processes must be at least 1, not {args.processes}")
     runs = Path(args.runs_dir) / args.dataset
     by_name = {e.name: e for e in EXPERIMENTS}
     unknown = sorted(set(args.only or ()) - set(by_name))
@@ -314,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     if not done(kind, path):
                         if str(runs / "earlier-default-source") in step:
                             earlier_default_source(runs, args.dataset)
-                        cli(step, args.data_root)
+                        cli(step, args.data_root, args.processes)
             finally:
                 lock.close()
             progressed = True
