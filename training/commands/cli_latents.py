@@ -55,12 +55,14 @@ def run_join(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from distilled_datasets.errors import UsageError
 
+    from ..common.distributed import Distributed
     from ..generative.latent_distillation import LatentConfig, distill_latents, saved_latent_config
 
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out: the run folder to continue")
     config = apply_flags(args, saved_latent_config(args.out) if args.resume else LatentConfig())
     out = distill_latents(config, resume=args.resume, overwrite=args.overwrite)
-    print(f"generator with {config.latents} learned latents per class saved to {out} "
-          f"(load it with repo_id={str(out)!r})")
+    if Distributed.from_env().is_main:  # under torchrun rank 0 wrote it, and says so once
+        print(f"generator with {config.latents} learned latents per class saved to {out} "
+              f"(load it with repo_id={str(out)!r})")
     return 0

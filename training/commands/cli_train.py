@@ -32,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..common.distributed import Distributed
     from ..generative.distillation import saved_config, train
     from ..generative.run_config import config_from_args
 
@@ -39,5 +40,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--resume needs --out: the run directory to continue")
     config = config_from_args(args, base=saved_config(args.out) if args.resume else None)
     out = train(config, resume=args.resume, overwrite=args.overwrite)
-    print(f"generator saved to {out} (load it with repo_id={str(out)!r})")
+    if Distributed.from_env().is_main:  # under torchrun rank 0 wrote it, and says so once
+        print(f"generator saved to {out} (load it with repo_id={str(out)!r})")
     return 0
