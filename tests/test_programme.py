@@ -36,9 +36,10 @@ def test_rows_have_names_and_labels_of_their_own():
         assert set(exp.needs) <= {e.name for e in programme.EXPERIMENTS}
 
 
-def test_processes_run_each_step_under_torchrun():
+def test_processes_run_each_step_under_torchrun(capsys):
     assert programme.launcher(1)[1:] == ["-m", "distilled_datasets.cli"]
     assert programme.launcher(2)[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                                          "-m", "distilled_datasets.cli"]
     with pytest.raises(SystemExit):
         programme.main(["--dataset", "mnist", "--processes", "0"])
+    assert "--processes must be at least 1, not 0" in capsys.readouterr().err

@@ -113,7 +113,8 @@ class LatentConfig:
     precision: str = field(default="fp32", metadata={
         "help": "arithmetic of the networks matched through (their forward passes and online steps): fp32, or bf16 "
                 "autocast (faster on a CPU with AVX512-BF16, as measured by benchmarks/latents_speed.py; measure "
-                "other hardware before relying on it); the codes, the generator and the loss stay float32", "choices": PRECISIONS})
+                "other hardware before relying on it); the codes, the generator and the loss stay float32",
+        "choices": PRECISIONS})
     chunk_size: Optional[int] = field(default=None, metadata={
         "help": "synthesis chunk of the result (sampling.chunk_size; 1: any ipc costs exactly its images); "
                 "None: the source generator's"})
