@@ -49,6 +49,8 @@ EARLIER_LABELS = {"global+local + herding (package default)": "global+local + he
 EARLIER_DEFAULTS = {
     "958b616e5633354250ccddd77a78b389f5b6e0f4027a46e4fa1d781062510ad2":
         "learned latents, 600 iterations through fresh networks (earlier default, git 3fd791c)",
+    "544ca6ffd6a09d668c37d38d5a58ce72fb2a2f1caa634dda4e9b45772637ff2a":
+        "learned latents, 600 iterations through fresh networks (earlier default, git aaffdba)",
 }
 METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", *EARLIER_LABELS.values(), *EARLIER_DEFAULTS.values(),
                 DEFAULT_METHOD, "whole training set"]
