@@ -23,11 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = {
     "python -c pass (the interpreter alone)": "pass",
     "import distilled_datasets": "import distilled_datasets",
-    "distilled-datasets --help": "from distilled_datasets.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n"
-                                 "    pass",
-    "from distilled_datasets import DistilledMNIST (torch, torchvision)": "from distilled_datasets import DistilledMNIST",
+    "distilled-datasets --help":
+        "from distilled_datasets.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    "from distilled_datasets import DistilledMNIST (torch, torchvision)":
+        "from distilled_datasets import DistilledMNIST",
 }
-REPORT = ("\nimport sys, json\nm = set(sys.modules)\nprint(json.dumps({'torch': 'torch' in m, 'training': sorted(x for x in m if "
+REPORT = ("\nimport sys, json\nm = set(sys.modules)\n"
+          "print(json.dumps({'torch': 'torch' in m, 'training': sorted(x for x in m if "
           "x.startswith('distilled_datasets.training.') and x != 'distilled_datasets.training.commands')}))")
 
 

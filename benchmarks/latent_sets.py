@@ -30,8 +30,8 @@ from typing import Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = REPO / "distilled_datasets" / "defaults"
 RESULTS = REPO / "benchmarks" / "results" / "sets"
-RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_per_class", "embed_model", "match_layers",
-                "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr", "precision")
+RECIPE_FLAGS = ("latents", "code_layer", "prefixes", "iterations", "lr", "real_per_class", "embed_model",
+                "match_layers", "nets_per_step", "loss", "pool", "pool_steps", "pool_life", "pool_lr", "precision")
 # What a recipe written before a flag existed ran with: that flag's value then.
 RECIPE_BEFORE_FLAG = {"code_layer": "noise", "precision": "fp32"}
 DATA_ROOTS = {"mnist": "../shared/data", "fashion_mnist": "../shared/data", "cifar10": "data/cifar10-jpeg"}

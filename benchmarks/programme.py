@@ -146,17 +146,17 @@ EXPERIMENTS: List[Experiment] = [
     # The row above in bf16 autocast (--precision: faster steps, benchmarks/latents_speed.py), from the same seed and so
     # the same draws: whether the cheaper arithmetic learns as good a set.
     latents("latents-trained-pool-bf16", "latents through 8 networks trained online, kept 100 draws, bf16 autocast",
-            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--precision", "bf16",
-            ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
+            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100",
+            "--precision", "bf16", ipcs=(1, 10), datasets=("mnist", "fashion_mnist")),
     latents("latents-trained-pool-1800", "latents through trained networks, 1800 iterations (3x)", "earlier-default",
-            *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800", ipcs=(1, 10, 50),
-            datasets=("mnist", "fashion_mnist")),
+            *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800",
+            ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     # The best row in bf16 autocast, for the datasets whose 1800 iterations have not run in float32.
     latents("latents-trained-pool-1800-bf16", "latents through trained networks, 1800 iterations (3x), bf16 autocast",
-            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100", "--iterations", "1800",
-            "--precision", "bf16", ipcs=(1, 10, 50), datasets=("mnist",)),
-    # The control of the float32 1800-iteration row: its iterations through fresh networks, so that the two rows split the gain
-    # into what the trained networks give and what the longer run gives.
+            "earlier-default", *SHIPPED, "--pool", "8", "--pool-steps", "2", "--pool-life", "100",
+            "--iterations", "1800", "--precision", "bf16", ipcs=(1, 10, 50), datasets=("mnist",)),
+    # The control of the float32 1800-iteration row: its iterations through fresh networks, so that the two rows split
+    # the gain into what the trained networks give and what the longer run gives.
     latents("latents-dm-1800", "latents through fresh networks, 1800 iterations (3x)", "earlier-default", *SHIPPED,
             "--iterations", "1800", ipcs=(1, 10, 50), datasets=("mnist", "fashion_mnist")),
     latents("latents-generator", "latents with the generator fine-tuned on this one set (rate 1e-4)",

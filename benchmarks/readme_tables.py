@@ -193,7 +193,9 @@ def programme_section(records) -> str:
     out = []
     for dataset, title in DATASETS:
         order = ("stage 1", "stage 2", "no selection", "selection", "latents:", "latents (")
-        rank = lambda label: (next((i for i, p in enumerate(order) if label.startswith(p)), len(order)), label)  # noqa: E731
+        def rank(label: str) -> Tuple[int, str]:
+            return next((i for i, p in enumerate(order) if label.startswith(p)), len(order)), label
+
         labels = sorted({k[1] for k in index if k[0] == dataset}, key=rank)
         if not labels:
             continue
@@ -228,7 +230,8 @@ def results_section(records) -> str:
                 cell(index.get((dataset, method, "fixed", "convnet3", i))) for i in IPCS) + " |")
         out += _published_rows(dataset)
         if dataset in TARGETS:
-            out.append("| project target (a goal, not a published figure) | " + " | ".join(f"≥ {t}" for t in TARGETS[dataset]) + " |")
+            out.append("| project target (a goal, not a published figure) | "
+                       + " | ".join(f"≥ {t}" for t in TARGETS[dataset]) + " |")
         out.append("")
         out += _verdict(index, dataset, title)
         out += _extra_tables(index, dataset, title)
@@ -253,8 +256,8 @@ def _published_rows(dataset: str) -> List[str]:
     for number, row in enumerate(_published(), start=1):
         cells = row["accuracy"].get(dataset)
         if cells is not None:
-            out.append(f"| {row['method']} (published, not measured here{PUBLISHED_DATA.get(dataset, '')}) [{number}] | "
-                       + " | ".join(cells.get(str(i)) or "not checked" for i in IPCS) + " |")
+            out.append(f"| {row['method']} (published, not measured here{PUBLISHED_DATA.get(dataset, '')}) "
+                       f"[{number}] | " + " | ".join(cells.get(str(i)) or "not checked" for i in IPCS) + " |")
     return out
 
 
@@ -405,7 +408,8 @@ def synthesis_section(folder: Path = RESULTS) -> str:
                 spread = f" (runs: {min(times):.3g} to {max(times):.3g})"
             met = "" if target is None else ("yes" if target["met"] else "no")
             lines.append(f"| {dataset} | first time IPC {ipc} ({item['images']:,} images), s | "
-                         f"{item['materialize_s']:.3g}{spread} | {item['limit_s']:.3g} | {item['ratio_to_limit']:.2f} | "
+                         f"{item['materialize_s']:.3g}{spread} | {item['limit_s']:.3g} | "
+                         f"{item['ratio_to_limit']:.2f} | "
                          f"{target['target'] if target else ''} | {met} |")
         for key, target in targets.items():
             if key.startswith("first_time"):
@@ -541,7 +545,8 @@ def headline_section(records) -> str:
     lines = ["Accuracy (%) of ConvNet3 trained from scratch on the set and tested on the full real test split "
              "(mean ± std over runs; a cell that says `(N ep, K runs)` used fewer than the headline 1000 epochs and "
              "5 runs; `set 0 in every run`: measured while the generator held one learned set, so the spread is the "
-             "classifier's only). Every table, the protocol and the published methods: [docs/results.md](docs/results.md).", "",
+             "classifier's only). Every table, the protocol and the published methods: "
+             "[docs/results.md](docs/results.md).", "",
              "| dataset | set | IPC 1 | IPC 10 | IPC 50 |", "|---|---|---|---|---|"]
     shown = []
     for dataset, title in DATASETS:
@@ -580,7 +585,8 @@ def speed_section(folder: Path = RESULTS) -> str:
              "limit for the same work (images x FLOPs per image / the measured matmul rate of all cores); "
              f"{rec['hardware']['cpu']}, {rec['hardware']['cpu_cores']} cores. Cached sets load in milliseconds. "
              "Details and the DataLoader comparison: [docs/results.md](docs/results.md#synthesis-speed).", "",
-             "| dataset | IPC 50: seconds | ratio to limit | IPC 1000: seconds | ratio to limit |", "|---|---|---|---|---|"]
+             "| dataset | IPC 50: seconds | ratio to limit | IPC 1000: seconds | ratio to limit |",
+             "|---|---|---|---|---|"]
     for dataset, fig in rec["datasets"].items():
         first = fig["first_time"]
         row = [f"{first[i]['materialize_s']:.3g} | {first[i]['ratio_to_limit']:.2f}" if i in first

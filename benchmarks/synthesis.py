@@ -226,7 +226,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--generator", nargs="*", default=[], metavar="DATASET=WHERE",
                         help="measure this generator for DATASET instead of the package's default")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "synthesis.json"))
-    parser.add_argument("--data-root", default=None, help="torchvision root of MNIST (default: $DISTILLED_DATASETS_DATA)")
+    parser.add_argument("--data-root", default=None,
+                        help="torchvision root of MNIST (default: $DISTILLED_DATASETS_DATA)")
     parser.add_argument("--ipcs", type=int, nargs="+", default=[1, 10, 50, 1000])
     parser.add_argument("--loader-ipc", type=int, default=100, help="IPC of the DataLoader comparison")
     parser.add_argument("--repeats", type=int, default=5)

@@ -2,7 +2,8 @@
 
 Every architecture maps ``(noise [B, noise_dim], labels [B]) -> images [B, C, H, W]`` in
 [-1, 1], and takes ``channels_last=True`` to compute its convolutions in that memory format (the
-same images up to float rounding; synthesis uses it for the "class_rows" layout). The registry is a plain dict: a name is registered once and refused the second time.
+same images up to float rounding; synthesis uses it for the "class_rows" layout). The registry is a
+plain dict: a name is registered once and refused the second time.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class UpsamplingGenerator(nn.Module):
         quarter = self.start
         return {"stem": (4 * self.width, quarter, quarter), "up1": (2 * self.width, 2 * quarter, 2 * quarter)}[layer]
 
-    def encode(self, noise: torch.Tensor, labels: torch.Tensor, layer: str, channels_last: bool = False) -> torch.Tensor:
+    def encode(self, noise: torch.Tensor, labels: torch.Tensor, layer: str,
+               channels_last: bool = False) -> torch.Tensor:
         """The feature map at ``layer`` (CODE_LAYERS) that ``noise`` gives: [B, *code_shape(layer)];
         ``channels_last`` as in forward, so that encode + decode is forward's exact computation."""
         h = self.project(torch.cat([noise, self.embed(labels)], dim=1))

@@ -148,7 +148,8 @@ class SamplingConfig:
             if not self.latents:
                 raise InvalidGeneratorError("sampling latent_sets needs learned latents (sampling latents > 0)")
         if self.latent_layer not in LATENT_LAYERS:
-            raise InvalidGeneratorError(f"sampling latent_layer must be one of {LATENT_LAYERS}, got {self.latent_layer!r}")
+            raise InvalidGeneratorError(
+                f"sampling latent_layer must be one of {LATENT_LAYERS}, got {self.latent_layer!r}")
         if self.latent_layer != "noise" and not self.latents:
             raise InvalidGeneratorError("sampling latent_layer needs learned latents (sampling latents > 0)")
         if self.layout not in LAYOUTS:

@@ -279,7 +279,8 @@ class Generator(nn.Module):
             raise InvalidGeneratorError(
                 f"{c.num_classes} classes of {c.channels} x {c.image_size} x {c.image_size} images need "
                 f"{peak * c.num_classes:,} activation values to check one image of each, more than this package "
-                f"works through when it loads a generator ({MAX_PROBE_ELEMENTS:,}); fewer classes or smaller images fit")
+                f"works through when it loads a generator ({MAX_PROBE_ELEMENTS:,}); fewer classes or smaller "
+                "images fit")
         needed = peak * self.images_per_pass()
         if needed > MAX_PASS_ELEMENTS:
             c = self.config

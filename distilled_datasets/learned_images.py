@@ -56,7 +56,8 @@ class LearnedImages:
     @classmethod
     def from_files(cls, config_path: str, weights_path: str,
                    config_data: Optional[Dict[str, Any]] = None) -> "LearnedImages":
-        config = config_data if config_data is not None else read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,))
+        config = (config_data if config_data is not None
+                  else read_config_file(config_path, formats=(IMAGES_FORMAT_NAME,)))
         try:
             tensors = load_file(weights_path)
         except (SafetensorError, OSError) as exc:
@@ -85,9 +86,11 @@ class LearnedImages:
             raise InvalidGeneratorError(f"{config_path}: {exc}") from None
         metrics = cfg.get("metrics")
         accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
-        _require(metrics is None or (isinstance(metrics, dict) and (accuracy is None or is_number(accuracy) or (
-            isinstance(accuracy, dict) and all(is_number(accuracy[k]) for k in ("mean", "std", "n") if k in accuracy)))),
-            config_path, "metrics must be an object; its test_accuracy a number or {'mean', 'std', 'n'} of numbers")
+        accuracy_ok = accuracy is None or is_number(accuracy) or (
+            isinstance(accuracy, dict) and all(is_number(accuracy[k]) for k in ("mean", "std", "n") if k in accuracy))
+        _require(metrics is None or (isinstance(metrics, dict) and accuracy_ok),
+                 config_path,
+                 "metrics must be an object; its test_accuracy a number or {'mean', 'std', 'n'} of numbers")
         for key, limit in (("num_classes", LIMITS["num_classes"]), ("channels", LIMITS["channels"]),
                            ("image_size", LIMITS["image_size"]), ("steps", MAX_STEPS), ("epochs", MAX_STEPS)):
             value = cfg[key]

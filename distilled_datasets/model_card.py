@@ -43,9 +43,9 @@ def _sampling_text(generator) -> str:
         seeds = "seed 0" if sets == 1 else f"each seed 0..{sets - 1}"
         where = "" if sampling.latent_layer == "noise" else f" (codes in its {sampling.latent_layer!r} feature map)"
         parts.append(f"learned latents: under {seeds}, samples 0..{count - 1} of each class come from {count} "
-                     f"latent codes per class optimised through the generator{where} ({sets} learned set(s), each a distilled "
-                     f"set of its own), and samples from {count} on from seeded noise; any other seed gives seeded "
-                     "noise for every sample (the raw generator's images)")
+                     f"latent codes per class optimised through the generator{where} ({sets} learned set(s), each "
+                     f"a distilled set of its own), and samples from {count} on from seeded noise; any other seed "
+                     "gives seeded noise for every sample (the raw generator's images)")
     if generator.selector is not None:
         selector_params = sum(p.numel() for p in generator.selector.parameters())
         rule = {"herding": "whose features best match the real class mean (herding)",
