@@ -15,13 +15,23 @@ from .dataset_info import IMAGE_FOLDER, IMAGE_FOLDER_PREFIX, get_dataset_info, i
 TEMPLATE = "generator.md"
 
 
+HEADLINE_MODEL = "convnet3"  # the evaluation protocol's network: its rows lead the table
+
+
+def _row_order(row: Dict[str, Any]) -> tuple:
+    # Headline rows first, by IPC; then the other networks; within a cell the measured set before its baselines.
+    ipc = row.get("ipc")
+    return (row.get("model") != HEADLINE_MODEL, str(row.get("model", "")), ipc is None,
+            ipc if isinstance(ipc, int) else 0, "baseline" in str(row.get("method", "")))
+
+
 def metrics_table(metrics: List[Dict[str, Any]]) -> str:
     """Markdown table of measured rows: {method, protocol, model, ipc, mean, std, runs, result}."""
     if not metrics:
         return "Not measured yet."
     lines = ["| method | protocol | model | IPC | accuracy (%) | runs | result file (in the publisher's source tree) |",
              "|---|---|---|---|---|---|---|"]
-    for row in metrics:
+    for row in sorted(metrics, key=_row_order):
         acc = f"{row['mean']:.2f} +- {row['std']:.2f}" if "std" in row else f"{row['mean']:.2f}"
         ipc = "whole set" if row.get("ipc", "") is None else row.get("ipc", "")  # the whole training set
         lines.append(f"| {row.get('method', '')} | {row.get('protocol', '')} | {row.get('model', '')} | "
@@ -30,9 +40,15 @@ def metrics_table(metrics: List[Dict[str, Any]]) -> str:
 
 
 def training_text(training: Dict[str, Any]) -> str:
+    """The recipe in config.json's "training": plain values as a list, nested ones (a stage's settings,
+    the recipe of each learned set) as indented JSON folded under their key, so the card stays readable."""
     if not training:
         return "Not recorded."
-    return "\n".join(f"- `{key}`: `{json.dumps(value, sort_keys=True)}`" for key, value in training.items())
+    plain = [f"- `{key}`: {json.dumps(value)}" for key, value in training.items() if not isinstance(value, (dict, list))]
+    nested = [f"<details>\n<summary><code>{key}</code></summary>\n\n```json\n"
+              f"{json.dumps(value, indent=2, sort_keys=True)}\n```\n\n</details>"
+              for key, value in training.items() if isinstance(value, (dict, list))]
+    return "\n\n".join(part for part in ("\n".join(plain), *nested) if part)
 
 
 def _sampling_text(generator) -> str:

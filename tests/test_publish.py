@@ -115,6 +115,38 @@ def test_card_table_names_the_whole_training_set_row():
     assert "| convnet3 | 10 | 76.25 +- 0.85 | 5 |" in table
 
 
+def test_card_table_leads_with_the_headline_network_by_ipc_the_set_before_its_baseline():
+    from distilled_datasets.model_card import metrics_table
+
+    def row(method, model, ipc):
+        return {"method": method, "protocol": "fixed", "model": model, "ipc": ipc, "mean": 1.0, "runs": 1,
+                "result": f"{method}-{model}-{ipc}.json"}
+
+    rows = [row("random real (baseline)", "alexnet", 10), row("learned latents", "alexnet", 10),
+            row("whole training set (baseline)", "convnet3", None), row("random real (baseline)", "convnet3", 10),
+            row("learned latents", "convnet3", 10), row("learned latents", "convnet3", 1)]
+    files = [line.rsplit("|", 2)[1].strip() for line in metrics_table(rows).splitlines()[2:]]
+    assert files == ["learned latents-convnet3-1.json", "learned latents-convnet3-10.json",
+                     "random real (baseline)-convnet3-10.json", "whole training set (baseline)-convnet3-None.json",
+                     "learned latents-alexnet-10.json", "random real (baseline)-alexnet-10.json"]
+
+
+def test_card_recipe_lists_plain_values_and_folds_nested_ones_as_json():
+    import json
+    import re
+
+    from distilled_datasets.model_card import training_text
+
+    recipe = {"method": "latent distribution matching", "iterations": 1800,
+              "latents": {"lr": 0.05, "match_layers": ["embed"]}, "sets": [{"seed": 0}, {"seed": 1}]}
+    text = training_text(recipe)
+    assert '- `method`: "latent distribution matching"\n- `iterations`: 1800' in text
+    folded = re.findall(r"<summary><code>(\w+)</code></summary>\n\n```json\n(.*?)\n```\n\n</details>", text, re.S)
+    assert [(key, json.loads(body)) for key, body in folded] == [("latents", recipe["latents"]),
+                                                                  ("sets", recipe["sets"])]
+    assert training_text({}) == "Not recorded."
+
+
 def test_a_push_that_cannot_happen_is_one_line_naming_the_fix(mnist_generator_dir, monkeypatch, hf_home, capsys):
     from conftest import set_hf_constants
 
