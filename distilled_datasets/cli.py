@@ -83,6 +83,8 @@ def class_folder_names(classes: Sequence[str]) -> List[str]:
 # ---- commands ------------------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from PIL.PngImagePlugin import PngInfo
+
     from .preview import dataset_grid
 
     if args.out.endswith(("/", os.sep)) or Path(args.out).suffix.lower() != ".png":
@@ -97,7 +99,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     try:
         with writing(out):
             out.parent.mkdir(parents=True, exist_ok=True)
-            grid.save(tmp, format="PNG")
+            mark = PngInfo()
+            mark.add_text(*PREVIEW_MARK)
+            grid.save(tmp, format="PNG", pnginfo=mark)
             move_into_place(tmp, out, overwrite=args.overwrite)  # refuses an OUT that appeared meanwhile
     finally:
         discard(tmp)
@@ -114,26 +118,48 @@ def _export_metadata(dataset, args: argparse.Namespace) -> Dict[str, object]:
     }
 
 
-def _is_generator_folder_or_export(out: Path) -> bool:
-    """What export and preview may replace: an earlier export (an image folder of class folders, a
-    safetensors file of this format) or a PNG preview."""
-    if out.is_dir():  # class folders of PNGs and the export's own metadata file, nothing else
-        return all((p.is_dir() and all(f.suffix == ".png" for f in p.iterdir())) or p.name == EXPORT_METADATA_NAME
-                   for p in out.iterdir())
-    if out.suffix == ".png":
-        return True
+PREVIEW_MARK = ("Software", "distilled-datasets preview")  # a PNG text chunk: what --overwrite may replace
+
+
+def _is_export_metadata(path: Path) -> bool:
+    from .files import read_json
+
     try:
+        return read_json(path, "export metadata").get("format") == EXPORT_FORMAT
+    except (DistilledDatasetsError, AttributeError):  # unreadable, or JSON that is not an object
+        return False
+
+
+def _is_earlier_output(out: Path) -> bool:
+    """What export and preview may replace: an empty folder, an earlier export (an image folder with
+    its export.json, a safetensors file of this format) or a preview PNG (marked by its text chunk).
+    Anything else, an ImageFolder dataset of the user's own photos included, is never replaced."""
+    if out.is_dir():
+        entries = list(out.iterdir())
+        if not entries:
+            return True
+        marker = out / EXPORT_METADATA_NAME
+        return _is_export_metadata(marker) and all(
+            p == marker or (p.is_dir() and all(f.is_file() and f.suffix == ".png" for f in p.iterdir()))
+            for p in entries)
+    try:
+        if out.suffix.lower() == ".png":
+            from PIL import Image
+
+            with Image.open(out) as image:
+                return image.format == "PNG" and image.info.get(PREVIEW_MARK[0]) == PREVIEW_MARK[1]
         from safetensors import safe_open
 
         with safe_open(str(out), framework="pt") as handle:
             return (handle.metadata() or {}).get("format") == EXPORT_FORMAT
-    except Exception:  # noqa: BLE001 -- anything unreadable is not an export
+    except Exception:  # noqa: BLE001 -- anything unreadable is not an earlier output
         return False
 
 
 def _check_out(out: Path, want_dir: bool, overwrite: bool, inputs=()) -> None:
-    remove_stale_temporaries(out.parent, name=out.name)  # what a killed export of this OUT left
-    check_output(out, overwrite=overwrite, want_dir=want_dir, inputs=inputs, own_kind=_is_generator_folder_or_export,
+    with writing(out):
+        remove_stale_temporaries(out.parent, name=out.name)  # what a killed export of this OUT left
+    check_output(out, overwrite=overwrite, want_dir=want_dir, inputs=inputs, own_kind=_is_earlier_output,
                  kind_name="distilled-datasets export or preview")
 
 
@@ -183,6 +209,13 @@ def _export_safetensors(dataset, args: argparse.Namespace, out: Path, tmp: Path)
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     want_dir = args.format == "imagefolder"
+    # A name that says the other layout (a folder for a file, a file type for a folder) is a mistake.
+    if not want_dir and (args.out.endswith(("/", os.sep)) or out.suffix.lower() != ".safetensors"):
+        raise UsageError(f"--out {args.out}: --format safetensors writes one file; give a file name ending in "
+                         ".safetensors")
+    if want_dir and out.suffix.lower() in (".safetensors", ".png"):
+        raise UsageError(f"--out {args.out}: --format imagefolder writes a folder; give a folder name without a "
+                         f"{out.suffix} suffix (or --format safetensors for one file)")
     _check_out(out, want_dir=want_dir, overwrite=args.overwrite, inputs=(args.repo_id,))  # before any work
     # Everything is written under a hidden sibling name and moved onto OUT at the end (checked
     # again then), so a failed or interrupted export never leaves a half-written OUT; the sibling
@@ -308,18 +341,19 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("preview", parents=[common], help="write a PNG grid: one row per class")
     _sample_options(p)
-    p.add_argument("--out", required=True, help="PNG file to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--out", required=True, help="PNG file to write (a name ending in .png)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier preview at OUT (never another PNG)")
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("export", parents=[common], help="write a distilled set as ImageFolder PNGs or safetensors")
     _sample_options(p)
     p.add_argument("--out", required=True,
-                   help="folder (imagefolder: OUT/<class>/<index>.png) or file (safetensors)")
+                   help="folder (imagefolder: OUT/<class>/<index>.png) or file ending in .safetensors (safetensors)")
     p.add_argument("--format", choices=("imagefolder", "safetensors"), default="imagefolder",
                    help="imagefolder: PNGs that torchvision.datasets.ImageFolder reads; safetensors: one file of "
                         "uint8 'images' and int64 'labels' (default: imagefolder)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export at OUT (never a folder or file this command did not write)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", parents=[common], help="show where a generator comes from, its config and metrics")

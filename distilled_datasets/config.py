@@ -202,6 +202,11 @@ def parse_bounded_json(path: str) -> Any:
         raise InvalidGeneratorError(f"{path} is nested too deeply to be a config") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError, as are the bounds above
         raise InvalidGeneratorError(f"{path} is not valid JSON ({exc}); re-download or re-save the generator") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # no permission, an I/O error, a folder by that name
+        raise InvalidGeneratorError(f"{path} cannot be read ({exc.strerror or exc}); check its permissions, or "
+                                    "re-download or re-save the generator") from None
 
 
 def read_config_file(path: str, formats: Tuple[str, ...] = (FORMAT_NAME,)) -> Dict[str, Any]:

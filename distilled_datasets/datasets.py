@@ -82,6 +82,10 @@ class DistilledDataset(VisionDataset):
                  target_transform: Optional[Callable] = None, download: bool = False, *,
                  ipc: Optional[int] = None, seed: int = 0, repo_id: Optional[PathLike] = None,
                  revision: Optional[str] = None, local_files_only: bool = False, cache: bool = True) -> None:
+        if type(self) is DistilledDataset:  # exported for isinstance checks and subclassing; it knows no dataset
+            raise UsageTypeError("DistilledDataset is the base class and knows no dataset; use DistilledMNIST, "
+                                 "DistilledFashionMNIST, DistilledCIFAR10, or DistilledImageFolder(repo_id=...) for a "
+                                 "generator of your own classes")
         if not isinstance(train, bool):
             raise UsageTypeError(f"train must be a bool, got {type(train).__name__}")
         if not train:
@@ -135,6 +139,8 @@ class DistilledDataset(VisionDataset):
         Useful before a DataLoader with workers: forked workers inherit the images and spawned
         workers receive them with the dataset (a few hundred kB), instead of synthesizing.
         """
+        if threads is not None:
+            threads = check_int("threads", threads, 1, 1024)
         self.source.materialize(self.ipc, len(self.classes), threads)
 
     def _image_array(self, index: int) -> np.ndarray:

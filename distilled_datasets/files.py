@@ -172,6 +172,24 @@ def sha256_file(path: PathLike) -> str:
     return digest.hexdigest()
 
 
+# What os.link raises where the file system has no hard links (vfat, exFAT, some network and FUSE mounts).
+NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EXDEV}
+
+
+def _place_new_file(tmp: Path, out: Path) -> None:
+    try:
+        os.link(tmp, out)  # raises FileExistsError if out exists, whatever appeared meanwhile
+    except OSError as exc:
+        if isinstance(exc, FileExistsError) or exc.errno not in NO_HARD_LINKS:
+            raise
+        # No hard links here: look, then rename (only a writer creating OUT in between is not refused).
+        if out.exists() or out.is_symlink():
+            raise FileExistsError(errno.EEXIST, "exists", str(out)) from None
+        os.rename(tmp, out)
+    else:
+        tmp.unlink()
+
+
 def move_into_place(tmp: PathLike, out: PathLike, overwrite: bool) -> None:
     """Rename a finished file or folder ``tmp`` onto ``out``, refusing at that very moment an
     ``out`` that exists (a non-empty folder, or any file) unless ``overwrite``.
@@ -193,8 +211,7 @@ def move_into_place(tmp: PathLike, out: PathLike, overwrite: bool) -> None:
         elif overwrite:
             os.replace(tmp, out)
         else:
-            os.link(tmp, out)  # raises FileExistsError if out exists, whatever appeared meanwhile
-            tmp.unlink()
+            _place_new_file(tmp, out)
     except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
         raise OutputExistsError(f"{out} exists ({'a folder' if out.is_dir() else 'a file'}); pass --overwrite to "
                                 "replace it") from exc
@@ -250,8 +267,14 @@ def check_output(out: PathLike, *, overwrite: bool, want_dir: bool, inputs=(), o
     training run folder (unless ``run_folder_ok``, for the run's own command); ``out`` is a file
     where a folder is written or the other way round. Refused without ``overwrite``: ``out`` exists
     (a file, or a non-empty folder). Refused with it: an ``out`` that ``own_kind(out)`` says is not
-    this command's kind of output (``kind_name``)."""
-    out = Path(out)
+    this command's kind of output (``kind_name``). A path the system cannot even look up (a name
+    too long, a component that is a file) is a WriteError naming it."""
+    with writing(out):
+        _check_output(Path(out), overwrite, want_dir, inputs, own_kind, kind_name, run_folder_ok, flag)
+
+
+def _check_output(out: Path, overwrite: bool, want_dir: bool, inputs, own_kind, kind_name: str, run_folder_ok: bool,
+                  flag: str) -> None:
     for given in inputs:
         if given is not None and Path(given).exists() and out.exists() and _within(Path(given), out):
             raise OutputExistsError(f"{flag} {out} is (or holds) this command's input {given}; writing there would "

@@ -186,9 +186,12 @@ class Generator(nn.Module):
 
     @classmethod
     def from_config_dict(cls, data: Dict[str, Any]) -> "Generator":
+        # "package_default" marks the installed folder the package ships, not the generator: dropped on
+        # load, so a copy saved elsewhere never has a card saying it ships with the package (publishing
+        # the defaults sets it again, PublishOptions.package_default).
         meta = {k: v for k, v in data.items()
                 if k not in ("format", "format_version", "library_version", "generator", "sampling",
-                             "num_parameters")}
+                             "num_parameters", "package_default")}
         if not isinstance(data.get("generator"), dict):
             raise InvalidGeneratorError("config 'generator' section must be an object")
         if not isinstance(data.get("sampling", {}), dict):

@@ -146,11 +146,13 @@ def resolve(repo_id: Optional[Union[str, os.PathLike]], *, default_name: Optiona
         return resolve_default(default_name)
     if not isinstance(repo_id, (str, os.PathLike)):
         raise UsageTypeError(f"repo_id must be a str, a path or None, got {type(repo_id).__name__}")
+    repo_id = os.fspath(repo_id)
+    if repo_id.startswith("~"):  # a home-relative folder, as root and the CLI's paths take it
+        repo_id = os.path.expanduser(repo_id)
     if os.path.isdir(repo_id):
         if revision is not None:
             raise UsageError(f"revision={revision!r} applies to Hub repositories, not to the local folder {repo_id}")
         return resolve_local(repo_id)
-    repo_id = os.fspath(repo_id)
     if os.sep in repo_id.strip("/").replace("/", "", 1) or repo_id.startswith((".", "/", "~")):
         raise GeneratorNotFoundError(f"local generator folder {repo_id} does not exist")
     try:

@@ -44,11 +44,11 @@ def training_text(training: Dict[str, Any]) -> str:
     the recipe of each learned set) as indented JSON folded under their key, so the card stays readable."""
     if not training:
         return "Not recorded."
-    plain = [f"- `{key}`: {json.dumps(value)}" for key, value in training.items() if not isinstance(value, (dict, list))]
-    nested = [f"<details>\n<summary><code>{key}</code></summary>\n\n```json\n"
-              f"{json.dumps(value, indent=2, sort_keys=True)}\n```\n\n</details>"
-              for key, value in training.items() if isinstance(value, (dict, list))]
-    return "\n\n".join(part for part in ("\n".join(plain), *nested) if part)
+    nested = {key: value for key, value in training.items() if isinstance(value, (dict, list))}
+    plain = [f"- `{key}`: {json.dumps(value)}" for key, value in training.items() if key not in nested]
+    folded = [f"<details>\n<summary><code>{key}</code></summary>\n\n```json\n"
+              f"{json.dumps(value, indent=2, sort_keys=True)}\n```\n\n</details>" for key, value in nested.items()]
+    return "\n\n".join(part for part in ("\n".join(plain), *folded) if part)
 
 
 def _sampling_text(generator) -> str:

@@ -112,6 +112,7 @@ def _progress(images: int):
 
 
 _SAID_NO_LEARNED_SET: set = set()  # generators whose missing set was mentioned in this process
+_SAID_ONE_STORED_SET: set = set()  # stored learned images whose ignored seed was mentioned in this process
 
 
 class GeneratorSource(ImageSource):
@@ -175,11 +176,11 @@ class GeneratorSource(ImageSource):
         sampling, where = self.generator.sampling, self.files.describe()
         if not sampling.latents or self.seed < sampling.latent_sets or where in _SAID_NO_LEARNED_SET:
             return
-        _SAID_NO_LEARNED_SET.add(where)
         held = "seed 0" if sampling.latent_sets == 1 else f"seeds 0..{sampling.latent_sets - 1}"
         warnings.warn(f"{owner}(seed={self.seed}): {where} holds learned sets for {held} only; seed {self.seed} gives "
-                      "seeded noise through the same generator (its raw images, which train less well than a learned "
-                      "set)", UserWarning, stacklevel=4)
+                      f"seeded noise through the same generator, as every seed from {sampling.latent_sets} on (its raw "
+                      "images, which train less well than a learned set)", UserWarning, stacklevel=4)
+        _SAID_NO_LEARNED_SET.add(where)  # after the warning: one turned into an error is raised again next time
 
     def _cached(self, label: int, chunk: int) -> Optional[np.ndarray]:
         return None if self.cache is None else self.cache.get(self.seed, label, chunk, self.chunk_shape)
@@ -276,7 +277,8 @@ class StoredImagesSource(ImageSource):
 
     ``ipc`` None (or the stored count) means every stored image; another value is refused, since
     the images were learned together with their schedule and a subset is not the same method.
-    ``seed`` is accepted so that scripts looping over seeds run unchanged, but there is one set.
+    ``seed`` is accepted so that scripts looping over seeds run unchanged, but there is one set: a
+    seed other than 0 says so once per set and process (it gives seed 0's images).
     """
 
     kind = "stored images"
@@ -302,12 +304,22 @@ class StoredImagesSource(ImageSource):
     def resolve_ipc(self, ipc: Optional[int], owner: str) -> int:
         stored = self.learned.images_per_class
         if ipc is None or ipc == stored:
+            self._say_when_seed_is_ignored(owner)
             return stored
         raise UsageError(
             f"{owner}: these learned images hold exactly {stored} image(s) per class, trained together with "
             f"their {self.learned.steps}-step x {self.learned.epochs}-epoch schedule, so a subset is not the same "
             f"method; pass ipc=None (or ipc={stored}; on the command line: no --ipc, or --ipc {stored}), "
             f"got ipc={ipc!r}")
+
+    def _say_when_seed_is_ignored(self, owner: str) -> None:
+        where = self.files.describe()
+        if self.seed == 0 or where in _SAID_ONE_STORED_SET:
+            return
+        warnings.warn(f"{owner}(seed={self.seed}): {where} holds one stored set of learned images; every seed gives "
+                      "the same images (those of seed 0), so averaging over seeds measures one set", UserWarning,
+                      stacklevel=4)
+        _SAID_ONE_STORED_SET.add(where)
 
     def image(self, label: int, k: int) -> np.ndarray:
         # Stored image j has label j % num_classes: sample k of class c is image k * K + c.

@@ -64,7 +64,7 @@ positive_int = _int_type(1, 1_000_000, "a positive integer of at most 1000000")
 # almost surely a typo, refused with its bound (by the datasets and the CLI alike) rather than allocated.
 MAX_IPC = 100_000
 ipc_int = _int_type(1, MAX_IPC, f"images per class, an integer from 1 to {MAX_IPC}")
-non_negative_int = _int_type(0, 2**63 - 1, "an integer >= 0")
+non_negative_int = _int_type(0, 2**63 - 1, f"an integer from 0 to {2**63 - 1}")
 
 
 def bounded_float(text: str) -> float:

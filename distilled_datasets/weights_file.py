@@ -28,6 +28,7 @@ from .errors import InvalidGeneratorError, UnreadableWeightsError
 FLOAT_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
 INT_DTYPES = {"I64": torch.int64, "I32": torch.int32}
 DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4}
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"  # a clone without `git lfs pull`
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header lists names, dtypes and shapes: kilobytes, not megabytes
 
 
@@ -42,6 +43,10 @@ class WeightsFile:
 def _header(handle: BinaryIO, file_size: int, where: str) -> Tuple[dict, int]:
     """(the header without its metadata, its length in bytes), read from the start of ``handle``."""
     start = handle.read(8)
+    if start == LFS_POINTER_START[:8] and handle.read(len(LFS_POINTER_START) - 8) == LFS_POINTER_START[8:]:
+        raise UnreadableWeightsError(f"{where} is a Git LFS pointer, not the weights: the repository was cloned "
+                                     "without its LFS files; run `git lfs pull` in it (or download it with "
+                                     "huggingface_hub)")
     if len(start) < 8:
         raise UnreadableWeightsError(f"{where} is {len(start)} bytes: too short for a safetensors file")
     (size,) = struct.unpack("<Q", start)

@@ -143,22 +143,69 @@ def test_export_refuses_to_overwrite(tmp_path, capsys, mnist_gen):
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", out, "--overwrite")
     assert code == 0 and len(ImageFolder(str(out))) == 20
     # A file path for the folder layout, and an existing file for safetensors.
+    (tmp_path / "data").write_bytes(b"x")
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", tmp_path / "data")
+    assert code == 2 and "is a file, not a folder" in err
     target = tmp_path / "data.safetensors"
     target.write_bytes(b"x")
-    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--out", target)
-    assert code == 2 and "is a file, not a folder" in err
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)
     assert code == 2 and "--overwrite" in err and target.read_bytes() == b"x"
     code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target,
                        "--overwrite")
     assert code == 2 and "is not a distilled-datasets export" in err and target.read_bytes() == b"x"
-    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", out)
-    assert code == 2 and "is a folder" in err
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out",
+                       out.with_suffix(".safetensors"))
+    assert code == 0 and (out / "export.json").is_file()  # the folder beside it untouched
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out",
+                       out.with_suffix(".safetensors"))
+    assert code == 2 and "--overwrite" in err
     target.unlink()
     assert run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--format", "safetensors", "--out", target)[0] == 0
     code, _, _ = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--format", "safetensors",
                      "--out", target, "--overwrite")
     assert code == 0 and load_file(str(target))["images"].shape == (10, 28, 28)
+
+
+def test_overwrite_never_replaces_the_users_own_images(tmp_path, capsys, mnist_gen):
+    """Regression: export --out PHOTOS --overwrite deleted an ImageFolder dataset of the user's own PNGs
+    (class folders of PNGs looked like an earlier export), and preview --overwrite replaced any PNG."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    (photos / "cats").mkdir(parents=True)
+    Image.new("L", (4, 4)).save(photos / "cats" / "tom.png")
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", photos, "--overwrite")
+    assert code == 2 and "is not a distilled-datasets export" in err and (photos / "cats" / "tom.png").is_file()
+    (photos / "export.json").write_text('{"format": "something else"}')
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", photos, "--overwrite")
+    assert code == 2 and (photos / "cats" / "tom.png").is_file()
+    mine = tmp_path / "mine.png"
+    Image.new("L", (4, 4)).save(mine)
+    code, _, err = run(capsys, "preview", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", mine, "--overwrite")
+    assert code == 2 and "is not a distilled-datasets export or preview" in err and Image.open(mine).size == (4, 4)
+    grid = tmp_path / "grid.png"
+    assert run(capsys, "preview", "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", grid)[0] == 0
+    code, _, _ = run(capsys, "preview", "mnist", "--repo-id", mnist_gen, "--ipc", 2, "--out", grid, "--overwrite")
+    assert code == 0 and Image.open(grid).size != Image.open(mine).size  # its own preview is replaced
+
+
+@pytest.mark.parametrize("command", ["preview", "export"])
+def test_an_output_name_the_system_refuses_is_one_error(tmp_path, capsys, mnist_gen, command):
+    """Regression: a --out name longer than the file system allows gave an OSError traceback."""
+    out = tmp_path / ("a" * 300 + (".png" if command == "preview" else ""))
+    code, _, err = run(capsys, command, "mnist", "--repo-id", mnist_gen, "--ipc", 1, "--out", out)
+    assert code == 2 and err.startswith("error: could not write") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--format", "safetensors", "--out", "newdir/"], "--format safetensors writes one file"),
+    (["--format", "safetensors", "--out", "set.png"], "give a file name ending in .safetensors"),
+    (["--out", "set.safetensors"], "--format imagefolder writes a folder"),
+])
+def test_export_refuses_a_name_of_the_other_layout(tmp_path, capsys, mnist_gen, argv, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "export", "mnist", "--repo-id", mnist_gen, *argv)
+    assert code == 2 and message in err and [p.name for p in tmp_path.iterdir()] == ["gen_mnist"]
 
 
 @pytest.mark.parametrize("fmt", ["imagefolder", "safetensors"])
@@ -234,8 +281,8 @@ def test_info_without_training_record(capsys, mnist_gen):
     (["info", "mnst"], "valid values: cifar10, fashion_mnist, mnist"),
     (["export", "mnist", "--ipc", "1.5", "--out", "x"], "--ipc: expected images per class, an integer from 1"),
     (["export", "mnist", "--ipc", "0", "--out", "x"], "--ipc: expected images per class, an integer from 1"),
-    (["preview", "mnist", "--seed", str(2**63), "--out", "x.png"], "expected an integer >= 0"),
-    (["preview", "mnist", "--seed", "-1", "--out", "x.png"], "expected an integer >= 0"),
+    (["preview", "mnist", "--seed", str(2**63), "--out", "x.png"], f"expected an integer from 0 to {2**63 - 1},"),
+    (["preview", "mnist", "--seed", "-1", "--out", "x.png"], f"expected an integer from 0 to {2**63 - 1},"),
     (["export", "mnist"], "--out"),
     (["export", "mnist", "--out", "x", "--format", "zip"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
@@ -385,4 +432,5 @@ def test_a_commands_warning_is_one_line_naming_no_source(tmp_path, capsys):
     code, _, err = run(capsys, "preview", "mnist", "--ipc", 1, "--seed", 9, "--out", tmp_path / "past.png")
     assert code == 0
     assert err.startswith("warning: DistilledMNIST(seed=9): ") and "seed 9 gives seeded noise" in err
+    assert "as every seed from 5 on" in err
     assert err.count("\n") == 1 and ".py" not in err

@@ -191,3 +191,34 @@ def test_local_folder_without_weights(mnist_generator_dir):
 def test_missing_local_folder(path):
     with pytest.raises(GeneratorNotFoundError, match="does not exist"):
         DistilledMNIST(repo_id=path)
+
+
+def test_a_home_relative_folder_is_expanded(mnist_generator_dir, monkeypatch):
+    """Regression: repo_id="~/gen" was reported missing while the folder existed (root expands '~')."""
+    from distilled_datasets import Generator
+
+    monkeypatch.setenv("HOME", str(mnist_generator_dir.parent))
+    home_relative = "~/" + mnist_generator_dir.name
+    assert len(DistilledMNIST(ipc=1, repo_id=home_relative)) == 10
+    assert Generator.from_pretrained(home_relative).config.num_classes == 10
+    with pytest.raises(GeneratorNotFoundError, match="does not exist"):
+        DistilledMNIST(repo_id="~/no-such-generator")
+
+
+def test_the_base_class_says_which_class_to_use(mnist_generator_dir):
+    """Regression: DistilledDataset(...) (exported) failed with AttributeError: no attribute 'info'."""
+    from distilled_datasets import DistilledDataset
+
+    for kwargs in ({}, {"repo_id": mnist_generator_dir}):
+        with pytest.raises(TypeError, match="DistilledDataset is the base class .* use DistilledMNIST"):
+            DistilledDataset(**kwargs)
+    assert isinstance(DistilledMNIST(ipc=1, repo_id=mnist_generator_dir), DistilledDataset)
+
+
+@pytest.mark.parametrize("threads, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError),
+                                            (True, TypeError)])
+def test_materialize_threads_are_checked(mnist_generator_dir, threads, error):
+    ds = DistilledMNIST(ipc=1, repo_id=mnist_generator_dir, cache=False)
+    with pytest.raises(error, match="threads"):
+        ds.materialize(threads=threads)
+    ds.materialize(threads=2)

@@ -338,6 +338,35 @@ def test_outputs_that_appear_while_a_command_works_are_not_overwritten(mnist_gen
     assert png.read_bytes() == b"mine"
 
 
+def test_a_file_system_without_hard_links_still_takes_new_outputs(mnist_generator_dir, tmp_path, monkeypatch,
+                                                                     capsys):
+    """Outputs go in with a hard link (which refuses an OUT that appeared meanwhile); where the file system
+    has none (vfat, some network mounts: EPERM), a new file is moved in after a last look, never over one."""
+    import errno
+
+    def no_hard_links(src, dst, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    target = tmp_path / "data.safetensors"
+    argv = ["export", "mnist", "--repo-id", str(mnist_generator_dir), "--ipc", "1", "--format", "safetensors",
+            "--out", str(target)]
+    assert cli_main(argv) == 0 and target.stat().st_size > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    import distilled_datasets.cli as cli_module
+
+    real_export = cli_module._export_safetensors
+
+    def export_then_race(dataset, args, out, tmp):
+        real_export(dataset, args, out, tmp)
+        target.write_bytes(b"someone else's")  # appears after the start-up check, before the move
+
+    target.unlink()
+    monkeypatch.setattr(cli_module, "_export_safetensors", export_then_race)
+    assert cli_main(argv) == 2 and target.read_bytes() == b"someone else's"
+    assert "--overwrite" in capsys.readouterr().err
+
+
 def test_unwritable_export_target_fails_before_synthesis(mnist_generator_dir, tmp_path, synthesis_calls, capsys):
     calls = synthesis_calls
     blocked = tmp_path / "file"

@@ -159,3 +159,16 @@ def test_a_push_that_cannot_happen_is_one_line_naming_the_fix(mnist_generator_di
     code = cli_main(["publish", str(mnist_generator_dir), "--repo-id", "org/name"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: could not reach the Hub to push org/name") and err.count("\n") == 1
+
+
+def test_a_saved_copy_of_a_shipped_default_is_not_marked_as_shipped(tmp_path):
+    """Regression: save_repository of a loaded default kept package_default, so the copy's card told users
+    to load it without repo_id (which loads the shipped default, not the copy)."""
+    import json
+
+    from distilled_datasets import DistilledMNIST, save_repository
+
+    folder = save_repository(DistilledMNIST(ipc=1).generator, tmp_path / "copy", samples=False)
+    assert "package_default" not in json.loads((folder / "config.json").read_text())
+    card = (folder / "README.md").read_text()
+    assert 'repo_id="path/to/this/folder"' in card and "ships with the package" not in card

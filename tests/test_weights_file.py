@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from distilled_datasets import Generator, InvalidGeneratorError
+from distilled_datasets import DistilledMNIST, Generator, InvalidGeneratorError
 
 
 def _rewrite(folder, edit):
@@ -98,3 +98,29 @@ def test_a_file_longer_than_its_header_declares_is_refused_before_it_is_read(mni
         handle.truncate(size + extra)  # sparse: no disk, and never read if the size is checked first
     with pytest.raises(UnreadableWeightsError, match=f"is {size + extra:,} bytes; its header declares {size:,}"):
         Generator.from_pretrained(mnist_generator_dir)
+
+
+def test_a_git_lfs_pointer_says_to_pull_the_lfs_files(mnist_generator_dir):
+    """Regression: a Hub repository cloned without `git lfs pull` was reported as a damaged safetensors file."""
+    (mnist_generator_dir / "model.safetensors").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 2723344\n")
+    with pytest.raises(InvalidGeneratorError, match="is a Git LFS pointer, not the weights.*git lfs pull"):
+        DistilledMNIST(ipc=1, repo_id=mnist_generator_dir)
+
+
+def test_an_unreadable_config_is_one_error_naming_it(mnist_generator_dir, capsys, monkeypatch):
+    """Regression: a config.json that could not be read (permissions, I/O) gave an OSError traceback."""
+    import errno
+
+    import distilled_datasets.config as config_module
+    from distilled_datasets.cli import main as cli_main
+
+    def failing_open(path, *args, **kwargs):  # what a permission or disk error gives (root ignores permissions)
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(config_module, "open", failing_open, raising=False)
+    with pytest.raises(InvalidGeneratorError, match="config.json cannot be read .Input/output error"):
+        DistilledMNIST(ipc=1, repo_id=mnist_generator_dir)
+    assert cli_main(["info", "mnist", "--repo-id", str(mnist_generator_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "config.json cannot be read" in err and err.count("\n") == 1
