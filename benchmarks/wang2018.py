@@ -198,7 +198,7 @@ def _pool(args, x, y, test):
 
     total = args.pool_train + args.pool_heldout
     pool = train_pool("lenet", 1, 10, 28, total, x, y, out=args.pool_dir, epochs=args.pool_epochs, test=test,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, dataset="mnist")
     return pool[:args.pool_train], pool[args.pool_train:]
 
 

@@ -410,7 +410,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # errors). Anything else is a bug: it keeps its traceback, and Python's exit code 1.
         logger.debug("command failed", exc_info=True)  # -vv: the traceback, for bug reports
         hint = ""
-        if isinstance(exc, GeneratorNotFoundError) and getattr(args, "repo_id", None) is None:
+        # Only where --repo-id names the generator read (publish's is where it pushes; the training
+        # commands name theirs otherwise).
+        if isinstance(exc, GeneratorNotFoundError) and args.command in RUNTIME_COMMANDS and args.repo_id is None:
             hint = " (on the command line: --repo-id ORG/NAME or --repo-id PATH)"
         print(f"error: {exc}{hint}", file=sys.stderr)
         return EXIT_USER_ERROR

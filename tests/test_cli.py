@@ -434,3 +434,15 @@ def test_a_commands_warning_is_one_line_naming_no_source(tmp_path, capsys):
     assert err.startswith("warning: DistilledMNIST(seed=9): ") and "seed 9 gives seeded noise" in err
     assert "as every seed from 5 on" in err
     assert err.count("\n") == 1 and ".py" not in err
+
+
+def test_the_repo_id_hint_only_where_the_command_has_the_flag(tmp_path, capsys):
+    """Regression: distill-latents, select and publish, which name their generator otherwise, were told
+    to pass --repo-id."""
+    code, _, err = run(capsys, "preview", "imagefolder", "--out", tmp_path / "g.png")
+    assert code == 2 and err.rstrip().endswith("(on the command line: --repo-id ORG/NAME or --repo-id PATH)")
+    missing = tmp_path / "no-such-generator"
+    for argv in (["distill-latents", "--generator", missing, "--out", tmp_path / "out"],
+                 ["publish", missing, "--out", tmp_path / "pub"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "does not exist" in err and "--repo-id" not in err

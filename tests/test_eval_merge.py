@@ -56,6 +56,25 @@ def test_a_shorter_evaluation_merges_with_the_missing_runs_of_a_longer_one(tmp_p
     assert [r["accuracy"] for r in merged["runs"]] == [r["accuracy"] for r in tiny()["runs"]]
 
 
+def test_parts_tested_or_sampled_differently_never_merge(tmp_path):
+    """Regression: a part tested on the first 100 test images (or with its generator sampling otherwise,
+    same weights) merged into a record claiming the full test split and one sampling."""
+    tiny(tmp_path / "a.json", run_indices=[0])
+    evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=3, test_limit=10), out=tmp_path / "b.json",
+             train_data=TRAIN, test_data=TEST, run_indices=[1])
+    with pytest.raises(ValueError, match=r"\(protocol.reduced_reasons, test_split.images differ\)"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "b.json"])
+    with pytest.raises(ValueError, match="--resume: .* holds a different evaluation .*test_split"):
+        evaluate("random-real", dataset="mnist", ipc=1, config=fast(runs=3, test_limit=10), out=tmp_path / "a.json",
+                 train_data=TRAIN, test_data=TEST, run_indices=[1], resume=True)
+    resampled = json.loads((tmp_path / "a.json").read_text())
+    resampled["source"]["generator_sampling"] = {"noise_scale": 0.7}
+    resampled["runs"][0]["run"], resampled["run_indices"] = 2, [2]
+    (tmp_path / "c.json").write_text(json.dumps(resampled))
+    with pytest.raises(ValueError, match=r"\(source.generator_sampling differ\)"):
+        merge_evaluations([tmp_path / "a.json", tmp_path / "c.json"])
+
+
 def test_bad_run_indices_are_refused_before_any_work(tmp_path):
     for bad in ([], [3], [-1], [True], ["1"]):
         with pytest.raises(ValueError, match=r"run_indices must be .* 0\.\.2"):

@@ -187,6 +187,17 @@ def test_config_validation_names_the_field(tmp_path):
         RunConfig(stage1=Stage1Config(gan_loss="lsgan")).validate()
     with pytest.raises(ValueError, match="lambda"):
         RunConfig(stage2=Stage2Config(lambda_local=-1)).validate()
+    # Regression: stage 2's rates were first checked by the optimiser, after all of stage 1 had run.
+    for stage2, flag in ((Stage2Config(lr_d=-0.5), "--stage2-lr-d"), (Stage2Config(lr_g=0.0), "--stage2-lr-g"),
+                         (Stage2Config(online_lr=float("nan")), "--stage2-online-lr"),
+                         (Stage2Config(online_steps=-1), "--stage2-online-steps")):
+        with pytest.raises(ValueError, match=flag):
+            RunConfig(stage2=stage2).validate()
+    with pytest.raises(ValueError, match=r"--stage1-beta2 must be in \[0, 1\), got 1.0"):
+        RunConfig(stage1=Stage1Config(beta2=1.0)).validate()
+    with pytest.raises(ValueError, match="--stage1-aux-weight must be >= 0"):
+        RunConfig(stage1=Stage1Config(aux_weight=-1)).validate()
+    RunConfig(stage2=Stage2Config(online_steps=0)).validate()  # no online steps: allowed
 
 
 @pytest.mark.parametrize("dataset, out", [("cifar10", "runs/cifar10"), ("Fashion-MNIST", "runs/fashion_mnist")])
@@ -219,13 +230,17 @@ def test_class_mean_matching_compares_class_means_only():
 
 def test_stage2_from_another_run_records_that_runs_stage1(tiny_root, tmp_path):
     GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s1", stage="1")).run()
-    config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"))
+    config = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"),
+                         stage1=Stage1Config(steps=2, batch_size=8, d_width=4, n_critic=2, beta1=0.5))
     GenerativeDistillation(config).run()
     recipe = json.loads((tmp_path / "s2" / "config.json").read_text())["training"]
-    assert "stage1" not in recipe  # this run's own stage-1 flags did nothing
+    assert "stage1" not in recipe  # stage 1 was the other run's
     assert recipe["init_from"]["run"] == str(tmp_path / "s1")
     assert recipe["init_from"]["stage1_steps_done"] == 2
-    assert recipe["init_from"]["stage1"]["batch_size"] == 8
+    assert recipe["init_from"]["stage1"]["batch_size"] == 8 and recipe["init_from"]["stage1"]["n_critic"] == 1
+    # Regression: stage 2 ran its cGAN term with this run's --stage1-* GAN flags, recorded nowhere.
+    assert recipe["stage2"]["gan_settings"] == {"gan_loss": "hinge", "n_critic": 2, "aux_weight": 0.2, "beta1": 0.5,
+                                                "beta2": 0.9}
 
 
 def test_snapshot_of_a_run_is_the_generator_of_its_last_checkpoint(tiny_root, tmp_path):

@@ -278,7 +278,12 @@ def test_join_refuses_sets_that_would_change_when_joined(tiny_setup, tmp_path, m
         join_set_folders([str(first), str(first)], str(tmp_path / "out"))
     with pytest.raises(UsageError, match="at least two"):
         join_set_folders([str(first)], str(tmp_path / "out"))
+    # Regression: parts out of seed order were joined, so seed 0 gave the set learned from seed 1.
+    second = distill_latents(tiny_setup(out=str(tmp_path / "d"), iterations=2, seed=1))
+    with pytest.raises(UsageError, match="part 0 was learned with --seed 1, so it is not set 0"):
+        join_set_folders([str(second), str(first)], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    join_set_folders([str(first), str(second)], str(tmp_path / "out"))
 
 
 def test_later_sets_repeat_the_recipe_of_a_set0_run(tiny_setup, tmp_path, tiny_mnist_root):
@@ -384,6 +389,23 @@ def test_bad_code_layer_and_seed_are_refused_by_name(tiny_setup, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
         cli_main(["distill-latents", "--generator", tiny_setup().generator, "--seed", "-1"])
     assert exit_info.value.code == 2 and f"--seed: expected an integer from 0 to {2**63 - 1}" in capsys.readouterr().err
+
+
+def test_unknown_match_layers_are_refused_before_an_overwrite_puts_the_run_aside(tiny_setup, tmp_path, capsys):
+    """Regression: --match-layers bogus --overwrite failed at the first step, after the previous run
+    was discarded, leaving a folder of a config and a log."""
+    with pytest.raises(UsageError, match=r"match_layers \(--match-layers\) \['bogus'\] are not stages of lenet; "
+                                         r"valid values: \[.*'embed'\]"):
+        tiny_setup(match_layers=("embed", "bogus")).validate()
+    tiny_setup(match_layers=("embed",)).validate()
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "model.safetensors").write_bytes(b"the previous run's")
+    code = cli_main(["distill-latents", "--generator", tiny_setup().generator, "--out", str(previous), "--overwrite",
+                     "--match-layers", "bogus", "--embed-model", "lenet"])
+    assert code == 2 and "are not stages of lenet" in capsys.readouterr().err
+    assert sorted(p.name for p in previous.iterdir()) == [".lock", "model.safetensors"]  # put back as it was
+    assert (previous / "model.safetensors").read_bytes() == b"the previous run's"
 
 
 @pytest.mark.parametrize("sets, layer, expected", [

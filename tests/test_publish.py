@@ -46,6 +46,16 @@ def test_edited_records_baselines_of_other_datasets_and_unpinned_results_are_ref
         metric_rows([unpinned], sha, dataset="mnist")
     rows = metric_rows([_result(tmp_path / "ok.json", sha)], sha, dataset="mnist")
     assert rows[0]["dataset"] == "mnist" and rows[0]["mean"] == 91.25
+    # Regression: an evaluation at noise_scale 1.0 was shown on the card of the same weights after
+    # `select --noise-scale 0.7` (sampling changed, weights byte-identical).
+    resampled = json.loads(_result(tmp_path / "resampled.json", sha).read_text())
+    resampled["source"]["generator_sampling"] = {"noise_scale": 1.0, "chunk_size": 10}
+    (tmp_path / "resampled.json").write_text(json.dumps(resampled))
+    with pytest.raises(ValueError, match=r"another sampling of these weights \(noise_scale differ"):
+        metric_rows([tmp_path / "resampled.json"], sha, dataset="mnist",
+                    sampling={"noise_scale": 0.7, "chunk_size": 10})
+    assert metric_rows([tmp_path / "resampled.json"], sha, dataset="mnist",
+                       sampling={"noise_scale": 1.0, "chunk_size": 10})[0]["mean"] == 91.25
 
 
 def test_publish_to_folder_puts_measured_rows_in_card_and_config(mnist_generator_dir, tmp_path, front_matter):

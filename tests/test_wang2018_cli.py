@@ -94,9 +94,35 @@ def test_recipe_errors_name_the_setting_with_exit_2(tmp_path, make_mnist_root, c
     assert "images_per_class (3) must be a multiple of steps (2)" in capsys.readouterr().err
     assert main([*base, "--malicious", "4", "4"]) == 2
     assert "malicious must be two different class indices" in capsys.readouterr().err
+    # Regression: a class past the dataset's ended in an IndexError traceback after the data had loaded.
+    assert main([*base, "--malicious", "3", "12", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "--malicious K T) must be class indices of mnist, 0..9, got (3, 12)" in capsys.readouterr().err
+    assert main([*base, "--images-per-class", "3", "--steps", "2", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "must be a multiple of steps" in capsys.readouterr().err  # the recipe before the data
     assert main(["wang-pretrain", "--dataset", "mnist", "--data-root", str(root), "--out", str(tmp_path / "p"),
                  "--nets", "0"]) == 2
     assert "nets must be" in capsys.readouterr().err
+
+
+def test_pretrain_reuses_only_nets_trained_the_same_way(tmp_path, make_mnist_root, capsys):
+    """Regression: a second wang-pretrain into the same --out (another dataset or recipe) reused the first
+    one's nets and said it had trained them."""
+    root = make_mnist_root(tmp_path / "data", n=20)
+    base = ["wang-pretrain", "--data-root", str(root), "--nets", "1", "--threads", "1", "--device", "cpu", "--out",
+            str(tmp_path / "pool")]
+    assert main([*base, "--dataset", "mnist", "--train-epochs", "1"]) == 0
+    before = (tmp_path / "pool" / "net_000.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--dataset", "mnist", "--train-epochs", "1"]) == 0  # the same recipe: reused
+    assert main([*base, "--dataset", "mnist", "--train-epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "net_000.safetensors was trained otherwise: epochs '1' (now '2')" in err
+    assert (tmp_path / "pool" / "net_000.safetensors").read_bytes() == before
+    from distilled_datasets.training.wang2018.result_files import load_pool
+
+    assert len(load_pool(tmp_path / "pool", dataset="mnist")) == 1
+    with pytest.raises(ValueError, match="net_000.safetensors was trained on mnist, not fashion_mnist"):
+        load_pool(tmp_path / "pool", dataset="fashion_mnist")  # distill-wang --dataset fashion_mnist --init-pool
 
 
 def test_bad_weight_files_fail_before_the_distillation(tmp_path, make_mnist_root, capsys, monkeypatch):

@@ -46,7 +46,11 @@ def register(subparsers) -> None:
                     "seed r, model-init seed r), test each once at the end on the full real test split, and "
                     "write a JSON per ipc with the command, hardware, protocol, seeds, per-run accuracies and "
                     "times. Headline protocol: fixed, ConvNet3, SGD 0.01 momentum 0.9 wd 5e-4, batch 256, "
-                    "1000 epochs, lr x0.1 at half, DSA, 5 runs; any difference is marked reduced in the JSON.")
+                    "1000 epochs, lr x0.1 at half, DSA, 5 runs; a difference in those training settings (or a "
+                    "test limit, or one dataset seed for every run) is marked reduced in the JSON, with its reasons. "
+                    "Another "
+                    "--model (cross-architecture) or --protocol resample is another protocol, not a reduced one: "
+                    "the JSON names it (protocol.model, protocol.name).")
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                    help="log to stderr (-v info, -vv debug)")
     add_dataclass_flags(p.add_argument_group("what is measured, and where the records go (EvalTarget)"), EvalTarget)

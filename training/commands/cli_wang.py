@@ -69,7 +69,8 @@ def run_distill(args) -> int:
     from ..common.config_flags import apply_flags, given_flags
     from ..common.model_zoo import build_model
     from ..common.provenance import command_line
-    from ..wang2018.command_config import DistillWangSetup
+    from ..common.real_data import get_dataset_info
+    from ..wang2018.command_config import DistillWangSetup, default_model
     from ..wang2018.distill import distill
     from ..wang2018.distill_config import WangConfig
     from ..wang2018.heldout import evaluate_schedule, heldout_inits, summarize
@@ -86,8 +87,10 @@ def run_distill(args) -> int:
                                                                                "samples.png", "README.md"},
                  kind_name="distill-wang result folder")
     check_writable(out)  # an unwritable --out fails now, not after the distillation
-    spec, device, model_name, (x, y), (xt, yt) = _setup(setup, args.dataset, recipe.pop("model", None))
-    cfg = WangConfig(dataset=spec.name, model=model_name, mode=mode, **recipe)  # checked: UsageError, exit 2
+    # The recipe is checked (UsageError, exit 2) before the data loads.
+    name = get_dataset_info(args.dataset).name
+    cfg = WangConfig(dataset=name, model=recipe.pop("model", None) or default_model(name), mode=mode, **recipe)
+    spec, device, model_name, (x, y), (xt, yt) = _setup(setup, args.dataset, cfg.model)
     model = build_model(model_name, spec.channels, spec.num_classes, spec.image_size).to(device)
     like = dict(model.named_parameters())  # every weight file given must fit this model
 
@@ -96,8 +99,8 @@ def run_distill(args) -> int:
 
     # Every input is read before the distillation, so a bad one costs nothing.
     init = on_device(load_weights(setup.init_from, like)) if setup.init_from else None
-    pool = [on_device(p) for p in load_pool(setup.init_pool, like)] if setup.init_pool else None
-    held_out = ([on_device(p) for p in load_pool(setup.eval_pool, like, "--eval-pool")]
+    pool = [on_device(p) for p in load_pool(setup.init_pool, like, dataset=spec.name)] if setup.init_pool else None
+    held_out = ([on_device(p) for p in load_pool(setup.eval_pool, like, "--eval-pool", dataset=spec.name)]
                 if mode not in ("fixed", "random") and setup.eval_pool else [])
     objective = malicious_objective(*cfg.malicious) if cfg.malicious else None
     result = distill(cfg, model, x, y, spec.num_classes, init=init, pool=pool, objective=objective)
@@ -138,6 +141,6 @@ def run_pretrain(args) -> int:
     config.validate()
     spec, device, model_name, (x, y), test = _setup(config, config.dataset, config.model)
     train_pool(model_name, spec.channels, spec.num_classes, spec.image_size, config.nets, x, y, out=config.out,
-               epochs=config.train_epochs, lr=config.lr, test=test, start=config.start)
+               epochs=config.train_epochs, lr=config.lr, test=test, start=config.start, dataset=spec.name)
     print(f"wrote {config.nets} {model_name} classifiers trained on {spec.name} to {config.out}")
     return 0

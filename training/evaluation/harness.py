@@ -249,11 +249,31 @@ def summarize_runs(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def comparable_key(record: Dict[str, Any]) -> Dict[str, Any]:
-    """What must match for a saved run to be reused by ``resume`` or merged with another record's."""
-    proto = {k: v for k, v in record["protocol"].items()
-             if k not in ("execution", "runs", "reduced", "reduced_reasons")}
-    src = {k: v for k, v in record["source"].items() if k in ("kind", "given", "kwargs", "weights_sha256")}
-    return {"dataset": record["dataset"], "ipc": record["ipc"], "protocol": proto, "source": src}
+    """What must match for a saved run to be reused by ``resume`` or merged with another record's:
+    everything that decides a run's number, so that a merged record never claims one protocol, test
+    split or set for runs measured under several."""
+    protocol = record["protocol"]
+    proto = {k: v for k, v in protocol.items() if k not in ("execution", "runs", "reduced", "reduced_reasons")}
+    # The run count differs between parts of one evaluation; any other reason (a test limit...) must match.
+    proto["reduced_reasons"] = [r for r in protocol.get("reduced_reasons", []) if not r.startswith("runs = ")]
+    # generator_sampling: `select` can change how a generator samples while its weights stay byte-identical.
+    src = {k: v for k, v in record["source"].items()
+           if k in ("kind", "given", "kwargs", "weights_sha256", "generator_sampling")}
+    original = record.get("original_test") or {}
+    return {"dataset": record["dataset"], "ipc": record["ipc"], "protocol": proto, "source": src,
+            "test_split": record.get("test_split"), "original_test": original.get("images")}
+
+
+def key_difference(a: Dict[str, Any], b: Dict[str, Any]) -> str:
+    """The fields (``protocol.epochs``, ``test_split``...) where two comparable keys differ."""
+    fields = []
+    for name in sorted(set(a) | set(b)):
+        x, y = a.get(name), b.get(name)
+        if isinstance(x, dict) and isinstance(y, dict):
+            fields += [f"{name}.{k}" for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+        elif x != y:
+            fields.append(name)
+    return ", ".join(fields)
 
 
 # ---- the harness -----------------------------------------------------------------------------
@@ -405,8 +425,9 @@ def _resumable_runs(out: Union[str, os.PathLike], record: Dict[str, Any],
     """The saved runs of ``out`` that this invocation wants, and the saved record."""
     saved = read_record(out, "--resume: evaluation")
     if comparable_key(saved) != comparable_key(record):
-        raise UsageError(f"--resume: {out} holds a different evaluation (dataset, ipc, protocol or source differ); "
-                         "remove it or write to another --out")
+        differ = key_difference(comparable_key(saved), comparable_key(record))
+        raise UsageError(f"--resume: {out} holds a different evaluation ({differ} differ); remove it or write to "
+                         "another --out")
     # A run is written only once it finished, and runs are independent (run r seeds everything
     # with r), so any saved run this invocation wants is reused as it is.
     done = {r["run"]: r for r in saved.get("runs", []) if r.get("run") in wanted}

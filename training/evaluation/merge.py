@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 from distilled_datasets.errors import DistilledDatasetsError, UsageError
 
 from . import copy_cost
-from .harness import comparable_key, run_times, summarize_runs
+from .harness import comparable_key, key_difference, run_times, summarize_runs
 from .records import check_record, read_record
 
 PathLike = Union[str, os.PathLike]
@@ -44,8 +44,9 @@ def merge_evaluations(paths: Sequence[PathLike], out: Optional[PathLike] = None,
     parts = [_load(p) for p in paths]
     for path, part in zip(paths[1:], parts[1:]):
         if comparable_key(part) != comparable_key(parts[0]):
+            differ = key_difference(comparable_key(parts[0]), comparable_key(part))
             raise UsageError(f"{os.fspath(path)!r} is a different evaluation from {os.fspath(paths[0])!r} "
-                             "(dataset, ipc, protocol or source differ); only parts of one evaluation merge")
+                             f"({differ} differ); only parts of one evaluation merge")
     # Run r is the same measurement whatever the run count (run r seeds everything with r), so an
     # evaluation of 2 runs and a part with runs 2..4 of a 5-run one merge; the part planning the
     # most runs heads the record (its protocol says how many runs the merged record should hold).

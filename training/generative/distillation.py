@@ -81,6 +81,7 @@ def snapshot_generator(run_dir, out) -> Path:
 
 
 # The settings that shape the generator and the critic: named when an --init-from run's networks differ.
+STAGE2_GAN_SETTINGS = ("gan_loss", "n_critic", "aux_weight", "beta1", "beta2")  # --stage1-* flags stage 2 uses
 NETWORK_SETTINGS = ("architecture", "noise_dim", "width", "stage1.d_width", "stage1.gan_loss", "stage1.projection")
 
 
@@ -330,6 +331,9 @@ class GenerativeDistillation(TrainingRun):
         if c.stage in ("2", "both"):
             recipe["stage2"] = c.to_dict()["stage2"]
             recipe["stage2"]["feature_layers"] = dict(self.pool_layers)
+            # Stage 2's cGAN term and Adam run with the --stage1-* GAN settings of this run: recorded here,
+            # since a stage-2-only run's "stage1" is the run it started from.
+            recipe["stage2"]["gan_settings"] = {k: getattr(c.stage1, k) for k in STAGE2_GAN_SETTINGS}
         if c.init_from:
             # Stage 2 alone: stage 1 is what the run it started from did, not this run's flags.
             recipe["init_from"] = {"run": c.init_from, **self.init_from_recipe}

@@ -160,6 +160,12 @@ class LatentConfig:
             raise UsageError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.embed_model not in list_models():
             raise UsageError(f"embed_model must be one of {list_models()}, got {self.embed_model!r}")
+        with torch.device("meta"):  # stage names only: nothing allocated, whatever the data's shape
+            stages = build_model(self.embed_model, channels=3, num_classes=10, image_size=32).feature_layers
+        unknown = [name for name in self.match_layers if name != "embed" and name not in stages]
+        if unknown:  # refused here, before an --overwrite puts the previous run aside
+            raise UsageError(f"match_layers (--match-layers) {unknown} are not stages of {self.embed_model}; valid "
+                             f"values: {stages + ['embed']}")
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -50,6 +50,10 @@ def join_sets(parts: Sequence[Generator]) -> Generator:
         if twin is not None:
             raise UsageError(f"parts {twin} and {i} hold the same codes: seeds {twin} and {i} would give the same "
                              "images (give each set once)")
+        learned_from = _part_description(part).get("seed")
+        if learned_from is not None and learned_from != i:  # the order gives the seeds: part s is seed s's set
+            raise UsageError(f"part {i} was learned with --seed {learned_from}, so it is not set {i}: give the parts "
+                             f"in seed order (the part learned with --seed s at position s)")
     training = dict(first.metadata.get("training") or {})
     training["sets"] = [_part_description(part) for part in parts]
     sampling = dataclasses.replace(first.sampling, latent_sets=len(parts))

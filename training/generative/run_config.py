@@ -128,6 +128,7 @@ class RunConfig:
         if self.stage1.gan_loss not in ("hinge", "wgan-gp"):
             raise UsageError(f"--stage1-gan-loss must be 'hinge' or 'wgan-gp', got {self.stage1.gan_loss!r}")
         for name, value in [("stage1.steps", self.stage1.steps), ("stage2.steps", self.stage2.steps),
+                            ("stage2.online_steps", self.stage2.online_steps),
                             ("stage1.batch_size", self.stage1.batch_size),
                             ("stage2.batch_size", self.stage2.batch_size),
                             ("stage1.n_critic", self.stage1.n_critic),
@@ -141,6 +142,18 @@ class RunConfig:
             raise UsageError(f"--stage2-match must be 'paired' or 'class_mean', got {self.stage2.match!r}")
         if min(self.stage2.lambda_global, self.stage2.lambda_local, self.stage2.gan_weight) < 0:
             raise UsageError("--stage2-lambda-global, --stage2-lambda-local and --stage2-gan-weight must be >= 0")
+        # Every rate and Adam beta now, not when its stage starts (stage 2 after all of stage 1's steps).
+        for name in ("stage1.lr_g", "stage1.lr_d", "stage2.lr_g", "stage2.lr_d", "stage2.online_lr"):
+            stage, key = name.split(".")
+            value = getattr(getattr(self, stage), key)
+            if not 0 < value <= 10:
+                raise UsageError(f"{flag_name(name)} must be a rate in (0, 10], got {value}")
+        for name in ("stage1.beta1", "stage1.beta2"):
+            value = getattr(self.stage1, name.split(".")[1])
+            if not 0 <= value < 1:
+                raise UsageError(f"{flag_name(name)} must be in [0, 1), got {value}")
+        if self.stage1.aux_weight < 0:
+            raise UsageError(f"{flag_name('stage1.aux_weight')} must be >= 0, got {self.stage1.aux_weight}")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

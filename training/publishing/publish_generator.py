@@ -45,10 +45,12 @@ BASELINES = ("random-real", "whole")  # results that measure real data, not a ge
 
 
 def metric_rows(result_files: Sequence[PathLike], weights_sha256: str, relative_to: Optional[PathLike] = None,
-                dataset: Optional[str] = None) -> List[Dict[str, Any]]:
+                dataset: Optional[str] = None, sampling: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Model-card rows from evaluation JSONs (each checked: records.py). A generator's result must
-    pin exactly the weights being published; a record without ``weights_sha256`` is accepted only as
-    a baseline (random real subset, whole training set) of the generator's own ``dataset``."""
+    pin exactly the weights being published, and (where it records one) the ``sampling`` they are
+    published with: `select` changes the images while the weights stay byte-identical. A record without
+    ``weights_sha256`` is accepted only as a baseline (random real subset, whole training set) of the
+    generator's own ``dataset``."""
     rows = []
     for path in result_files:
         try:
@@ -70,6 +72,12 @@ def metric_rows(result_files: Sequence[PathLike], weights_sha256: str, relative_
                 f"{path} was measured on weights {measured[:12]}..., not on the weights being published "
                 f"({weights_sha256[:12]}...); evaluate the published folder itself (e.g. after --half)"
             )
+        measured_sampling = source.get("generator_sampling")
+        if measured is not None and sampling is not None and measured_sampling not in (None, sampling):
+            changed = sorted(k for k in set(sampling) | set(measured_sampling)
+                             if sampling.get(k) != measured_sampling.get(k))
+            raise UsageError(f"{path} was measured with another sampling of these weights ({', '.join(changed)} "
+                             "differ, as after `select`); evaluate the published folder itself")
         acc = record["accuracy"]
         shown = os.path.relpath(path, relative_to) if relative_to else os.path.basename(path)
         rows.append({
@@ -180,7 +188,8 @@ def publish(run_dir: PathLike, options: PublishOptions, *, token: Optional[str] 
         staged = Path(tmp) / "repo"
         save_repository(generator, staged, half=half, samples=False, repo_id=repo_id)  # weights: their hash is checked
         generator.metadata["metrics"] = metric_rows(results, sha256_file(staged / WEIGHTS_NAME), results_root,
-                                                    dataset=generator.metadata.get("dataset"))
+                                                    dataset=generator.metadata.get("dataset"),
+                                                    sampling=generator.sampling.to_dict())
         save_repository(generator, staged, half=half, samples=True, repo_id=repo_id)
         if out is not None:
             out = Path(out)

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from distilled_datasets.dataset_info import get_dataset_info
 from distilled_datasets.errors import UsageError
 from distilled_datasets.validation import check_known_keys, check_number, check_positive_int
 
@@ -90,6 +91,10 @@ class WangConfig:
             if len(pair) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in pair) \
                     or pair[0] == pair[1] or min(pair) < 0:
                 raise UsageError(f"malicious must be two different class indices (K, T), got {self.malicious!r}")
+            classes = get_dataset_info(self.dataset).num_classes
+            if max(pair) >= classes:
+                raise UsageError(f"malicious (--malicious K T) must be class indices of {self.dataset}, "
+                                 f"0..{classes - 1}, got {self.malicious!r}")
             self.malicious = (int(pair[0]), int(pair[1]))
 
     @property

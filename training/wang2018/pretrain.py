@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
+
+from distilled_datasets.errors import UsageError
 
 from ..common.model_zoo import build_model
 from .result_files import load_weights, save_weights
@@ -50,17 +52,21 @@ def train_classifier(model: nn.Module, init: Params, x: torch.Tensor, y: torch.T
 
 def train_pool(model_name: str, channels: int, num_classes: int, image_size: int, count: int, x: torch.Tensor,
                y: torch.Tensor, out: Optional[Union[str, Path]] = None, epochs: int = 2, lr: float = 0.01,
-               test: Optional[tuple] = None, progress: bool = True, start: int = 0) -> List[Params]:
+               test: Optional[tuple] = None, progress: bool = True, start: int = 0,
+               dataset: Optional[str] = None) -> List[Params]:
     """Train ``count`` classifiers (net i from the default init with seed POOL_SEED_BASE + start + i).
 
     With ``out``, net i is saved as out/net_{start+i:03d}.safetensors and an existing file is
-    loaded instead of retrained (a pool can be built in several sittings).
+    loaded instead of retrained (a pool can be built in several sittings), if it was trained the
+    same way (model, epochs, rate and ``dataset``, recorded in its metadata): else refused.
     """
     model = build_model(model_name, channels=channels, num_classes=num_classes, image_size=image_size).to(x.device)
+    recipe = {"model": model_name, "epochs": str(epochs), "lr": str(lr), **({"dataset": dataset} if dataset else {})}
     pool = []
     for i in range(start, start + count):
         path = Path(out) / f"net_{i:03d}.safetensors" if out is not None else None
         if path is not None and path.is_file():
+            _check_same_recipe(path, recipe)
             saved = load_weights(path, dict(model.named_parameters()), "wang-pretrain --out")  # must fit the model
             pool.append({k: v.to(x.device) for k, v in saved.items()})
             continue
@@ -71,6 +77,23 @@ def train_pool(model_name: str, channels: int, num_classes: int, image_size: int
             acc = 100.0 * accuracy(model, params, *test).float().mean().item()
             logger.info("pretrained net %d: test accuracy %.2f%%", i, acc)
         if path is not None:
-            save_weights(params, path, metadata={"model": model_name, "epochs": str(epochs), "lr": str(lr)})
+            save_weights(params, path, metadata=recipe)
         pool.append(params)
     return pool
+
+
+def _check_same_recipe(path: Path, recipe: Dict[str, str]) -> None:
+    """A saved net is reused only if it was trained as asked now (a pool of another dataset or recipe
+    in the same --out would otherwise be passed off as this one)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            saved = handle.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file: the same answer
+        raise UsageError(f"wang-pretrain --out: {path} is not a readable safetensors file ({exc})") from None
+    differ = {k: (saved.get(k), v) for k, v in recipe.items() if saved.get(k) != v}
+    if differ:
+        said = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
+        raise UsageError(f"wang-pretrain --out: {path} was trained otherwise: {said}; choose another --out, or "
+                         "delete the nets to train them again")

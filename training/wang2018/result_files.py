@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 from PIL import Image
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from distilled_datasets._version import __version__
@@ -149,12 +149,21 @@ def _read_weights(path: Path, flag: str) -> Params:
         raise DamagedFileError(f"{flag} {path} is not a readable safetensors file ({exc}); write it again") from None
 
 
-def load_pool(folder: PathLike, like: Optional[Params] = None, flag: str = "--init-pool") -> List[Params]:
+def load_pool(folder: PathLike, like: Optional[Params] = None, flag: str = "--init-pool",
+              dataset: Optional[str] = None) -> List[Params]:
     """Every *.safetensors file of ``folder`` (sorted by name), e.g. trained classifiers; each must fit
-    ``like`` (the model's parameters) when given."""
+    ``like`` (the model's parameters) when given, and a net whose metadata names the dataset it was
+    trained on (wang-pretrain writes it) must name ``dataset``."""
     folder = Path(folder)
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not files:
         raise MissingFileError(f"{flag} {folder}: no *.safetensors weight files there; write some with "
                                 "`distilled-datasets wang-pretrain --out DIR`")
-    return [load_weights(f, like, flag) for f in files]
+    pool = [load_weights(f, like, flag) for f in files]  # each readable (else a DamagedFileError naming it)
+    for f in files if dataset else ():
+        with safe_open(str(f), framework="pt") as handle:
+            trained_on = (handle.metadata() or {}).get("dataset")
+        if trained_on not in (None, dataset):
+            raise UsageError(f"{flag} {f} was trained on {trained_on}, not {dataset}; pass a pool of {dataset} nets "
+                             f"(wang-pretrain --dataset {dataset})")
+    return pool
