@@ -191,7 +191,7 @@ class Generator(nn.Module):
         # the defaults sets it again, PublishOptions.package_default).
         meta = {k: v for k, v in data.items()
                 if k not in ("format", "format_version", "library_version", "generator", "sampling",
-                             "num_parameters", "package_default")}
+                             "num_parameters")}
         if not isinstance(data.get("generator"), dict):
             raise InvalidGeneratorError("config 'generator' section must be an object")
         if not isinstance(data.get("sampling", {}), dict):
@@ -201,6 +201,7 @@ class Generator(nn.Module):
         except TypeError as exc:
             raise InvalidGeneratorError(f"config 'sampling' section is invalid: {exc}") from exc
         check_metadata_types(meta)
+        meta.pop("package_default", None)  # checked, then dropped (see above)
         return cls(GeneratorConfig.from_dict(data["generator"]), metadata=meta, sampling=sampling)
 
     @classmethod

@@ -228,7 +228,7 @@ def test_model_card_has_yaml_metadata(tmp_path, make_generator, front_matter, da
     assert meta["datasets"] == [hub_dataset]
     assert meta["metrics"] == ["accuracy"]
     assert f"from distilled_datasets import {cls}" in card and 'repo_id="org/distilled"' in card
-    assert "97.50 +- 0.20" in card and "`epochs`: `3`" in card
+    assert "97.50 +- 0.20" in card and "- `epochs`: 3\n" in card
     assert "![samples](samples.png)" in card
 
 
