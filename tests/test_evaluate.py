@@ -203,7 +203,7 @@ def test_run_directory_source_and_resample_protocol(mnist_generator_dir):
 
 
 def test_bad_arguments_give_clear_errors(mnist_generator_dir):
-    with pytest.raises(ValueError, match="protocol must be one of"):
+    with pytest.raises(ValueError, match=r"protocol \(--protocol\) must be one of"):
         EvalConfig(protocol="sometimes")
     with pytest.raises(ValueError, match="unknown model"):
         EvalConfig(model="transformer")
@@ -420,9 +420,9 @@ def test_dataset_seed_past_the_sets_and_on_real_subsets(two_set_generator, train
 
 
 def test_dataset_seed_is_checked(two_set_generator, tmp_path, capsys):
-    with pytest.raises(ValueError, match="dataset_seed must be >= 0"):
+    with pytest.raises(ValueError, match=r"dataset_seed \(--dataset-seed\) must be >= 0"):
         EvalConfig(dataset_seed=-1)
-    with pytest.raises(ValueError, match="dataset_seed applies to the fixed protocol"):
+    with pytest.raises(ValueError, match=r"dataset_seed \(--dataset-seed\) applies to the fixed protocol"):
         EvalConfig(protocol="resample", dataset_seed=0)
     with pytest.raises(ValueError, match="--source whole has neither"):
         evaluate("whole", dataset="mnist", ipc=None, config=fast(dataset_seed=0), train_data=TRAIN, test_data=TEST)

@@ -382,9 +382,9 @@ def test_gradient_matching_loss_is_zero_on_real_images_and_reaches_the_codes():
 
 
 def test_bad_code_layer_and_seed_are_refused_by_name(tiny_setup, capsys):
-    with pytest.raises(UsageError, match=r"code_layer must be one of \('noise', 'stem', 'up1'\)"):
+    with pytest.raises(UsageError, match=r"code_layer \(--code-layer\) must be one of \('noise', 'stem', 'up1'\)"):
         tiny_setup(code_layer="deep").validate()
-    with pytest.raises(UsageError, match="seed must be >= 0"):
+    with pytest.raises(UsageError, match=r"seed \(--seed\) must be >= 0"):
         tiny_setup(seed=-1).validate()
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
         cli_main(["distill-latents", "--generator", tiny_setup().generator, "--seed", "-1"])

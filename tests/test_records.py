@@ -82,7 +82,7 @@ def test_random_edits_are_consistent_or_refused(record, data):
 def test_config_values_are_bounded_in_python_too():
     from distilled_datasets.training.generative.run_config import RunConfig
 
-    with pytest.raises(ValueError, match="epochs must be"):
+    with pytest.raises(ValueError, match=r"epochs \(--epochs\) must be"):
         EvalConfig(epochs=10**12)
     config = RunConfig()
     config.stage1.steps = 10**12

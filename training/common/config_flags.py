@@ -127,6 +127,11 @@ def flag_name(field_path: str) -> str:
     return "--" + field_path.replace(".", "-").replace("_", "-")
 
 
+def named(field_path: str) -> str:
+    """A config field as errors name it, for Python and command-line users alike: "iterations (--iterations)"."""
+    return f"{field_path} ({flag_name(field_path)})"
+
+
 def check_bounds(config: Any, prefix: str = "") -> None:
     """Every scalar value of a config dataclass (nested ones too) of its field's type, and every
     numeric one within the bound its flag has: the one check for configs built in Python, read from

@@ -35,7 +35,7 @@ from distilled_datasets.errors import UsageError, WriteError
 from distilled_datasets.files import check_writable, writing
 from distilled_datasets.validation import check_int, check_positive_int, non_negative_int, positive_int
 
-from ..common.config_flags import check_bounds
+from ..common.config_flags import check_bounds, named
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import command_line, describe_hardware, resolve_device
 from ..common.real_data import default_data_root, generator_to_normalized, get_dataset_info, load_tensors, random_real_subset
@@ -130,19 +130,20 @@ class EvalConfig:
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
-            raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+            raise UsageError(f"{named('protocol')} must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.model not in list_models():
-            raise UsageError(f"unknown model {self.model!r}; valid values: {list_models()}")
+            raise UsageError(f"unknown {named('model')} {self.model!r}; valid values: {list_models()}")
         if self.dataset_seed is not None:
-            check_int("dataset_seed", self.dataset_seed, 0, 2**63 - 1)
+            check_int(named("dataset_seed"), self.dataset_seed, 0, 2**63 - 1)
             if self.protocol != "fixed":
-                raise UsageError(f"dataset_seed applies to the fixed protocol (one set per run), not {self.protocol!r}")
+                raise UsageError(f"{named('dataset_seed')} applies to the fixed protocol (one set per run), not "
+                                 f"{self.protocol!r}")
         for name in ("runs", "whole_epochs", "test_limit", "threads", "test_batch_size"):
             if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name))
+                check_positive_int(named(name), getattr(self, name))
         for name in ("epochs", "whole_epochs"):
             if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name), MAX_EPOCHS)
+                check_positive_int(named(name), getattr(self, name), MAX_EPOCHS)
         check_bounds(self)
         self.train_config(whole=False)  # validates the optimisation values now, not after loading data
 

@@ -44,7 +44,7 @@ from distilled_datasets.validation import (check_int, check_known_keys, check_nu
                                            non_negative_int)
 
 from ..common.augment import DSA
-from ..common.config_flags import check_bounds
+from ..common.config_flags import check_bounds, named
 from ..common.model_zoo import build_model, list_models
 from ..common.provenance import resolve_device
 from ..common.real_data import (class_indices, default_data_root, describe_real_data, generator_to_normalized,
@@ -137,34 +137,34 @@ class LatentConfig:
             get_dataset_info(self.dataset)
         for name in ("latents", "iterations", "real_per_class", "pool_steps", "pool_life", "checkpoint_every",
                      "log_every", "nets_per_step"):
-            check_positive_int(name, getattr(self, name))
-        check_int("seed", self.seed, 0)  # a dataset seed: never negative
-        check_number("lr", self.lr, 0.0, strict=True)
-        check_number("pool_lr", self.pool_lr, 0.0, strict=True)
-        check_number("lr_generator", self.lr_generator, 0.0)
+            check_positive_int(named(name), getattr(self, name))
+        check_int(named("seed"), self.seed, 0)  # a dataset seed: never negative
+        check_number(named("lr"), self.lr, 0.0, strict=True)
+        check_number(named("pool_lr"), self.pool_lr, 0.0, strict=True)
+        check_number(named("lr_generator"), self.lr_generator, 0.0)
         if self.chunk_size is not None:
-            check_positive_int("chunk_size", self.chunk_size, 4096)
+            check_positive_int(named("chunk_size"), self.chunk_size, 4096)
         if self.code_layer not in LATENT_LAYERS:
-            raise UsageError(f"code_layer must be one of {LATENT_LAYERS}, got {self.code_layer!r}")
+            raise UsageError(f"{named('code_layer')} must be one of {LATENT_LAYERS}, got {self.code_layer!r}")
         if self.layout is not None and self.layout not in LAYOUTS:
-            raise UsageError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+            raise UsageError(f"{named('layout')} must be one of {LAYOUTS}, got {self.layout!r}")
         if not self.match_layers:
-            raise UsageError("match_layers must name at least one layer ('embed' or stages of embed_model)")
+            raise UsageError(f"{named('match_layers')} must name at least one layer ('embed' or stages of embed_model)")
         if self.pool < 0:
-            raise UsageError(f"pool must be >= 0, got {self.pool}")
+            raise UsageError(f"{named('pool')} must be >= 0, got {self.pool}")
         if not self.prefixes or min(self.prefixes) < 1 or max(self.prefixes) > self.latents:
-            raise UsageError(f"prefixes must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
+            raise UsageError(f"{named('prefixes')} must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
         if self.loss not in LOSSES:
-            raise UsageError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+            raise UsageError(f"{named('loss')} must be one of {LOSSES}, got {self.loss!r}")
         if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise UsageError(f"{named('precision')} must be one of {PRECISIONS}, got {self.precision!r}")
         if self.embed_model not in list_models():
-            raise UsageError(f"embed_model must be one of {list_models()}, got {self.embed_model!r}")
+            raise UsageError(f"{named('embed_model')} must be one of {list_models()}, got {self.embed_model!r}")
         with torch.device("meta"):  # stage names only: nothing allocated, whatever the data's shape
             stages = build_model(self.embed_model, channels=3, num_classes=10, image_size=32).feature_layers
         unknown = [name for name in self.match_layers if name != "embed" and name not in stages]
         if unknown:  # refused here, before an --overwrite puts the previous run aside
-            raise UsageError(f"match_layers (--match-layers) {unknown} are not stages of {self.embed_model}; valid "
+            raise UsageError(f"{named('match_layers')} {unknown} are not stages of {self.embed_model}; valid "
                              f"values: {stages + ['embed']}")
 
     def to_dict(self) -> Dict[str, Any]:
