@@ -153,7 +153,8 @@ class LatentConfig:
         if self.pool < 0:
             raise UsageError(f"{named('pool')} must be >= 0, got {self.pool}")
         if not self.prefixes or min(self.prefixes) < 1 or max(self.prefixes) > self.latents:
-            raise UsageError(f"{named('prefixes')} must be sizes in 1..latents ({self.latents}), got {list(self.prefixes)}")
+            raise UsageError(f"{named('prefixes')} must be sizes in 1..latents ({self.latents}), got "
+                             f"{list(self.prefixes)}")
         if self.loss not in LOSSES:
             raise UsageError(f"{named('loss')} must be one of {LOSSES}, got {self.loss!r}")
         if self.precision not in PRECISIONS:
