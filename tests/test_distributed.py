@@ -123,3 +123,9 @@ def test_evaluation_runs_spread_over_processes_and_merge(env, tmp_path):
     assert [r["accuracy"] for r in two["runs"]] == [r["accuracy"] for r in one["runs"]]
     assert len(two["merged_from"]) == 2  # rank 0 measured runs 0 and 2, rank 1 run 1
     assert sorted(p.name for p in tmp_path.glob("two.json*")) == ["two.json"]  # parts removed
+
+    # --resume of the finished evaluation reuses every run (same timings: none was measured again).
+    launch(2, [*argv, "--out", str(tmp_path / "two.json"), "--resume"], env)
+    again = json.loads((tmp_path / "two.json").read_text())
+    assert again["runs"] == two["runs"] and again["complete"]
+    assert sorted(p.name for p in tmp_path.glob("two.json*")) == ["two.json"]
