@@ -41,16 +41,12 @@ def notes(training: dict, dataset: str = "mnist") -> str:
                     "test split; the result files also hold each model's accuracy on the test images whose original "
                     "pixels are known, and on their JPEG copies. " + protocol)
     if training.get("method") == "latent distribution matching":
-        latents, generator = training.get("latents", {}), training.get("generator", {})
-        stage1 = generator.get("init_from", {}).get("stage1_steps_done", "?")
+        latents = training.get("latents", {})
         prefixes = ", ".join(str(p) for p in latents.get("prefixes", []))
-        origin = ("the conditional generator of the earlier default" if dataset in ("mnist", "fashion_mnist")
-                  else "a conditional generator trained here")
         lr = latents.get("lr_generator") or 0
         network = "frozen" if not lr else f"fine-tuned together with the codes (Adam, rate {lr:g})"
         return ("Made on a shared 2-core CPU (no GPU was available; the package's docs/results.md names the "
-                f"scripts): {origin} "
-                f"({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 steps), {network}, with "
+                f"scripts): {network_origin(training.get('generator', {}), dataset)}, {network}, with "
                 f"{latents.get('latents', '?')} latent codes per class learned by distribution matching "
                 f"{_matching_networks(latents)} for {latents.get('steps_done', '?')} iterations, every prefix of "
                 f"{prefixes} codes matched at once: "
@@ -59,6 +55,23 @@ def notes(training: dict, dataset: str = "mnist") -> str:
     stage1 = training.get("init_from", {}).get("stage1_steps_done", "?")
     return (f"These weights were trained on a shared 2-core CPU (no GPU was available): {stage1} stage-1 steps "
             f"and {training.get('steps_done', '?')} stage-2 steps, far short of the full recipe. {protocol}")
+
+
+def network_origin(generator: dict, dataset: str) -> str:
+    """The network under the codes: its GAN run, and the earlier code learning that fine-tuned it, if any
+    (a generator recipe that is itself a latents recipe: CIFAR-10's network was fine-tuned with the
+    earlier default's codes)."""
+    if generator.get("method") == "latent distribution matching":
+        earlier, base = generator.get("latents", {}), network_origin(generator.get("generator", {}), dataset)
+        lr = earlier.get("lr_generator") or 0
+        if not lr:
+            return base
+        return (f"{base}, fine-tuned together with an earlier set of {earlier.get('latents', '?')} codes per class "
+                f"(Adam, rate {lr:g}, {earlier.get('steps_done', '?')} iterations)")
+    origin = ("the conditional generator of the earlier default" if dataset in ("mnist", "fashion_mnist")
+              else "a conditional generator trained here")
+    stage1 = generator.get("init_from", {}).get("stage1_steps_done", "?")
+    return f"{origin} ({stage1} stage-1 and {generator.get('steps_done', '?')} stage-2 steps)"
 
 
 def _matching_networks(latents: dict) -> str:

@@ -51,6 +51,8 @@ EARLIER_DEFAULTS = {
         "learned latents, 600 iterations through fresh networks (earlier default, git 3fd791c)",
     "544ca6ffd6a09d668c37d38d5a58ce72fb2a2f1caa634dda4e9b45772637ff2a":
         "learned latents, 600 iterations through fresh networks (earlier default, git aaffdba)",
+    "4ee47cb6dbcaba796f8259540b5368e1c9149f6209c1a26bc8b573581bbdf99e":
+        "learned latents, 600 iterations, generator fine-tuned with set 0 (earlier default, git 74016da)",
 }
 METHOD_ORDER = ["random real", "cGAN", "DiM", "global+local", *EARLIER_LABELS.values(), *EARLIER_DEFAULTS.values(),
                 DEFAULT_METHOD, "whole training set"]

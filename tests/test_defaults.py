@@ -44,6 +44,13 @@ def test_hub_cards_are_the_shipped_generators_cards(name):
     assert card.read_text(encoding="utf-8") == (DEFAULTS / name / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_each_defaults_notes_name_its_step_counts(name):
+    # The notes read the step counts from the recipe, however deeply it nests ('?' marks one not found).
+    notes = json.loads((DEFAULTS / name / "config.json").read_text())["notes"]
+    assert "?" not in notes and "stage-1 and 600 stage-2 steps" in notes
+
+
 def test_the_cifar10_default_says_it_was_trained_on_a_jpeg_copy():
     config = json.loads((DEFAULTS / "cifar10" / "config.json").read_text())
     data = config["training"]["latents"]["data"]
