@@ -2,8 +2,9 @@
 
 For each default (distilled_datasets/defaults/<dataset>), the card's measured table gets every
 complete evaluation in benchmarks/results/eval/<dataset>/ that was measured on exactly these
-weights (SHA-256) plus the baselines (random real subset, whole training set). The folder is
-re-published in place (weights in their stored precision, unchanged bytes) and its card copied to
+weights (SHA-256) plus the baselines (random real subset, whole training set). The recipe's paths
+inside this repository are made relative to it (the build machine's folders mean nothing to a user),
+and the folder is re-published in place (weights in their stored precision, unchanged bytes) and its card copied to
 hub_cards/<dataset>.md.
 
     python benchmarks/publish_defaults.py [--datasets mnist fashion_mnist]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -95,6 +97,16 @@ def _sets_text(training: dict) -> str:
             + " (benchmarks/latent_sets.py); a later seed gives seeded noise.")
 
 
+def repo_relative(value):
+    """A recipe with the build machine's paths inside this repository made relative to it ("runs/...",
+    "local:runs/..."): where the runs lay on that machine says nothing to a user and names its folders."""
+    if isinstance(value, dict):
+        return {key: repo_relative(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [repo_relative(item) for item in value]
+    return value.replace(str(REPO) + os.sep, "") if isinstance(value, str) else value
+
+
 def stored_as_half(weights: Path) -> bool:
     """Whether the published weights are float16, so that re-publishing keeps their bytes."""
     from safetensors import safe_open
@@ -122,7 +134,7 @@ def matching_results(dataset: str, weights_sha256: str) -> List[Path]:
 
 def main(argv=None) -> int:
     from distilled_datasets.config import WEIGHTS_NAME
-    from distilled_datasets.files import sha256_file
+    from distilled_datasets.files import atomic_write_json, sha256_file
     from distilled_datasets.training.publishing.publish_generator import PublishOptions, publish
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,7 +144,10 @@ def main(argv=None) -> int:
         folder = DEFAULTS / dataset
         digest = sha256_file(folder / WEIGHTS_NAME)
         results = matching_results(dataset, digest)
-        training = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("training", {})
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        training = repo_relative(config.get("training", {}))
+        if training != config.get("training", {}):  # publish copies the folder's recipe into the card
+            atomic_write_json(folder / "config.json", {**config, "training": training})
         options = PublishOptions(out=str(folder), results=tuple(results), half=stored_as_half(folder / WEIGHTS_NAME),
                                  package_default=True, notes=notes(training, dataset), overwrite=True)
         publish(folder, options, results_root=REPO)

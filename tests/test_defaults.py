@@ -52,6 +52,21 @@ def test_each_defaults_notes_name_its_step_counts(name):
     assert "?" not in notes and re.search(r"\(\d+ stage-1 and \d+ stage-2 steps\)", notes)
 
 
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_each_defaults_recipe_names_no_path_of_the_machine_that_built_it(name):
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for item in value.values() for s in strings(item)]
+        if isinstance(value, list):
+            return [s for item in value for s in strings(item)]
+        return [value] if isinstance(value, str) else []
+
+    training = json.loads((DEFAULTS / name / "config.json").read_text())["training"]
+    found = strings(training)
+    assert any(s.startswith("runs/") for s in found)  # the runs it came from, relative to the repository
+    assert not [s for s in found if s.startswith(("/", "local:/")) or "/work/" in s]
+
+
 def test_the_cifar10_default_says_it_was_trained_on_a_jpeg_copy():
     config = json.loads((DEFAULTS / "cifar10" / "config.json").read_text())
     data = config["training"]["latents"]["data"]
