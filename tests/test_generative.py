@@ -243,6 +243,26 @@ def test_stage2_from_another_run_records_that_runs_stage1(tiny_root, tmp_path):
                                                 "beta2": 0.9}
 
 
+def test_a_resumed_stage2_reports_its_source_run_as_it_started_from_it(tiny_root, tmp_path):
+    GenerativeDistillation(tiny_config(tiny_root, tmp_path / "s1", stage="1")).run()  # 2 steps
+    stage2 = tiny_config(tiny_root, tmp_path / "s2", stage="2", init_from=str(tmp_path / "s1"))
+    GenerativeDistillation(stage2).run()
+    longer = tiny_config(tiny_root, tmp_path / "s1", stage="1", stage1=Stage1Config(steps=4, batch_size=8, d_width=4))
+    GenerativeDistillation(longer, resume=True).run()  # the source run goes on to 4 steps
+    stage2.stage2.steps = 4
+    GenerativeDistillation(stage2, resume=True).run()
+    recipe = json.loads((tmp_path / "s2" / "config.json").read_text())["training"]
+    assert recipe["steps_done"] == 4 and recipe["init_from"]["stage1_steps_done"] == 2
+
+    from distilled_datasets.training.common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    path = tmp_path / "s2" / "checkpoints" / "last.safetensors"
+    save_checkpoint({**load_checkpoint(path), "init_from_recipe": ["damaged"]}, path)
+    stage2.stage2.steps = 6
+    with pytest.raises(CheckpointError, match="init_from_recipe is a list, not a mapping"):
+        GenerativeDistillation(stage2, resume=True)
+
+
 def test_snapshot_of_a_run_is_the_generator_of_its_last_checkpoint(tiny_root, tmp_path):
     from distilled_datasets.training.generative.distillation import snapshot_generator
 

@@ -144,13 +144,16 @@ class GenerativeDistillation(TrainingRun):
         self.step = 0
         self.stage = "1" if config.stage in ("1", "both") else "2"
         self._make_optimizers()
+        self.init_from_recipe: Optional[Dict[str, Any]] = None
         if resume:
-            self.resume_from_checkpoint()
+            self.resume_from_checkpoint()  # brings back init_from_recipe as this run first read it
             self._check_resumed_steps()
         elif config.init_from:
             self._init_from(config.init_from)
-        # What the stage-1 run this one started from did; read once, shown in every saved recipe.
-        self.init_from_recipe = self._init_from_recipe(config.init_from) if config.init_from else None
+        if config.init_from and self.init_from_recipe is None:
+            # What the run this one started from had done when it started (kept in the checkpoints, so a
+            # resumed run still reports that, however the source run went on since): shown in every recipe.
+            self.init_from_recipe = self._init_from_recipe(config.init_from)
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -374,6 +377,8 @@ class GenerativeDistillation(TrainingRun):
             # Pool models are trained on each rank's share: every rank's are kept (rank order).
             "pool_by_rank": self.dist.gather(_to_cpu(self.pool.state())),
         }
+        if self.init_from_recipe is not None:
+            state["init_from_recipe"] = self.init_from_recipe
         if self.cuda:
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
@@ -392,6 +397,11 @@ class GenerativeDistillation(TrainingRun):
     def restore(self, state: Dict[str, Any]) -> None:
         self._refuse_other_data(state, "--resume")
         self.step, self.stage = state["step"], state["stage"]
+        # Absent from checkpoints written before it was kept: then it is read from the source run again.
+        self.init_from_recipe = state.get("init_from_recipe")
+        if self.init_from_recipe is not None and not isinstance(self.init_from_recipe, dict):
+            raise ckpt.CheckpointError(f"--resume: the checkpoint's init_from_recipe is a "
+                                       f"{type(self.init_from_recipe).__name__}, not a mapping: it is damaged")
         self._make_optimizers()
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
