@@ -11,7 +11,7 @@ from distilled_datasets import DistilledMNIST, Generator, GeneratorConfig
 from distilled_datasets.errors import MissingFileError, UsageError
 from distilled_datasets.training.common.model_zoo import build_model
 from distilled_datasets.training.common.network_pool import NetworkPool
-from distilled_datasets.training.generative.distillation import GenerativeDistillation
+from distilled_datasets.training.generative.distillation import GenerativeDistillation, train
 from distilled_datasets.training.generative.run_config import RunConfig, Stage1Config, Stage2Config
 from distilled_datasets.training.generative.stage2_matching import (feature_layers, global_loss, local_loss,
                                                                    matching_losses)
@@ -307,6 +307,10 @@ def test_a_resume_may_not_rewrite_steps_already_taken(tiny_root, tmp_path):
     fewer.stage2.steps = 1
     with pytest.raises(UsageError, match="has done 2 steps, more than --stage2-steps 1 asks for"):
         GenerativeDistillation(fewer, resume=True)
+    other_rate = tiny_config(tiny_root, out)
+    other_rate.stage2.lr_g = 5e-4
+    with pytest.raises(UsageError, match=r"these differ: stage2\.lr_g \(--stage2-lr-g\): saved 0\.001, asked 0\.0005"):
+        train(other_rate, resume=True)
     more = tiny_config(tiny_root, out)
     more.stage2.steps = 3
     GenerativeDistillation(more, resume=True).run()

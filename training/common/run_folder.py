@@ -25,6 +25,8 @@ from distilled_datasets.errors import MissingFileError, OutputExistsError, Usage
 from distilled_datasets.files import (ASIDE_KIND, TEMPORARY_NAME, atomic_write_text, discard, process_alive,
                                       temp_sibling)
 
+from .config_flags import named
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
@@ -156,7 +158,8 @@ def check_resume(out: PathLike, saved: Dict[str, Any], wanted: Dict[str, Any], m
     conflicts = resume_conflicts(saved, wanted, may_change)
     if conflicts:
         raise UsageError(f"--resume: {out} was trained with other settings; these differ: "
-                         + "; ".join(f"{k} (saved {_get(saved, k)!r}, asked {_get(wanted, k)!r})" for k in conflicts)
+                         + "; ".join(f"{named(k)}: saved {_get(saved, k)!r}, asked {_get(wanted, k)!r}"
+                                     for k in conflicts)
                          + ". Resume with the saved settings, or start a new run in another --out")
 
 
