@@ -13,7 +13,7 @@ import logging
 import os
 
 from distilled_datasets.errors import DistilledDatasetsError, GeneratorNotFoundError, OutputExistsError
-from distilled_datasets.files import atomic_write_json, read_json, writing
+from distilled_datasets.files import atomic_write_json, read_json
 
 from ..common.config_flags import add_dataclass_flags, apply_flags
 from ..common.distributed import Distributed
@@ -141,8 +141,7 @@ def _evaluate_on_ranks(dist, args, target, config, ipc, out, dataset_kwargs):
         if args.resume and os.path.isfile(out) and not os.path.exists(part):
             # A finished torchrun evaluation leaves only the merged record (its parts are removed): each
             # rank resumes its runs from that record, instead of measuring them again.
-            with writing(part):
-                atomic_write_json(part, read_json(out, "--resume: evaluation"))
+            atomic_write_json(part, read_json(out, "--resume: evaluation"))  # a WriteError names part if it fails
         evaluate(target.source, dataset=target.dataset, ipc=ipc, config=config, revision=target.revision,
                  dataset_kwargs=dataset_kwargs, out=part, resume=args.resume, command=command, run_indices=mine)
     dist.barrier()
